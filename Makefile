@@ -1,0 +1,48 @@
+# RFM Playground — the two commands for a fresh machine:
+#   make serve   build the site and serve it on http://127.0.0.1:8080 (installs what's missing)
+#   make test    run every test suite (what CI runs, via .ci/run)
+# Other targets are steps of those two.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ENV := source scripts/env.sh &&
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint
+
+serve: setup
+	@echo "Serving the playground at http://127.0.0.1:8080 (first build of the wasm core takes ~10-15 min on 2 cores)"
+	$(ENV) trunk serve --release
+
+build: setup
+	$(ENV) trunk build --release
+
+test: setup
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory test-native test-web build test-wasm test-e2e; \
+	echo "all test suites passed in $$(( $$(date +%s) - start ))s"
+
+setup:
+	@scripts/setup.sh
+
+test-native:
+	$(ENV) cargo test -p rfm-playground
+
+test-wasm:
+	$(ENV) cargo test --release -p rfm-playground --target $(WASM_TARGET) --test web
+
+test-web:
+	cd web && npm run --silent check && npm test
+	cd tests && npx tsc --noEmit -p .
+
+test-e2e:
+	$(ENV) cd tests && npm test
+
+check: fmt lint
+	cd web && npm run --silent check
+
+fmt:
+	cargo fmt --all --check
+
+lint:
+	$(ENV) cargo clippy -p rfm-playground --all-targets -- -D warnings

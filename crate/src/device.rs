@@ -1,0 +1,238 @@
+//! Compute-device selection and readback: the only module that knows how a burn [`Device`] is
+//! made (WebGPU needs an async init before any tensor op in a browser) and how data comes back
+//! (every readback is async, because synchronous reads panic on WebGPU).
+//!
+//! - [`ComputeDevice::select`] picks WebGPU or the flex CPU backend, falling back to the CPU
+//!   with a stated reason when WebGPU is wanted but missing (`Auto`), or failing loudly when it is
+//!   demanded (`Webgpu`).
+//! - [`read_f32`] / [`read_scalar`] read tensors back without blocking.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// WebGPU when it initialises, else the CPU.
+    #[default]
+    Auto,
+    /// The flex CPU backend (pure Rust, deterministic).
+    Cpu,
+    /// WebGPU or an error; never a silent fallback.
+    Webgpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" | "flex" => Ok(Self::Cpu),
+            "webgpu" | "gpu" => Ok(Self::Webgpu),
+            other => Err(DeviceError::UnknownBackend(other.to_string())),
+        }
+    }
+}
+
+/// What actually runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Cpu,
+    Webgpu,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Webgpu => "webgpu",
+        })
+    }
+}
+
+/// A description of the device for people: shown in the page and printed by the CLI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub kind: BackendKind,
+    /// Adapter description, e.g. `"flex (pure-Rust CPU)"` or the WebGPU adapter's vendor/name.
+    pub adapter: String,
+    /// Why WebGPU was not used, when `Auto` fell back to the CPU.
+    pub fallback_reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("unknown backend '{0}' (expected auto, cpu or webgpu)")]
+    UnknownBackend(String),
+    #[error("WebGPU is not available: {0}")]
+    WebGpuUnavailable(String),
+    #[error("reading a tensor back from the device failed: {0}")]
+    Readback(String),
+}
+
+/// A burn device plus what it is.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    device: Device,
+    info: DeviceInfo,
+}
+
+impl ComputeDevice {
+    /// The flex CPU backend. Always available; deterministic for a given seed.
+    pub fn cpu() -> Self {
+        Self {
+            device: Device::flex(),
+            info: DeviceInfo {
+                kind: BackendKind::Cpu,
+                adapter: "flex (pure-Rust CPU)".to_string(),
+                fallback_reason: None,
+            },
+        }
+    }
+
+    /// The WebGPU device, initialised asynchronously (once per page; later calls reuse it).
+    pub async fn webgpu() -> Result<Self, DeviceError> {
+        webgpu_impl().await
+    }
+
+    /// Select a device for `choice`. `Auto` falls back to the CPU and records why.
+    pub async fn select(choice: BackendChoice) -> Result<Self, DeviceError> {
+        match choice {
+            BackendChoice::Cpu => Ok(Self::cpu()),
+            BackendChoice::Webgpu => Self::webgpu().await,
+            BackendChoice::Auto => match Self::webgpu().await {
+                Ok(d) => Ok(d),
+                Err(e) => {
+                    let mut d = Self::cpu();
+                    d.info.fallback_reason = Some(e.to_string());
+                    Ok(d)
+                }
+            },
+        }
+    }
+
+    /// The device for inference tensors (no gradient tape).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The same device with autodiff, for trainable modules.
+    pub fn autodiff(&self) -> Device {
+        self.device.clone().autodiff()
+    }
+
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        self.info.kind
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
+    Err(DeviceError::WebGpuUnavailable(
+        "native builds train on the CPU (flex); WebGPU is used in the browser".to_string(),
+    ))
+}
+
+#[cfg(target_arch = "wasm32")]
+async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
+    use std::cell::RefCell;
+    thread_local! {
+        // burn registers one wgpu runtime per page; a second init is an error, so keep it.
+        static WEBGPU: RefCell<Option<ComputeDevice>> = const { RefCell::new(None) };
+    }
+    if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
+        return Ok(d);
+    }
+    let gpu = js_sys::global()
+        .dyn_ref::<js_sys::Object>()
+        .and_then(|g| js_sys::Reflect::get(g, &"navigator".into()).ok())
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok())
+        .filter(|g| !g.is_undefined() && !g.is_null());
+    if gpu.is_none() {
+        return Err(DeviceError::WebGpuUnavailable(
+            "this browser exposes no navigator.gpu".to_string(),
+        ));
+    }
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| DeviceError::WebGpuUnavailable(e.to_string()))?;
+    let a = setup.adapter.get_info();
+    let mut adapter = format!("WebGPU: {} (vendor {:#x}, {:?}", a.name, a.vendor, a.device_type);
+    if !a.driver.is_empty() {
+        adapter.push_str(&format!(", {}", a.driver));
+    }
+    adapter.push(')');
+    let d = ComputeDevice {
+        device,
+        info: DeviceInfo {
+            kind: BackendKind::Webgpu,
+            adapter,
+            fallback_reason: None,
+        },
+    };
+    WEBGPU.with(|w| *w.borrow_mut() = Some(d.clone()));
+    Ok(d)
+}
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::JsCast as _;
+
+/// Read a float tensor back to the host without blocking (safe on every backend).
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceError> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| DeviceError::Readback(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| DeviceError::Readback(format!("{e:?}")))
+}
+
+/// Read a one-element tensor back as a scalar without blocking.
+pub async fn read_scalar(t: Tensor<1>) -> Result<f32, DeviceError> {
+    let v = read_f32(t).await?;
+    v.first()
+        .copied()
+        .ok_or_else(|| DeviceError::Readback("expected one element, got none".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_choices() {
+        assert_eq!("cpu".parse::<BackendChoice>().unwrap(), BackendChoice::Cpu);
+        assert_eq!("webgpu".parse::<BackendChoice>().unwrap(), BackendChoice::Webgpu);
+        let e = "tpu".parse::<BackendChoice>().unwrap_err().to_string();
+        assert!(e.contains("tpu") && e.contains("expected"), "{e}");
+    }
+
+    #[test]
+    fn native_webgpu_is_refused_and_auto_falls_back() {
+        let e = pollster::block_on(ComputeDevice::select(BackendChoice::Webgpu)).unwrap_err();
+        assert!(matches!(e, DeviceError::WebGpuUnavailable(_)));
+        let d = pollster::block_on(ComputeDevice::select(BackendChoice::Auto)).unwrap();
+        assert_eq!(d.kind(), BackendKind::Cpu);
+        assert!(d.info().fallback_reason.is_some());
+    }
+
+    #[test]
+    fn readback_roundtrip() {
+        let d = ComputeDevice::cpu();
+        let t = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], d.device());
+        let v = pollster::block_on(read_f32(t)).unwrap();
+        assert_eq!(v, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+}

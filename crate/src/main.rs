@@ -1,0 +1,55 @@
+//! `rfm`: the command-line front door to the RFM Playground core.
+//!
+//! Each subcommand lives in its own file under `src/cli/`; this file only parses and
+//! dispatches. Errors print as one line on stderr with a non-zero exit, never a panic.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    // The CLI is native-only; the wasm build of this crate is the library (see `wasm.rs`).
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+use clap::{Parser, Subcommand};
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Parser)]
+#[command(
+    name = "rfm",
+    version,
+    about = "Reverse Flow Matching playground: train, sample and evaluate from the command line"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Subcommand)]
+enum Command {
+    /// Fit a small MLP for a few Adam steps on the CPU backend and print the losses as JSON
+    /// (a quick check that the tensor stack works on this machine).
+    Probe(cli::probe::Args),
+    /// Train a 2-D flow toward a known energy (sampler mode), write samples as CSV and print
+    /// the metrics as JSON.
+    Sample(cli::sample::Args),
+    /// Replay a JSON list of native-unit actions in an environment from a given state and
+    /// print one JSON line per step (step, obs, reward, terminated, truncated).
+    Rollout(cli::rollout::Args),
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Probe(args) => cli::probe::run(args),
+        Command::Sample(args) => cli::sample::run(args),
+        Command::Rollout(args) => cli::rollout::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
