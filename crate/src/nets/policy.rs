@@ -485,8 +485,10 @@ mod tests {
         // h = gelu([y, -y]); out = a·(h[0..2] − h[2..4]) + c = a·y + c.
         let w_in = vec![1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
         p.input.weight = Param::from_data(TensorData::new(w_in, [2, 4]), device);
-        p.input_cond.weight =
-            Param::from_data(TensorData::new(vec![0.0; cfg.cond_dim() * 4], [cfg.cond_dim(), 4]), device);
+        p.input_cond.weight = Param::from_data(
+            TensorData::new(vec![0.0; cfg.cond_dim() * 4], [cfg.cond_dim(), 4]),
+            device,
+        );
         let w_out = vec![a, 0.0, 0.0, a, -a, 0.0, 0.0, -a];
         p.output.weight = Param::from_data(TensorData::new(w_out, [4, 2]), device);
         p.output.bias = Some(Param::from_data(TensorData::new(c.to_vec(), [2]), device));
@@ -561,10 +563,20 @@ mod tests {
         cfg.validate().unwrap();
         let p = cfg.init(d.device(), &mut rng::seeded(1));
         let n = 5;
-        let y = Tensor::<2>::from_data(TensorData::new(rng::normals(&mut rng::seeded(2), n * 2), [n, 2]), d.device());
-        let s = Tensor::<2>::from_data(TensorData::new(rng::normals(&mut rng::seeded(3), n * 3), [n, 3]), d.device());
+        let y = Tensor::<2>::from_data(
+            TensorData::new(rng::normals(&mut rng::seeded(2), n * 2), [n, 2]),
+            d.device(),
+        );
+        let s = Tensor::<2>::from_data(
+            TensorData::new(rng::normals(&mut rng::seeded(3), n * 3), [n, 3]),
+            d.device(),
+        );
         // Per-row conditioning with equal t equals the broadcast single row.
-        let per_row = p.forward(y.clone(), Some(s.clone()), p.conditioning(&[0.3; 5], 1.0, d.device()));
+        let per_row = p.forward(
+            y.clone(),
+            Some(s.clone()),
+            p.conditioning(&[0.3; 5], 1.0, d.device()),
+        );
         let shared = p.forward(y, Some(s), p.conditioning(&[0.3], 1.0, d.device()));
         assert_eq!(per_row.dims(), [n, 2]);
         let a = block(read_f32(per_row)).unwrap();
@@ -590,8 +602,14 @@ mod tests {
         let cfg = PolicyConfig::default();
         let run = || {
             let p = cfg.init(d.device(), &mut rng::seeded(9));
-            let y0 = Tensor::<2>::from_data(TensorData::new(rng::normals(&mut rng::seeded(4), 64), [32, 2]), d.device());
-            let ode = OdeConfig { solver: Solver::Heun, ..Default::default() };
+            let y0 = Tensor::<2>::from_data(
+                TensorData::new(rng::normals(&mut rng::seeded(4), 64), [32, 2]),
+                d.device(),
+            );
+            let ode = OdeConfig {
+                solver: Solver::Heun,
+                ..Default::default()
+            };
             block(read_f32(p.sample(y0, None, 1.0, &ode, false).y)).unwrap()
         };
         assert_eq!(run(), run());
@@ -599,11 +617,32 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_field() {
-        let e = PolicyConfig { emb_width: 7, ..Default::default() }.validate().unwrap_err().to_string();
-        assert!(e.contains("embWidth") && e.contains('7') && e.contains("even"), "{e}");
-        let e = OdeConfig { steps: 0, ..Default::default() }.validate().unwrap_err().to_string();
+        let e = PolicyConfig {
+            emb_width: 7,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("embWidth") && e.contains('7') && e.contains("even"),
+            "{e}"
+        );
+        let e = OdeConfig {
+            steps: 0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("steps") && e.contains("1..=1000"), "{e}");
-        let e = OdeConfig { t_end: 0.005, ..Default::default() }.validate().unwrap_err().to_string();
+        let e = OdeConfig {
+            t_end: 0.005,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("tEnd"), "{e}");
         let e = "score".parse::<Parameterisation>().unwrap_err().to_string();
         assert!(e.contains("score") && e.contains("flow, diffusion"), "{e}");
