@@ -16,9 +16,11 @@ pub mod envs;
 pub mod metrics;
 pub mod nets;
 pub mod probe;
+pub mod replay;
 pub mod rfm;
 pub mod rng;
 pub mod sampler;
+pub mod trainer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -2,6 +2,7 @@
 //! weights drawn from the crate's seeded [`crate::rng::Rng`] so the same seed gives the same
 //! network on every backend.
 
+pub mod critic;
 pub mod mlp;
 pub mod policy;
 
