@@ -38,6 +38,11 @@ enum Command {
     /// Replay a JSON list of native-unit actions in an environment from a given state and
     /// print one JSON line per step (step, obs, reward, terminated, truncated).
     Rollout(cli::rollout::Args),
+    /// Train an agent online (rfm, rfm-noise, rfm-grad or sac) on an environment; JSON lines
+    /// on stdout, a progress bar on stderr.
+    Train(cli::train::Args),
+    /// Re-evaluate a run saved by `train --save DIR`.
+    Eval(cli::eval::Args),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -47,6 +52,8 @@ fn main() {
         Command::Probe(args) => cli::probe::run(args),
         Command::Sample(args) => cli::sample::run(args),
         Command::Rollout(args) => cli::rollout::run(args),
+        Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

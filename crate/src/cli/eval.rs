@@ -1,0 +1,39 @@
+//! `rfm eval`: re-evaluate a run saved by `rfm train --save DIR` and print one JSON line.
+
+use std::path::PathBuf;
+
+use rfm_playground::device::ComputeDevice;
+use rfm_playground::trainer::Trainer;
+use serde_json::json;
+
+use super::CliError;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory with config.json and weights.json.
+    #[arg(long)]
+    load: PathBuf,
+    /// Evaluation episodes.
+    #[arg(long, default_value_t = 10)]
+    episodes: usize,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    if args.episodes == 0 {
+        return Err("--episodes must be at least 1".into());
+    }
+    let mut trainer = Trainer::load(&args.load, ComputeDevice::cpu())?;
+    let ev = pollster::block_on(trainer.evaluate(args.episodes))?;
+    println!(
+        "{}",
+        json!({
+            "env": trainer.env_name().as_str(),
+            "algo": trainer.algo().as_str(),
+            "steps": trainer.steps(),
+            "episodes": ev.episodes,
+            "eval_return": ev.mean_return,
+            "returns": ev.returns,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,881 @@
+//! Online RL: the agent loop around the RFM actor-critic ([`rfm`]) and the SAC baseline
+//! ([`sac`]), configured by one [`TrainConfig`].
+//!
+//! [`Trainer::step`] is the loop body, readable top to bottom: act (uniform during warm-up,
+//! else the agent's policy) → env step → store → (episode end: reset) → one update from a
+//! replay batch. The CLI calls it in a loop, the browser worker in slices.
+//!
+//! Failure model: a non-finite loss, gradient norm or action stops training with
+//! [`TrainError::NonFinite`] naming the step; the update is staged and only committed when every
+//! check passed, so the networks keep their last good weights.
+//!
+//! Determinism: every draw comes from one seeded RNG (plus the env's own seeded RNG and a
+//! fixed-seed RNG for evaluation, so evaluating does not change the training stream); on the
+//! CPU backend the same seed gives the same numbers.
+
+pub mod config;
+pub mod rfm;
+pub mod sac;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path as FsPath;
+use std::str::FromStr;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+pub use config::{ConfigError, Preset, TrainConfig};
+
+use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::envs::{Env, EnvName, make_env};
+use crate::replay::ReplayBuffer;
+use crate::rfm::estimators::Estimator;
+use crate::rng::{self, Rng};
+
+/// The learning algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algo {
+    /// RFM with the optimal Stein control variate (the paper's method).
+    Rfm,
+    /// RFM target from the noise expectation only (η = 0; QNE / MaxEntDP family).
+    RfmNoise,
+    /// RFM target from the gradient expectation only (η = 1; DQS / iDEM family).
+    RfmGrad,
+    /// Soft actor-critic, tanh-squashed Gaussian actor, automatic entropy tuning.
+    Sac,
+}
+
+impl Algo {
+    pub const ALL: [Algo; 4] = [Algo::Rfm, Algo::RfmNoise, Algo::RfmGrad, Algo::Sac];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algo::Rfm => "rfm",
+            Algo::RfmNoise => "rfm-noise",
+            Algo::RfmGrad => "rfm-grad",
+            Algo::Sac => "sac",
+        }
+    }
+
+    /// The posterior estimator of an RFM variant; `None` for SAC.
+    pub fn estimator(self) -> Option<Estimator> {
+        let name = match self {
+            Algo::Rfm => "rfm",
+            Algo::RfmNoise => "noise",
+            Algo::RfmGrad => "grad",
+            Algo::Sac => return None,
+        };
+        Some(Estimator::from_name(name).expect("built-in estimator names parse"))
+    }
+}
+
+impl fmt::Display for Algo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algo {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algo::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| TrainError::UnknownAlgo(s.to_string()))
+    }
+}
+
+/// Everything that stops a run; each message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("unknown algorithm '{0}' (valid: rfm, rfm-noise, rfm-grad, sac)")]
+    UnknownAlgo(String),
+    #[error(
+        "{what} became {value} at step {step}; training stopped, the last good weights are kept"
+    )]
+    NonFinite {
+        step: usize,
+        what: &'static str,
+        value: f32,
+    },
+    #[error("estimator failed at step {step}: {message}")]
+    Estimator { step: usize, message: String },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("saved run in {path}: {message}")]
+    Checkpoint { path: String, message: String },
+}
+
+/// What one [`Trainer::step`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// Env steps taken so far (this one included).
+    pub step: usize,
+    /// The return of the episode that ended at this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode_return: Option<f64>,
+    /// Its length in steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode_length: Option<usize>,
+    /// Critic loss of this step's update (none during warm-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_loss: Option<f32>,
+    /// Actor loss of this step's update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_loss: Option<f32>,
+    /// RFM: mean effective sample size of the posterior estimator (out of K).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ess: Option<f32>,
+    /// SAC: the entropy temperature after this update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+}
+
+/// What one update measured (internal to the agents).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UpdateStats {
+    pub critic_loss: f32,
+    pub actor_loss: f32,
+    pub ess: Option<f32>,
+    pub alpha: Option<f32>,
+}
+
+/// The result of [`Trainer::evaluate`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvalReport {
+    pub episodes: usize,
+    pub mean_return: f64,
+    pub returns: Vec<f64>,
+}
+
+/// The trained networks of one algorithm.
+enum Agent {
+    Rfm(Box<rfm::RfmAgent>),
+    Sac(Box<sac::SacAgent>),
+}
+
+impl Agent {
+    async fn act(
+        &self,
+        obs: &[f32],
+        explore: bool,
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>, DeviceError> {
+        match self {
+            Agent::Rfm(a) => a.act(obs, explore, rng).await,
+            Agent::Sac(a) => a.act(obs, explore, rng).await,
+        }
+    }
+}
+
+/// Seed offset of the evaluation env and RNG.
+const EVAL_SEED: u64 = 0x5EED_E7A1;
+
+/// An online RL run: env, replay, agent, counters.
+pub struct Trainer {
+    cfg: TrainConfig,
+    algo: Algo,
+    device: ComputeDevice,
+    env: Box<dyn Env>,
+    env_name: EnvName,
+    replay: ReplayBuffer,
+    rng: Rng,
+    agent: Agent,
+    obs: Vec<f32>,
+    steps: usize,
+    updates: usize,
+    episode_return: f64,
+    episode_length: usize,
+}
+
+impl Trainer {
+    /// A fresh run: validates `cfg`, resets `env` with `cfg.seed`, builds the networks from
+    /// `cfg.seed`.
+    pub fn new(
+        cfg: TrainConfig,
+        mut env: Box<dyn Env>,
+        algo: Algo,
+        device: ComputeDevice,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let spec = env.spec().clone();
+        let mut rng = rng::seeded(cfg.seed);
+        let agent = match algo {
+            Algo::Sac => Agent::Sac(Box::new(sac::SacAgent::new(
+                &cfg,
+                spec.obs_dim,
+                spec.act_dim,
+                &device,
+                &mut rng,
+            ))),
+            _ => Agent::Rfm(Box::new(rfm::RfmAgent::new(
+                &cfg,
+                algo.estimator().expect("an RFM variant"),
+                spec.obs_dim,
+                spec.act_dim,
+                &device,
+                &mut rng,
+            ))),
+        };
+        let obs = env.reset(Some(cfg.seed));
+        Ok(Self {
+            replay: ReplayBuffer::new(cfg.replay_capacity, spec.obs_dim, spec.act_dim),
+            env_name: spec.name,
+            cfg,
+            algo,
+            device,
+            env,
+            rng,
+            agent,
+            obs,
+            steps: 0,
+            updates: 0,
+            episode_return: 0.0,
+            episode_length: 0,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &ComputeDevice {
+        &self.device
+    }
+
+    pub fn algo(&self) -> Algo {
+        self.algo
+    }
+
+    pub fn env_name(&self) -> EnvName {
+        self.env_name
+    }
+
+    /// Env steps taken.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Updates applied.
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+
+    /// The replay buffer (read-only).
+    pub fn replay(&self) -> &ReplayBuffer {
+        &self.replay
+    }
+
+    /// The replay buffer, for fault-injection tests.
+    pub fn replay_mut(&mut self) -> &mut ReplayBuffer {
+        &mut self.replay
+    }
+
+    /// One env step and (after warm-up) one update.
+    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+        let step = self.steps + 1;
+        let act_dim = self.env.spec().act_dim;
+        // 1. Act: uniform during warm-up, then the policy (exploring).
+        let action: Vec<f32> = if self.steps < self.cfg.warmup_steps {
+            (0..act_dim)
+                .map(|_| rng::uniform(&mut self.rng, -1.0, 1.0))
+                .collect()
+        } else {
+            self.agent.act(&self.obs, true, &mut self.rng).await?
+        };
+        if let Some(&bad) = action.iter().find(|a| !a.is_finite()) {
+            return Err(TrainError::NonFinite {
+                step,
+                what: "action",
+                value: bad,
+            });
+        }
+        // 2. Env step, store (done = terminated only: a time limit still bootstraps).
+        let res = self.env.step(&action);
+        self.replay.push(
+            &self.obs,
+            &action,
+            res.reward as f32,
+            &res.obs,
+            res.terminated,
+        );
+        self.episode_return += res.reward;
+        self.episode_length += 1;
+        let mut report = StepReport {
+            step,
+            ..Default::default()
+        };
+        if res.terminated || res.truncated {
+            report.episode_return = Some(self.episode_return);
+            report.episode_length = Some(self.episode_length);
+            self.episode_return = 0.0;
+            self.episode_length = 0;
+            self.obs = self.env.reset(None);
+        } else {
+            self.obs = res.obs;
+        }
+        self.steps = step;
+        // 3. One update per env step once warm-up is over.
+        if self.steps >= self.cfg.warmup_steps.max(1) {
+            let batch = self.replay.sample(self.cfg.batch_size, &mut self.rng);
+            let stats = match &mut self.agent {
+                Agent::Rfm(a) => a.update(&batch, step, &mut self.rng).await?,
+                Agent::Sac(a) => a.update(&batch, step, &mut self.rng).await?,
+            };
+            self.updates += 1;
+            report.critic_loss = Some(stats.critic_loss);
+            report.actor_loss = Some(stats.actor_loss);
+            report.ess = stats.ess;
+            report.alpha = stats.alpha;
+        }
+        Ok(report)
+    }
+
+    /// Run `episodes` evaluation episodes on a separate env with the greedy policy (RFM: the
+    /// candidate with the largest `min(Q1, Q2)`; SAC: `tanh(mean)`). The episode starts and
+    /// candidate draws are the same at every call (fixed seeds), and the training RNG is untouched.
+    pub async fn evaluate(&mut self, episodes: usize) -> Result<EvalReport, TrainError> {
+        let mut env = make_env(self.env_name, self.cfg.seed ^ EVAL_SEED);
+        let mut rng = rng::seeded(self.cfg.seed ^ EVAL_SEED);
+        let mut returns = Vec::with_capacity(episodes);
+        for ep in 0..episodes {
+            let mut obs = env.reset(Some((self.cfg.seed ^ EVAL_SEED).wrapping_add(ep as u64)));
+            let mut total = 0.0;
+            loop {
+                let action = self.agent.act(&obs, false, &mut rng).await?;
+                if let Some(&bad) = action.iter().find(|a| !a.is_finite()) {
+                    return Err(TrainError::NonFinite {
+                        step: self.steps,
+                        what: "evaluation action",
+                        value: bad,
+                    });
+                }
+                let res = env.step(&action);
+                total += res.reward;
+                obs = res.obs;
+                if res.terminated || res.truncated {
+                    break;
+                }
+            }
+            returns.push(total);
+        }
+        let mean_return = if episodes == 0 {
+            0.0
+        } else {
+            returns.iter().sum::<f64>() / episodes as f64
+        };
+        Ok(EvalReport {
+            episodes,
+            mean_return,
+            returns,
+        })
+    }
+
+    /// Write `config.json` (env, algorithm, config, steps) and `weights.json` (every network's
+    /// parameters as f32) into `dir`, creating it. Optimiser state is not saved.
+    pub async fn save(&self, dir: &FsPath) -> Result<(), TrainError> {
+        let err = |message: String| TrainError::Checkpoint {
+            path: dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        let run = SavedRun {
+            env: self.env_name,
+            algo: self.algo,
+            steps: self.steps,
+            config: self.cfg.clone(),
+        };
+        let mut tensors = Vec::new();
+        match &self.agent {
+            Agent::Rfm(a) => a.export(&mut tensors).await?,
+            Agent::Sac(a) => a.export(&mut tensors).await?,
+        }
+        let write = |name: &str, text: String| {
+            std::fs::write(dir.join(name), text).map_err(|e| err(format!("{name}: {e}")))
+        };
+        write(
+            "config.json",
+            serde_json::to_string_pretty(&run).map_err(|e| err(e.to_string()))?,
+        )?;
+        write(
+            "weights.json",
+            serde_json::to_string(&WeightsFile { tensors }).map_err(|e| err(e.to_string()))?,
+        )?;
+        Ok(())
+    }
+
+    /// Rebuild a trainer from a directory written by [`Trainer::save`]: same env, algorithm and
+    /// config, the saved weights (a fresh replay buffer and optimiser state).
+    pub fn load(dir: &FsPath, device: ComputeDevice) -> Result<Self, TrainError> {
+        let err = |message: String| TrainError::Checkpoint {
+            path: dir.display().to_string(),
+            message,
+        };
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).map_err(|e| err(format!("{name}: {e}")))
+        };
+        let run: SavedRun = serde_json::from_str(&read("config.json")?)
+            .map_err(|e| err(format!("config.json: {e}")))?;
+        run.config.validate()?;
+        let weights: WeightsFile = serde_json::from_str(&read("weights.json")?)
+            .map_err(|e| err(format!("weights.json: {e}")))?;
+        let env = make_env(run.env, run.config.seed);
+        let mut t = Trainer::new(run.config, env, run.algo, device)?;
+        let mut store = TensorStore::new(weights.tensors);
+        t.agent = match t.agent {
+            Agent::Rfm(a) => Agent::Rfm(Box::new(a.import(&mut store).map_err(err)?)),
+            Agent::Sac(a) => Agent::Sac(Box::new(a.import(&mut store).map_err(err)?)),
+        };
+        store.finish().map_err(err)?;
+        t.steps = run.steps;
+        Ok(t)
+    }
+
+    /// Every trained parameter, flattened in module order (tests compare weights with it).
+    pub async fn parameters(&self) -> Result<Vec<f32>, TrainError> {
+        let mut tensors = Vec::new();
+        match &self.agent {
+            Agent::Rfm(a) => a.export(&mut tensors).await?,
+            Agent::Sac(a) => a.export(&mut tensors).await?,
+        }
+        Ok(tensors.into_iter().flat_map(|t| t.data).collect())
+    }
+}
+
+/// `config.json` of a saved run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedRun {
+    pub env: EnvName,
+    pub algo: Algo,
+    pub steps: usize,
+    pub config: TrainConfig,
+}
+
+/// One named parameter tensor of `weights.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WeightsFile {
+    tensors: Vec<NamedTensor>,
+}
+
+// ------------------------------------------------------------------ shared update pieces ---
+
+/// TD targets `y = r + γ (1 − done) q_next` row by row (`[n]` each; `done` is 1.0 for a
+/// terminal transition).
+pub fn td_target(rew: &[f32], done: &[f32], q_next: &[f32], gamma: f32) -> Vec<f32> {
+    assert!(
+        rew.len() == done.len() && rew.len() == q_next.len(),
+        "td_target: lengths differ"
+    );
+    rew.iter()
+        .zip(done)
+        .zip(q_next)
+        .map(|((r, d), q)| r + gamma * (1.0 - d) * q)
+        .collect()
+}
+
+/// Softmax(`q / λ`) pick (`explore`) or argmax of `q`, per group of `c` consecutive values.
+pub(crate) fn pick_candidates(
+    q: &[f32],
+    c: usize,
+    lambda: f32,
+    explore: bool,
+    rng: &mut Rng,
+) -> Vec<usize> {
+    q.chunks(c)
+        .map(|g| {
+            let (imax, &qmax) =
+                g.iter().enumerate().fold(
+                    (0, &f32::NEG_INFINITY),
+                    |b, x| if *x.1 > *b.1 { x } else { b },
+                );
+            if !explore || !qmax.is_finite() {
+                return imax;
+            }
+            let w: Vec<f64> = g
+                .iter()
+                .map(|&v| (f64::from(v - qmax) / f64::from(lambda)).exp())
+                .collect();
+            let total: f64 = w.iter().sum();
+            let mut u = f64::from(rng::uniform(rng, 0.0, 1.0)) * total;
+            for (i, wi) in w.iter().enumerate() {
+                u -= wi;
+                if u < 0.0 {
+                    return i;
+                }
+            }
+            imax
+        })
+        .collect()
+}
+
+/// Repeat each row (`width` values) of `x` `times` times: `[n*width]` → `[n*times*width]`.
+pub(crate) fn repeat_rows(x: &[f32], width: usize, times: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len() * times);
+    for row in x.chunks(width) {
+        for _ in 0..times {
+            out.extend_from_slice(row);
+        }
+    }
+    out
+}
+
+/// A `[rows, cols]` tensor from host data.
+pub(crate) fn tensor2(
+    data: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+}
+
+/// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`;
+/// returns the norm before clipping (non-finite when a gradient is).
+pub(crate) async fn clip_global_norm<M: Module>(
+    mut grads: GradientsParams,
+    module: &M,
+    max_norm: f32,
+) -> Result<(GradientsParams, f32), DeviceError> {
+    struct SqNorm<'a> {
+        grads: &'a GradientsParams,
+        acc: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SqNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.acc = Some(match self.acc.take() {
+                    Some(a) => a + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        scale: f32,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g * self.scale);
+            }
+        }
+    }
+    let mut sq = SqNorm {
+        grads: &grads,
+        acc: None,
+    };
+    module.visit(&mut sq);
+    let Some(acc) = sq.acc else {
+        return Ok((grads, 0.0));
+    };
+    let norm = read_scalar(acc).await?.sqrt();
+    if norm.is_finite() && norm > max_norm {
+        let mut scale = Scale {
+            grads: &mut grads,
+            scale: max_norm / (norm + 1e-6),
+        };
+        module.visit(&mut scale);
+    }
+    Ok((grads, norm))
+}
+
+/// Fail with [`TrainError::NonFinite`] unless `value` is finite.
+pub(crate) fn check_finite(step: usize, what: &'static str, value: f32) -> Result<f32, TrainError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(TrainError::NonFinite { step, what, value })
+    }
+}
+
+/// Append every float parameter of `module` to `out`, named `prefix.i`.
+pub(crate) async fn export_module<M: Module>(
+    prefix: &str,
+    module: &M,
+    out: &mut Vec<NamedTensor>,
+) -> Result<(), DeviceError> {
+    #[derive(Default)]
+    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val().inner();
+            let shape = t.dims().to_vec();
+            self.0.push((shape, t.flatten::<1>(0, D - 1)));
+        }
+    }
+    let mut c = Collect::default();
+    module.visit(&mut c);
+    for (i, (shape, t)) in c.0.into_iter().enumerate() {
+        out.push(NamedTensor {
+            name: format!("{prefix}.{i}"),
+            shape,
+            data: read_f32(t).await?,
+        });
+    }
+    Ok(())
+}
+
+/// Saved tensors by name, consumed by [`import_module`].
+pub(crate) struct TensorStore {
+    tensors: HashMap<String, NamedTensor>,
+}
+
+impl TensorStore {
+    fn new(list: Vec<NamedTensor>) -> Self {
+        Self {
+            tensors: list.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        }
+    }
+
+    /// Error when tensors are left over (a file from another architecture).
+    fn finish(self) -> Result<(), String> {
+        match self.tensors.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(format!("weights.json has a tensor the network lacks: {k}")),
+        }
+    }
+}
+
+/// Replace every float parameter of `module` by the saved `prefix.i` tensor (shapes must match).
+pub(crate) fn import_module<M: Module>(
+    prefix: &str,
+    module: M,
+    store: &mut TensorStore,
+) -> Result<M, String> {
+    struct Load<'a> {
+        prefix: &'a str,
+        index: usize,
+        store: &'a mut TensorStore,
+        error: Option<String>,
+    }
+    impl ModuleMapper for Load<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let name = format!("{}.{}", self.prefix, self.index);
+            self.index += 1;
+            let saved = self.store.tensors.remove(&name);
+            param.map(|t| {
+                let dims = t.dims().to_vec();
+                match saved {
+                    Some(s)
+                        if s.shape == dims && s.data.len() == dims.iter().product::<usize>() =>
+                    {
+                        let device = t.device();
+                        let new = Tensor::<D>::from_data(TensorData::new(s.data, dims), &device);
+                        if t.is_require_grad() {
+                            new.require_grad()
+                        } else {
+                            new
+                        }
+                    }
+                    Some(s) => {
+                        self.error.get_or_insert(format!(
+                            "{name}: saved shape {:?}, network has {dims:?}",
+                            s.shape
+                        ));
+                        t
+                    }
+                    None => {
+                        self.error
+                            .get_or_insert(format!("weights.json lacks {name}"));
+                        t
+                    }
+                }
+            })
+        }
+    }
+    let mut load = Load {
+        prefix,
+        index: 0,
+        store,
+        error: None,
+    };
+    let module = module.map(&mut load);
+    match load.error {
+        Some(e) => Err(e),
+        None => Ok(module),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> TrainConfig {
+        TrainConfig {
+            critic_hidden: 16,
+            actor_hidden: 16,
+            emb_width: 8,
+            batch_size: 16,
+            posterior_samples: 8,
+            candidates: 4,
+            ode_steps: 3,
+            warmup_steps: 100,
+            replay_capacity: 1000,
+            seed: 3,
+            ..TrainConfig::playground()
+        }
+    }
+
+    fn trainer(algo: Algo) -> Trainer {
+        let cfg = tiny();
+        Trainer::new(
+            cfg.clone(),
+            make_env(EnvName::Pendulum, cfg.seed),
+            algo,
+            ComputeDevice::cpu(),
+        )
+        .unwrap()
+    }
+
+    fn run(t: &mut Trainer, n: usize) -> Vec<StepReport> {
+        (0..n)
+            .map(|_| pollster::block_on(t.step()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_run() {
+        for algo in [Algo::Rfm, Algo::Sac] {
+            let (mut a, mut b) = (trainer(algo), trainer(algo));
+            let (ra, rb) = (run(&mut a, 300), run(&mut b, 300));
+            assert_eq!(ra, rb, "{algo}");
+            assert_eq!(a.updates(), 201);
+            assert!(ra.iter().filter(|r| r.episode_return.is_some()).count() == 1);
+            let last = ra.last().unwrap();
+            assert!(last.critic_loss.unwrap().is_finite() && last.actor_loss.unwrap().is_finite());
+            if algo == Algo::Rfm {
+                let ess = last.ess.unwrap();
+                assert!((1.0..=8.0).contains(&ess), "{ess}");
+            } else {
+                assert!(last.alpha.unwrap() > 0.0);
+            }
+            let pa = pollster::block_on(a.parameters()).unwrap();
+            assert_eq!(pa, pollster::block_on(b.parameters()).unwrap());
+            let ea = pollster::block_on(a.evaluate(1)).unwrap();
+            assert_eq!(ea, pollster::block_on(b.evaluate(1)).unwrap());
+            // Evaluation is repeatable and leaves the training stream alone.
+            assert_eq!(ea, pollster::block_on(a.evaluate(1)).unwrap());
+            assert_eq!(run(&mut a, 5), run(&mut b, 5));
+        }
+    }
+
+    #[test]
+    fn poisoned_reward_stops_with_the_step_and_keeps_the_weights() {
+        for algo in [Algo::Rfm, Algo::RfmGrad, Algo::Sac] {
+            let mut t = trainer(algo);
+            run(&mut t, 120);
+            let before = pollster::block_on(t.parameters()).unwrap();
+            t.replay_mut().map_rewards(|_| f32::NAN);
+            let err = pollster::block_on(t.step()).unwrap_err();
+            match &err {
+                TrainError::NonFinite { step, what, .. } => {
+                    assert_eq!((*step, *what), (121, "critic loss"), "{algo}");
+                }
+                other => panic!("{algo}: {other}"),
+            }
+            assert!(err.to_string().contains("step 121"), "{err}");
+            assert_eq!(
+                pollster::block_on(t.parameters()).unwrap(),
+                before,
+                "{algo}"
+            );
+            assert_eq!(t.updates(), 21);
+        }
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        for algo in [Algo::RfmNoise, Algo::Sac] {
+            let mut t = trainer(algo);
+            run(&mut t, 110);
+            let dir = std::env::temp_dir()
+                .join(format!("rfm-trainer-test-{}-{algo}", std::process::id()));
+            pollster::block_on(t.save(&dir)).unwrap();
+            let mut u = Trainer::load(&dir, ComputeDevice::cpu()).unwrap();
+            assert_eq!(
+                (u.algo(), u.env_name(), u.steps()),
+                (algo, EnvName::Pendulum, 110)
+            );
+            assert_eq!(
+                pollster::block_on(u.parameters()).unwrap(),
+                pollster::block_on(t.parameters()).unwrap()
+            );
+            assert_eq!(
+                pollster::block_on(u.evaluate(1)).unwrap(),
+                pollster::block_on(t.evaluate(1)).unwrap()
+            );
+            // The loaded networks still train.
+            u.steps = 0;
+            run(&mut u, 101);
+            assert_eq!(u.updates(), 2);
+            std::fs::write(dir.join("weights.json"), "{\"tensors\": []}").unwrap();
+            let e = Trainer::load(&dir, ComputeDevice::cpu())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("lacks actor.0"), "{e}");
+            std::fs::remove_dir_all(&dir).ok();
+        }
+    }
+
+    #[test]
+    fn td_target_masks_terminal_rows() {
+        let y = td_target(
+            &[1.0, -2.0, 0.5],
+            &[0.0, 1.0, 0.0],
+            &[10.0, 10.0, -4.0],
+            0.9,
+        );
+        assert_eq!(y, vec![1.0 + 0.9 * 10.0, -2.0, 0.5 - 0.9 * 4.0]);
+    }
+
+    #[test]
+    fn algo_names_round_trip() {
+        for a in Algo::ALL {
+            assert_eq!(a.as_str().parse::<Algo>().unwrap(), a);
+        }
+        let e = "ppo".parse::<Algo>().unwrap_err().to_string();
+        assert!(e.contains("ppo") && e.contains("rfm-noise"), "{e}");
+        assert!(Algo::Sac.estimator().is_none());
+        assert_eq!(Algo::RfmGrad.estimator().unwrap().name(), "grad");
+    }
+
+    #[test]
+    fn candidate_pick_is_argmax_or_softmax() {
+        let mut r = rng::seeded(0);
+        let q = [0.0, 1.0, 0.5, 3.0, 2.0, 2.9];
+        assert_eq!(pick_candidates(&q, 3, 0.02, false, &mut r), vec![1, 0]);
+        // λ = 1 on (0, 1, 0.5): frequencies follow softmax.
+        let mut counts = [0usize; 3];
+        for _ in 0..20_000 {
+            counts[pick_candidates(&q[..3], 3, 1.0, true, &mut r)[0]] += 1;
+        }
+        let z: f64 = [0.0f64, 1.0, 0.5].iter().map(|v| v.exp()).sum();
+        for (i, v) in [0.0f64, 1.0, 0.5].iter().enumerate() {
+            let p = counts[i] as f64 / 20_000.0;
+            assert!((p - v.exp() / z).abs() < 0.015, "{i}: {p}");
+        }
+        assert_eq!(
+            repeat_rows(&[1.0, 2.0, 3.0, 4.0], 2, 2),
+            vec![1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0]
+        );
+    }
+}
