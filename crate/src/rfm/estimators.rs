@@ -565,10 +565,9 @@ pub fn velocity_target(
         mu1.len()
     );
     let mut v = vec![0.0; n * d];
-    for i in 0..n {
-        let c = path.coeffs(t[i]);
-        for j in 0..d {
-            let o = i * d + j;
+    for (i, &ti) in t.iter().enumerate() {
+        let c = path.coeffs(ti);
+        for o in i * d..(i + 1) * d {
             v[o] = c.alpha_dot * mu1[o] + c.beta_dot * mu0[o];
         }
     }
@@ -822,7 +821,7 @@ mod tests {
         assert_eq!(v, vec![0.5, 2.0, -3.0, 3.0]);
         let c = Path::Vp.coeffs(0.8);
         let v = velocity_target(&Path::Vp, &t, &mu0, &mu1, 2, 2);
-        assert!((v[2] - (c.alpha_dot * -1.0 + c.beta_dot * 2.0)).abs() < 1e-5);
+        assert!((v[2] - (-c.alpha_dot + c.beta_dot * 2.0)).abs() < 1e-5);
         assert_eq!(noise_target(&Path::Linear, &t, &mu0, 2, 2), mu0.to_vec());
         let s = score_target(&Path::Linear, &t, &mu0, 2, 2);
         assert!((s[0] + 0.5 / 0.75).abs() < 1e-6 && (s[2] + 2.0 / 0.2).abs() < 1e-5);
@@ -836,8 +835,8 @@ mod tests {
         for est in all_estimators() {
             let e =
                 estimate_with_target(&path, &est, &gmm8(), &xt, &t, 50, &mut seeded(4)).unwrap();
-            for i in 0..2 {
-                let c = path.coeffs(t[i]);
+            for (i, &ti) in t.iter().enumerate() {
+                let c = path.coeffs(ti);
                 assert!(e.ess[i] >= 1.0 - 1e-4 && e.ess[i] <= 50.0 + 1e-3);
                 for j in 0..2 {
                     let o = i * 2 + j;
