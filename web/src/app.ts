@@ -1,0 +1,269 @@
+/**
+ * The training loop and its views. One request is in flight at a time (the client queues);
+ * while playing, the loop asks for `speed` steps, then refreshes the density / paths /
+ * variance views at a gentler pace. Drawing happens in requestAnimationFrame, never in a
+ * message handler, so the page stays responsive.
+ *
+ * `init()` rebuilds the worker's session from the State (config + backend) and resets the
+ * views — the TF-playground `reset()`.
+ */
+import { StaleError, WorkerClient, WorkerError } from "./client";
+import type { DeviceInfo, MetricPoint, StepReport } from "./protocol";
+import type { State } from "./state";
+import type { DensityPanel } from "./views/densityPanel";
+import type { EnvView } from "./views/envView";
+import type { FlowPathsView } from "./views/flowPaths";
+import type { LineChart } from "./views/curves";
+import type { VarianceChart } from "./views/varianceChart";
+
+export interface Views {
+  env: EnvView;
+  density: DensityPanel;
+  paths: FlowPathsView;
+  variance: VarianceChart;
+  curves: LineChart[];
+}
+
+/** What the app tells the page chrome (status line, backend badge, counters, buttons). */
+export interface Chrome {
+  status(text: string, state: "loading" | "ready" | "running" | "paused" | "invalid" | "error"): void;
+  backend(d: DeviceInfo): void;
+  progress(step: number, updatesPerSec: number): void;
+  playing(on: boolean): void;
+  notice(message: string | null): void;
+}
+
+/** How often (ms) the slower views refresh while playing. */
+export const REFRESH_MS = { density: 600, paths: 1500, variance: 4000 } as const;
+/** Paths to sample for the flow view. */
+export const PATH_COUNT = 64;
+
+export class App {
+  /** Every metric point since the last init (the CSV export). */
+  metrics: MetricPoint[] = [];
+  step = 0;
+  private playingNow = false;
+  private looping = false;
+  private generation = 0;
+  private initialized = false;
+  private last = { density: 0, paths: 0, variance: 0 };
+  private probesQueued = false;
+  private frameRequested = false;
+  private firstFrame = false;
+
+  constructor(
+    private readonly client: WorkerClient,
+    readonly state: State,
+    private readonly views: Views,
+    private readonly chrome: Chrome,
+  ) {}
+
+  get playing(): boolean {
+    return this.playingNow;
+  }
+
+  get ready(): boolean {
+    return this.initialized;
+  }
+
+  /** (Re)build the session from the state and reset every view. Resolves when initialised. */
+  async init(autoplay: boolean): Promise<boolean> {
+    const gen = ++this.generation;
+    this.client.invalidate();
+    this.initialized = false;
+    this.setPlaying(false);
+    this.metrics = [];
+    this.step = 0;
+    this.firstFrame = false;
+    this.views.env.reset();
+    this.views.density.reset();
+    this.views.paths.reset();
+    this.views.variance.reset();
+    this.views.variance.current = this.state.config.estimator;
+    this.views.curves.forEach((c) => c.reset());
+    this.views.env.setProbe(this.state.queryState());
+    this.chrome.progress(0, Number.NaN);
+    this.chrome.status("building the networks…", "loading");
+    this.requestDraw();
+    try {
+      const r = await this.client.request({ type: "init", config: this.state.config, backend: this.state.backend });
+      if (gen !== this.generation) return false;
+      this.chrome.backend(r.device);
+      this.initialized = true;
+      this.chrome.status("ready", "paused");
+      await this.refreshProbes(true);
+      if (gen !== this.generation) return false;
+      if (autoplay) this.play();
+      return true;
+    } catch (e) {
+      if (e instanceof StaleError) return false;
+      this.fail(e);
+      return false;
+    }
+  }
+
+  play(): void {
+    if (!this.initialized || this.playingNow) return;
+    this.setPlaying(true);
+    this.chrome.status("training…", "running");
+    if (!this.looping) void this.loop(this.generation);
+  }
+
+  pause(): void {
+    if (!this.playingNow) return;
+    this.setPlaying(false);
+    if (this.initialized) this.chrome.status("paused", "paused");
+  }
+
+  toggle(): void {
+    if (this.playingNow) this.pause();
+    else this.play();
+  }
+
+  /** One batch of `speed` steps, then refresh every view. */
+  async stepOnce(): Promise<void> {
+    if (!this.initialized || this.playingNow) return;
+    const gen = this.generation;
+    try {
+      await this.trainBatch(gen);
+      if (gen === this.generation) await this.refreshProbes(true);
+    } catch (e) {
+      if (!(e instanceof StaleError)) this.fail(e);
+    }
+  }
+
+  /** Ask for fresh density/paths/variance (e.g. the user moved the probe state). */
+  probeChanged(): void {
+    this.views.env.setProbe(this.state.queryState());
+    this.last.density = 0;
+    this.last.paths = 0;
+    this.last.variance = 0;
+    this.requestDraw();
+    if (!this.playingNow && this.initialized && !this.probesQueued) {
+      this.probesQueued = true;
+      void this.refreshProbes(true).finally(() => (this.probesQueued = false));
+    }
+  }
+
+  /** The worker's weights as a file's bytes. */
+  async saveWeights(): Promise<ArrayBuffer> {
+    const r = await this.client.request({ type: "saveWeights" });
+    return r.bytes;
+  }
+
+  async loadWeights(bytes: ArrayBuffer): Promise<void> {
+    await this.client.request({ type: "loadWeights", bytes }, [bytes]);
+    await this.refreshProbes(true);
+  }
+
+  private setPlaying(on: boolean): void {
+    this.playingNow = on;
+    this.chrome.playing(on);
+  }
+
+  private async loop(gen: number): Promise<void> {
+    this.looping = true;
+    try {
+      while (this.playingNow && gen === this.generation) {
+        await this.trainBatch(gen);
+        if (gen !== this.generation || !this.playingNow) break;
+        await this.refreshProbes(false);
+      }
+    } catch (e) {
+      if (!(e instanceof StaleError) && gen === this.generation) this.fail(e);
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private async trainBatch(gen: number): Promise<void> {
+    const r = await this.client.request({ type: "step", steps: this.state.speed });
+    if (gen !== this.generation) return;
+    this.take(r.report);
+  }
+
+  private take(report: StepReport): void {
+    this.step = report.step;
+    this.metrics.push(...report.points);
+    this.views.curves.forEach((c) => c.update(report.points));
+    if (report.env) this.views.env.update(report.env);
+    this.chrome.progress(report.step, report.updatesPerSec);
+    if (report.fault) {
+      this.setPlaying(false);
+      this.chrome.status(`paused: ${report.fault}`, "paused");
+      this.chrome.notice(`Training paused itself: ${report.fault}. The last good weights are kept; try a smaller learning rate or press Reset.`);
+    }
+    this.requestDraw();
+  }
+
+  /** Refresh the slower views if due (or all of them when `force`). */
+  private async refreshProbes(force: boolean): Promise<void> {
+    const gen = this.generation;
+    const now = performance.now();
+    const state = this.state.queryState() ?? undefined;
+    try {
+      if (force || now - this.last.density > REFRESH_MS.density) {
+        this.last.density = now;
+        const r = await this.client.request({ type: "density", query: { state } });
+        if (gen !== this.generation) return;
+        this.views.density.update(r.density);
+        this.requestDraw();
+      }
+      if (force || now - this.last.paths > REFRESH_MS.paths) {
+        this.last.paths = now;
+        const r = await this.client.request({ type: "paths", count: PATH_COUNT, state });
+        if (gen !== this.generation) return;
+        this.views.paths.update(r.paths);
+        this.requestDraw();
+      }
+      if (force || now - this.last.variance > REFRESH_MS.variance) {
+        this.last.variance = now;
+        const r = await this.client.request({ type: "variance", state });
+        if (gen !== this.generation) return;
+        this.views.variance.update(r.curve);
+        this.requestDraw();
+      }
+    } catch (e) {
+      if (e instanceof StaleError) return;
+      // A view that cannot be computed (e.g. SAC has no flow paths) is not fatal to training.
+      if (e instanceof WorkerError) {
+        console.warn(`view refresh: ${e.message}`);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private fail(e: unknown): void {
+    this.setPlaying(false);
+    const msg = e instanceof Error ? e.message : String(e);
+    this.chrome.status(`error: ${msg}`, "error");
+  }
+
+  /** Schedule one redraw of every view on the next animation frame. */
+  requestDraw(): void {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame(() => {
+      this.frameRequested = false;
+      this.views.env.draw();
+      this.views.density.draw();
+      this.views.paths.draw();
+      this.views.variance.draw();
+      this.views.curves.forEach((c) => c.draw());
+      if (!this.firstFrame && this.step > 0) {
+        this.firstFrame = true;
+        if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(Math.round(performance.now()));
+      }
+    });
+  }
+
+  /** Redraw everything now (after a resize or a theme change). */
+  redrawAll(): void {
+    this.views.env.draw(true);
+    this.views.density.draw(true);
+    this.views.paths.draw(true);
+    this.views.variance.draw(true);
+    this.views.curves.forEach((c) => c.draw(true));
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Learning curves: one small line chart per group of metrics, fed with the `MetricPoint`s of
+ * each `StepReport`. `update(points)` appends, `draw()` paints (call from rAF), `reset()` clears.
+ */
+import type { MetricPoint } from "../protocol";
+import { Frame, drawLegend, extent, fitCanvas, themeColour } from "./plot";
+
+export interface SeriesSpec {
+  key: Exclude<keyof MetricPoint, "step">;
+  label: string;
+  colour: string;
+  dash?: number[];
+}
+
+/** Keep at most this many points per series (every other point is dropped past it). */
+export const MAX_POINTS = 1500;
+
+/** Append (x, y) and thin the series by 2 when it passes `max` points. */
+export function appendThinned(xs: number[], ys: number[], x: number, y: number, max = MAX_POINTS): void {
+  xs.push(x);
+  ys.push(y);
+  if (xs.length > max) {
+    let j = 0;
+    for (let i = 0; i < xs.length; i += 2, j++) {
+      xs[j] = xs[i];
+      ys[j] = ys[i];
+    }
+    xs.length = j;
+    ys.length = j;
+  }
+}
+
+export class LineChart {
+  private xs: number[][];
+  private ys: number[][];
+  private dirty = true;
+
+  constructor(
+    readonly canvas: HTMLCanvasElement,
+    readonly title: string,
+    readonly series: SeriesSpec[],
+    readonly opts: { logYIfPositive?: boolean; xLabel?: string } = {},
+  ) {
+    this.xs = series.map(() => []);
+    this.ys = series.map(() => []);
+  }
+
+  update(points: readonly MetricPoint[]): void {
+    for (const p of points) {
+      this.series.forEach((s, i) => {
+        const v = p[s.key];
+        if (typeof v === "number") appendThinned(this.xs[i], this.ys[i], p.step, v);
+      });
+    }
+    if (points.length) this.dirty = true;
+  }
+
+  reset(): void {
+    this.xs = this.series.map(() => []);
+    this.ys = this.series.map(() => []);
+    this.dirty = true;
+  }
+
+  /** Latest value of series `key`, if any. */
+  last(key: SeriesSpec["key"]): number | undefined {
+    const i = this.series.findIndex((s) => s.key === key);
+    const ys = this.ys[i];
+    return ys && ys.length ? ys[ys.length - 1] : undefined;
+  }
+
+  draw(force = false): void {
+    if (!this.dirty && !force) return;
+    this.dirty = false;
+    const { ctx, w, h } = fitCanvas(this.canvas);
+    const allX = this.xs.flat();
+    const allY = this.ys.flat();
+    ctx.fillStyle = themeColour("--fg", "#1d1d1f");
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.textBaseline = "top";
+    ctx.fillText(this.title, 8, 6);
+    const present = this.series.filter((_, i) => this.ys[i].length > 0);
+    drawLegend(ctx, (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })), 8 + ctx.measureText(this.title).width + 14, 13);
+    const xr = extent(allX) ?? [0, 1];
+    let yr = extent(allY) ?? [0, 1];
+    const logY = !!this.opts.logYIfPositive && allY.length > 0 && allY.every((v) => v > 0 || !Number.isFinite(v));
+    if (logY) yr = [Math.min(...allY.filter((v) => v > 0)), Math.max(...allY.filter(Number.isFinite))];
+    if (logY && yr[0] === yr[1]) yr = [yr[0] / 2, yr[1] * 2];
+    const f = new Frame(ctx, w, h, xr, yr, { logY, xLabel: this.opts.xLabel ?? "step", margin: [26, 12, 30, 48] });
+    f.drawAxes();
+    if (allX.length === 0) {
+      ctx.fillStyle = themeColour("--muted", "#5b5b66");
+      ctx.font = "12px system-ui, sans-serif";
+      ctx.textAlign = "center";
+      ctx.fillText("waiting for data…", (f.left + f.right) / 2, (f.top + f.bottom) / 2);
+      ctx.textAlign = "left";
+      return;
+    }
+    this.series.forEach((s, i) => f.line(this.xs[i], this.ys[i], s.colour, 1.8, s.dash));
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The density panel: the policy's density next to the normalised target exp(Q/λ) on the
+ * worker's grid, and the KL between them. 2-D actions: two heat maps with one colour scale;
+ * 1-D actions: two overlaid curves. `update(view)`, `reset()`.
+ *
+ * The KL element carries the number in `data-kl` (and the first value after a reset in
+ * `data-kl-initial`) so tests and screen readers can read it.
+ */
+import type { DensityView } from "../protocol";
+import { maxOf } from "../colormap";
+import { fmtKl } from "../format";
+import { HeatMap } from "./heatmap";
+import { Frame, drawLegend, fitCanvas, themeColour } from "./plot";
+
+export interface DensityElements {
+  maps: HTMLElement;
+  policyCanvas: HTMLCanvasElement;
+  targetCanvas: HTMLCanvasElement;
+  curveCanvas: HTMLCanvasElement;
+  kl: HTMLElement;
+  where: HTMLElement;
+}
+
+/** Cell centres of a 1-D grid axis. */
+export function cellCentres(ax: { min: number; max: number; n: number }): number[] {
+  const dx = (ax.max - ax.min) / ax.n;
+  return Array.from({ length: ax.n }, (_, i) => ax.min + (i + 0.5) * dx);
+}
+
+export class DensityPanel {
+  private policy: HeatMap;
+  private target: HeatMap;
+  private view: DensityView | null = null;
+  private initialKl: number | null = null;
+  private dirty = true;
+
+  constructor(private readonly el: DensityElements) {
+    this.policy = new HeatMap(el.policyCanvas, "Policy (what the flow does)");
+    this.target = new HeatMap(el.targetCanvas, "Target exp(Q/λ), normalised");
+  }
+
+  /** Canvases currently shown (for PNG export). */
+  canvases(): HTMLCanvasElement[] {
+    return this.view?.grid.dims === 1 ? [this.el.curveCanvas] : [this.el.policyCanvas, this.el.targetCanvas];
+  }
+
+  update(view: DensityView): void {
+    const cells = view.grid.x.n * (view.grid.dims === 2 ? (view.grid.y?.n ?? 0) : 1);
+    if (view.policy.length !== cells || view.target.length !== cells) {
+      throw new Error(`density: ${view.policy.length}/${view.target.length} masses for ${cells} cells`);
+    }
+    this.view = view;
+    const two = view.grid.dims === 2;
+    this.el.maps.dataset.dims = String(view.grid.dims);
+    this.el.policyCanvas.hidden = !two;
+    this.el.targetCanvas.hidden = !two;
+    this.el.curveCanvas.hidden = two;
+    if (this.initialKl === null && Number.isFinite(view.kl)) {
+      this.initialKl = view.kl;
+      this.el.kl.dataset.klInitial = String(view.kl);
+    }
+    this.el.kl.dataset.kl = String(view.kl);
+    this.el.kl.textContent = fmtKl(view.kl);
+    this.el.where.textContent = view.state
+      ? `at state [${view.state.map((v) => v.toFixed(2)).join(", ")}]`
+      : "over the target's box";
+    this.dirty = true;
+  }
+
+  reset(): void {
+    this.view = null;
+    this.initialKl = null;
+    delete this.el.kl.dataset.kl;
+    delete this.el.kl.dataset.klInitial;
+    this.el.kl.textContent = "—";
+    this.el.where.textContent = "";
+    this.policy.reset();
+    this.target.reset();
+    this.dirty = true;
+  }
+
+  draw(force = false): void {
+    if (!this.dirty && !force) return;
+    this.dirty = false;
+    const v = this.view;
+    if (!v) {
+      this.policy.draw();
+      this.target.draw();
+      return;
+    }
+    if (v.grid.dims === 2) {
+      const vmax = maxOf(v.policy, v.target);
+      this.policy.update(v.grid, v.policy, vmax);
+      this.target.update(v.grid, v.target, vmax);
+      return;
+    }
+    const { ctx, w, h } = fitCanvas(this.el.curveCanvas);
+    const xs = cellCentres(v.grid.x);
+    const vmax = maxOf(v.policy, v.target);
+    const f = new Frame(ctx, w, h, [v.grid.x.min, v.grid.x.max], [0, vmax * 1.08 || 1], {
+      xLabel: "action",
+      margin: [26, 12, 30, 48],
+    });
+    f.drawAxes();
+    const pol = themeColour("--policy", "#1f6feb");
+    const tgt = themeColour("--target", "#e8590c");
+    f.line(xs, v.target, tgt, 2.5, [6, 4]);
+    f.line(xs, v.policy, pol, 2.5);
+    drawLegend(ctx, [
+      { label: "policy", colour: pol },
+      { label: "target exp(Q/λ)", colour: tgt, dash: [6, 4] },
+    ], 54, 12);
+  }
+}

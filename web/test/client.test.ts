@@ -1,0 +1,103 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { StaleError, WorkerClient, WorkerError, expectedReply, type Port } from "../src/client.ts";
+import type { Reply, Request } from "../src/protocol.ts";
+
+/** A fake worker: records posted requests; the test answers them by hand. */
+class FakePort implements Port {
+  posted: Request[] = [];
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  postMessage(msg: unknown): void {
+    this.posted.push(msg as Request);
+  }
+  reply(msg: Reply): void {
+    this.onmessage?.({ data: msg } as MessageEvent);
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+test("ids are fresh and one request is in flight at a time", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const a = c.request({ type: "step", steps: 5 });
+  const b = c.request({ type: "defaults" });
+  assert.equal(port.posted.length, 1, "second request waits");
+  assert.equal(c.busy, 2);
+  const first = port.posted[0];
+  assert.equal(first.type, "step");
+  port.reply({ type: "stepped", id: first.id, report: { step: 5, points: [], env: null, updatesPerSec: 10, fault: null } });
+  assert.equal((await a).report.step, 5);
+  assert.equal(port.posted.length, 2);
+  const second = port.posted[1];
+  assert.notEqual(second.id, first.id);
+  port.reply({ type: "defaults", id: second.id, config: {} as never });
+  assert.equal((await b).type, "defaults");
+  assert.equal(c.busy, 0);
+});
+
+test("replies with unknown ids are dropped", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const p = c.request({ type: "defaults" });
+  port.reply({ type: "defaults", id: 999, config: {} as never });
+  let settled = false;
+  void p.then(() => (settled = true));
+  await tick();
+  assert.equal(settled, false);
+  port.reply({ type: "defaults", id: port.posted[0].id, config: {} as never });
+  await p;
+});
+
+test("invalidate rejects queued and in-flight requests with StaleError and ignores late replies", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const a = c.request({ type: "step", steps: 1 });
+  const b = c.request({ type: "step", steps: 1 });
+  c.invalidate();
+  await assert.rejects(a, StaleError);
+  await assert.rejects(b, StaleError);
+  const next = c.request({ type: "defaults" });
+  assert.equal(port.posted.length, 1, "still waiting for the in-flight reply");
+  port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null } });
+  assert.equal(port.posted.length, 2, "the next request goes out once the old one is answered");
+  port.reply({ type: "defaults", id: port.posted[1].id, config: { seed: 3 } as never });
+  assert.equal((await next).config.seed, 3);
+});
+
+test("error replies reject with WorkerError keeping the field errors", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const p = c.request({ type: "init", config: {} as never, backend: "cpu" });
+  const fields = [{ field: "k", value: "0", range: "1..=1000", message: "k = 0 is out of range" }];
+  port.reply({ type: "error", id: port.posted[0].id, message: "bad config", fields });
+  await assert.rejects(p, (e: unknown) => e instanceof WorkerError && e.fields[0].field === "k" && e.message === "bad config");
+});
+
+test("a reply of the wrong type is an error", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const p = c.request({ type: "defaults" });
+  port.reply({ type: "validated", id: port.posted[0].id, errors: [] });
+  await assert.rejects(p, /answered defaults with validated/);
+});
+
+test("ready and fatal errors", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  port.reply({ type: "ready" });
+  await c.ready;
+  const port2 = new FakePort();
+  const c2 = new WorkerClient(port2);
+  let fatal = "";
+  c2.onFatal = (m) => (fatal = m);
+  port2.reply({ type: "error", id: null, message: "no wasm" });
+  await assert.rejects(c2.ready, /no wasm/);
+  assert.equal(fatal, "no wasm");
+});
+
+test("every request type has its reply type", () => {
+  assert.equal(expectedReply("init"), "initialized");
+  assert.equal(expectedReply("encodeShare"), "shared");
+  assert.equal(expectedReply("loadWeights"), "weightsLoaded");
+});

@@ -1,0 +1,64 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { massToRgba, maxOf, seriesColour, viridis } from "../src/colormap.ts";
+import { rgb } from "../src/rgb.ts";
+import { extent, logTicks, niceTicks } from "../src/views/plot.ts";
+import { appendThinned } from "../src/views/curves.ts";
+import { cellCentres } from "../src/views/densityPanel.ts";
+import { estimatorColour } from "../src/views/varianceChart.ts";
+
+test("viridis runs dark purple → yellow and clamps", () => {
+  assert.deepEqual(viridis(0), [68, 1, 84]);
+  assert.deepEqual(viridis(1), [253, 231, 37]);
+  assert.deepEqual(viridis(-3), viridis(0));
+  assert.deepEqual(viridis(Number.NaN), viridis(0));
+  assert.deepEqual(rgb("rgb(1, 2, 3)"), [1, 2, 3]);
+  assert.throws(() => rgb("hsl(1,2,3)"), /unparsed/);
+});
+
+test("massToRgba flips rows so the highest y is on top", () => {
+  // 2×2 grid, row 0 = low y: only the cell (x=1, y=1) has mass.
+  const px = massToRgba([0, 0, 0, 1], 2, 2, 1);
+  assert.equal(px.length, 16);
+  // Image row 0 (top) holds grid row 1; its second pixel is the bright one.
+  assert.deepEqual([...px.slice(4, 8)], [253, 231, 37, 255]);
+  assert.deepEqual([...px.slice(8, 12)], [68, 1, 84, 255]);
+  assert.throws(() => massToRgba([1, 2, 3], 2, 2, 1), /3 values for a 2×2 grid/);
+  assert.equal(maxOf([0.1, 0.5], [0.2, Number.NaN, 0.3]), 0.5);
+  assert.equal(maxOf([]), 0);
+});
+
+test("series colours are stable", () => {
+  assert.equal(seriesColour(0), seriesColour(10));
+  assert.notEqual(estimatorColour("noise"), estimatorColour("grad"));
+  assert.equal(estimatorColour("rfm"), estimatorColour("rfm"));
+});
+
+test("niceTicks picks 1/2/5 steps inside the range", () => {
+  assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  assert.deepEqual(niceTicks(-1, 1, 4), [-1, -0.5, 0, 0.5, 1]);
+  assert.deepEqual(niceTicks(0, 1000, 2), [0, 500, 1000]);
+  assert.deepEqual(niceTicks(3, 3), [3]);
+  assert.deepEqual(niceTicks(Number.NaN, 1), []);
+  assert.deepEqual(logTicks(0.002, 30), [0.01, 0.1, 1, 10]);
+  assert.deepEqual(logTicks(0, 1), []);
+});
+
+test("extent ignores non-finite values and pads flat data", () => {
+  assert.deepEqual(extent([1, Number.NaN, 3, Infinity]), [1, 3]);
+  assert.deepEqual(extent([2, 2]), [1.8, 2.2]);
+  assert.deepEqual(extent([0]), [-1, 1]);
+  assert.equal(extent([]), null);
+});
+
+test("curves thin long series by half", () => {
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < 11; i++) appendThinned(xs, ys, i, i * 10, 10);
+  assert.deepEqual(xs, [0, 2, 4, 6, 8, 10]);
+  assert.deepEqual(ys, [0, 20, 40, 60, 80, 100]);
+});
+
+test("1-D grid cell centres", () => {
+  assert.deepEqual(cellCentres({ min: -1, max: 1, n: 4 }), [-0.75, -0.25, 0.25, 0.75]);
+});
