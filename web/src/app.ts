@@ -43,6 +43,8 @@ export class App {
   metrics: MetricPoint[] = [];
   step = 0;
   private playingNow = false;
+  /** The user's intent (kept across re-inits): train whenever a session is ready. */
+  private wantPlay = false;
   private looping = false;
   private generation = 0;
   private initialized = false;
@@ -58,8 +60,9 @@ export class App {
     private readonly chrome: Chrome,
   ) {}
 
+  /** Whether training runs, or will run as soon as the session (re)initialises. */
   get playing(): boolean {
-    return this.playingNow;
+    return this.wantPlay;
   }
 
   get ready(): boolean {
@@ -90,10 +93,11 @@ export class App {
       if (gen !== this.generation) return false;
       this.chrome.backend(r.device);
       this.initialized = true;
+      document.body.dataset.run = String(gen);
       this.chrome.status("ready", "paused");
       await this.refreshProbes(true);
       if (gen !== this.generation) return false;
-      if (autoplay) this.play();
+      if (autoplay || this.wantPlay) this.play();
       return true;
     } catch (e) {
       if (e instanceof StaleError) return false;
@@ -103,6 +107,7 @@ export class App {
   }
 
   play(): void {
+    this.wantPlay = true;
     if (!this.initialized || this.playingNow) return;
     this.setPlaying(true);
     this.chrome.status("training…", "running");
@@ -110,13 +115,14 @@ export class App {
   }
 
   pause(): void {
+    this.wantPlay = false;
     if (!this.playingNow) return;
     this.setPlaying(false);
     if (this.initialized) this.chrome.status("paused", "paused");
   }
 
   toggle(): void {
-    if (this.playingNow) this.pause();
+    if (this.wantPlay) this.pause();
     else this.play();
   }
 
@@ -189,6 +195,7 @@ export class App {
     if (report.env) this.views.env.update(report.env);
     this.chrome.progress(report.step, report.updatesPerSec);
     if (report.fault) {
+      this.wantPlay = false;
       this.setPlaying(false);
       this.chrome.status(`paused: ${report.fault}`, "paused");
       this.chrome.notice(`Training paused itself: ${report.fault}. The last good weights are kept; try a smaller learning rate or press Reset.`);
@@ -235,6 +242,7 @@ export class App {
   }
 
   private fail(e: unknown): void {
+    this.wantPlay = false;
     this.setPlaying(false);
     const msg = e instanceof Error ? e.message : String(e);
     this.chrome.status(`error: ${msg}`, "error");

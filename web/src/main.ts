@@ -1,75 +1,332 @@
 /**
- * Page entry: starts the worker, asks it to train the probe network and shows which backend
- * ran and the loss. No algorithm code lives here.
+ * Page entry: finds the elements, builds the views, the controls and the app, and wires the
+ * buttons, keyboard shortcuts, presets, share links and exports. No algorithm code lives here:
+ * every number shown comes from the worker.
  */
-import { describeBackend, describeLoss } from "./format";
-import type { BackendChoice, ProbeReport, Reply, Request } from "./protocol";
+import { App, type Chrome } from "./app";
+import { WorkerClient, WorkerError } from "./client";
+import { Controls } from "./controls";
+import { configToJson, download, exportPng, fileStem, metricsToCsv } from "./export";
+import { describeBackend, fmtRate } from "./format";
+import { PRESETS, applyPreset, type Preset } from "./presets";
+import type { BackendChoice, PlaygroundConfig } from "./protocol";
+import { startConfig, syncFragment } from "./share";
+import { SPEEDS, STATE_AXES, State } from "./state";
+import { seriesColour } from "./colormap";
+import { LineChart } from "./views/curves";
+import { DensityPanel } from "./views/densityPanel";
+import { EnvView } from "./views/envView";
+import { FlowPathsView } from "./views/flowPaths";
+import { VarianceChart } from "./views/varianceChart";
 
-function el<T extends HTMLElement>(id: string): T {
+function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const e = document.getElementById(id);
   if (!e) throw new Error(`missing #${id} in index.html`);
   return e as T;
 }
 
-const status = el<HTMLElement>("status");
-const backendOut = el<HTMLElement>("backend");
-const lossOut = el<HTMLElement>("loss");
-const runButton = el<HTMLButtonElement>("run");
-const backendSelect = el<HTMLSelectElement>("backend-choice");
+const body = document.body;
+const client = new WorkerClient(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
 
-const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
-let nextId = 1;
-let inFlight: number | null = null;
+// ---- views -------------------------------------------------------------------------------
+const views = {
+  env: new EnvView(el<HTMLCanvasElement>("env-canvas")),
+  density: new DensityPanel({
+    maps: el("density-maps"),
+    policyCanvas: el<HTMLCanvasElement>("density-policy"),
+    targetCanvas: el<HTMLCanvasElement>("density-target"),
+    curveCanvas: el<HTMLCanvasElement>("density-curve"),
+    kl: el("kl"),
+    where: el("density-where"),
+  }),
+  paths: new FlowPathsView(el<HTMLCanvasElement>("paths-canvas")),
+  variance: new VarianceChart(el<HTMLCanvasElement>("variance-canvas")),
+  curves: [
+    new LineChart(el<HTMLCanvasElement>("curve-returns"), "Return", [
+      { key: "episodeReturn", label: "episode", colour: seriesColour(0) },
+      { key: "evalReturn", label: "greedy eval", colour: seriesColour(1), dash: [5, 3] },
+    ]),
+    new LineChart(el<HTMLCanvasElement>("curve-losses"), "Loss", [
+      { key: "actorLoss", label: "actor (flow)", colour: seriesColour(2) },
+      { key: "criticLoss", label: "critic", colour: seriesColour(3) },
+    ], { logYIfPositive: true }),
+    new LineChart(el<HTMLCanvasElement>("curve-ess"), "Effective sample size", [
+      { key: "ess", label: "ESS of the K samples", colour: seriesColour(4) },
+    ]),
+  ],
+};
 
-function send(req: Request) {
-  inFlight = req.id;
-  runButton.disabled = true;
-  worker.postMessage(req);
+// ---- page chrome ---------------------------------------------------------------------------
+const statusEl = el("status");
+const backendEl = el("backend");
+const stepEl = el("step-count");
+const rateEl = el("rate");
+const playBtn = el<HTMLButtonElement>("play");
+const stepBtn = el<HTMLButtonElement>("step");
+const resetBtn = el<HTMLButtonElement>("reset");
+const saveWeightsBtn = el<HTMLButtonElement>("save-weights");
+const noticeEl = el("notice");
+
+const chrome: Chrome = {
+  status(text, state) {
+    statusEl.textContent = text;
+    body.dataset.state = state;
+    const usable = state !== "loading" && state !== "invalid";
+    playBtn.disabled = !usable || state === "error";
+    stepBtn.disabled = !usable || state === "running" || state === "error";
+    resetBtn.disabled = state === "loading";
+    saveWeightsBtn.disabled = !usable || state === "error";
+  },
+  backend(d) {
+    backendEl.textContent = describeBackend(d);
+    backendEl.dataset.kind = d.kind;
+    backendEl.title = d.fallbackReason ?? d.adapter;
+  },
+  progress(step, perSec) {
+    stepEl.textContent = step.toLocaleString("en");
+    stepEl.dataset.step = String(step);
+    rateEl.textContent = fmtRate(perSec);
+    if (Number.isFinite(perSec)) rateEl.dataset.rate = String(perSec);
+  },
+  playing(on) {
+    playBtn.setAttribute("aria-pressed", String(on));
+    playBtn.setAttribute("aria-label", on ? "Pause" : "Play");
+    stepBtn.disabled = on || !app?.ready;
+  },
+  notice(message) {
+    el("notice-text").textContent = message ?? "";
+    noticeEl.hidden = message === null;
+  },
+};
+el("notice-close").addEventListener("click", () => chrome.notice(null));
+
+// ---- state, controls, app ------------------------------------------------------------------
+let state: State;
+let app: App;
+let defaults: PlaygroundConfig;
+const controls = new Controls(el("controls"));
+controls.setDisabled(true);
+
+/** Show the mode-dependent parts (env card and probe sliders only in RL). */
+function applyModeLayout(): void {
+  const c = state.config;
+  body.classList.toggle("mode-sampler", c.mode === "sampler");
+  body.classList.toggle("mode-rl", c.mode === "rl");
+  const axes = STATE_AXES[c.env];
+  const values = state.probeState[c.env];
+  axes.forEach((ax, i) => {
+    const input = el<HTMLInputElement>(`probe-${i}`);
+    input.min = String(ax.min);
+    input.max = String(ax.max);
+    input.step = String(ax.step);
+    input.value = String(values[i]);
+    el(`probe-${i}-label`).textContent = ax.label;
+    el<HTMLOutputElement>(`probe-${i}-out`).value = values[i].toFixed(ax.step < 0.01 ? 3 : 2);
+  });
 }
 
-function runProbe() {
-  if (inFlight !== null) return;
-  status.textContent = "training…";
-  document.body.dataset.state = "running";
-  send({ type: "probe", id: nextId++, backend: backendSelect.value as BackendChoice });
-}
-
-function showReport(report: ProbeReport, millis: number) {
-  const d = report.device;
-  backendOut.textContent = describeBackend(d);
-  backendOut.dataset.kind = d.kind;
-  lossOut.textContent = `${describeLoss(report.initialLoss, report.finalLoss, report.losses.length)} (${millis.toFixed(0)} ms)`;
-  lossOut.dataset.initial = String(report.initialLoss);
-  lossOut.dataset.final = String(report.finalLoss);
-}
-
-worker.onmessage = (ev: MessageEvent<Reply>) => {
-  const msg = ev.data;
-  switch (msg.type) {
-    case "ready":
-      status.textContent = "worker ready";
-      runProbe();
-      break;
-    case "probeResult":
-      if (msg.id !== inFlight) return; // stale
-      inFlight = null;
-      runButton.disabled = false;
-      showReport(msg.report, msg.millis);
-      status.textContent = "done";
-      document.body.dataset.state = "done";
-      break;
-    case "error":
-      inFlight = null;
-      runButton.disabled = false;
-      status.textContent = `error: ${msg.message}`;
-      document.body.dataset.state = "error";
-      break;
+/** Validate a draft with the worker; if it is fine, adopt it, update the link and re-init. */
+async function applyConfig(draft: PlaygroundConfig, autoplay: boolean): Promise<boolean> {
+  try {
+    const { errors } = await client.request({ type: "validate", config: draft });
+    if (errors.length > 0) {
+      controls.showErrors(errors);
+      app.pause();
+      chrome.status("fix the highlighted setting to train", "invalid");
+      return false;
+    }
+    controls.clearErrors();
+    state.config = { ...draft };
+    controls.set(state.config);
+    applyModeLayout();
+    await syncFragment(client, state.config);
+    return await app.init(autoplay);
+  } catch (e) {
+    if (e instanceof WorkerError && e.fields.length > 0) {
+      controls.showErrors(e.fields);
+      chrome.status("fix the highlighted setting to train", "invalid");
+      return false;
+    }
+    if (e instanceof WorkerError) chrome.status(`error: ${e.message}`, "error");
+    return false;
   }
+}
+
+controls.onChange = (draft) => {
+  if (controls.hasErrors()) {
+    app.pause();
+    chrome.status("fix the highlighted setting to train", "invalid");
+    return;
+  }
+  void applyConfig(draft, app.playing || body.dataset.state === "invalid");
 };
 
-worker.onerror = (e) => {
-  status.textContent = `worker failed: ${e.message}`;
-  document.body.dataset.state = "error";
+// ---- presets -------------------------------------------------------------------------------
+function showPreset(p: Preset): void {
+  el("preset-detail").hidden = false;
+  el("preset-text").textContent = p.text;
+  const box = el("preset-variants");
+  box.replaceChildren(
+    ...p.variants.map((v) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = v.label;
+      b.dataset.variant = v.label;
+      b.addEventListener("click", () => {
+        box.querySelectorAll("button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
+        void applyConfig(applyPreset(defaults, p, v), true);
+      });
+      return b;
+    }),
+  );
+  document.querySelectorAll<HTMLButtonElement>("#preset-buttons button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.preset === p.id)));
+}
+
+el("preset-buttons").replaceChildren(
+  ...PRESETS.map((p) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "preset";
+    b.dataset.preset = p.id;
+    b.setAttribute("aria-pressed", "false");
+    b.textContent = p.title;
+    b.addEventListener("click", () => {
+      if (!app) return;
+      showPreset(p);
+      if (p.probeState && p.patch.env) state.probeState[p.patch.env] = [...p.probeState];
+      const first = p.variants[0];
+      el("preset-variants").querySelector("button")?.setAttribute("aria-pressed", "true");
+      void applyConfig(applyPreset(defaults, p, first), true);
+    });
+    return b;
+  }),
+);
+
+// ---- probe state (where the density is looked at) -----------------------------------------
+for (const i of [0, 1]) {
+  const input = el<HTMLInputElement>(`probe-${i}`);
+  input.addEventListener("input", () => {
+    const env = state.config.env;
+    state.probeState[env][i] = Number(input.value);
+    el<HTMLOutputElement>(`probe-${i}-out`).value = Number(input.value).toFixed(STATE_AXES[env][i].step < 0.01 ? 3 : 2);
+    app.probeChanged();
+  });
+}
+views.env.onPick = (x, y) => {
+  if (state.config.env !== "multigoal") return;
+  state.probeState.multigoal = [x, y];
+  applyModeLayout();
+  app.probeChanged();
 };
 
-runButton.addEventListener("click", runProbe);
+// ---- transport, speed, backend, presenter ----------------------------------------------------
+const speedSel = el<HTMLSelectElement>("speed");
+for (const s of SPEEDS) speedSel.append(new Option(String(s), String(s)));
+speedSel.addEventListener("change", () => (state.speed = Number(speedSel.value)));
+playBtn.addEventListener("click", () => app.toggle());
+stepBtn.addEventListener("click", () => void app.stepOnce());
+resetBtn.addEventListener("click", () => void app.init(app.playing));
+el<HTMLSelectElement>("backend-choice").addEventListener("change", (ev) => {
+  state.backend = (ev.target as HTMLSelectElement).value as BackendChoice;
+  void app.init(app.playing);
+});
+const presenterBtn = el<HTMLButtonElement>("presenter");
+function togglePresenter(): void {
+  state.presenter = !state.presenter;
+  body.classList.toggle("presenter", state.presenter);
+  presenterBtn.setAttribute("aria-pressed", String(state.presenter));
+  requestAnimationFrame(() => app?.redrawAll());
+}
+presenterBtn.addEventListener("click", togglePresenter);
+
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || !app) return;
+  const t = ev.target as HTMLElement;
+  const typing = t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA";
+  if (typing) return;
+  if (ev.key === " " && t.tagName !== "BUTTON") {
+    ev.preventDefault();
+    if (!playBtn.disabled) app.toggle();
+  } else if (ev.key === "s" || ev.key === "S") {
+    if (!stepBtn.disabled) void app.stepOnce();
+  } else if (ev.key === "r" || ev.key === "R") {
+    if (!resetBtn.disabled) void app.init(app.playing);
+  } else if (ev.key === "p" || ev.key === "P") {
+    togglePresenter();
+  }
+});
+
+let resizeTimer = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = window.setTimeout(() => app?.redrawAll(), 120);
+});
+
+// ---- exports ----------------------------------------------------------------------------------
+const PANELS: Record<string, { title: string; canvases: () => HTMLCanvasElement[] }> = {
+  env: { title: "Environment", canvases: () => [el<HTMLCanvasElement>("env-canvas")] },
+  density: { title: "Policy vs target", canvases: () => views.density.canvases() },
+  paths: { title: "The flow: noise → action", canvases: () => [el<HTMLCanvasElement>("paths-canvas")] },
+  curves: { title: "Learning curves", canvases: () => views.curves.map((c) => c.canvas) },
+  variance: { title: "Estimator variance vs t", canvases: () => [el<HTMLCanvasElement>("variance-canvas")] },
+};
+document.querySelectorAll<HTMLButtonElement>("button[data-export]").forEach((b) => {
+  b.addEventListener("click", () => {
+    const panel = PANELS[b.dataset.export!];
+    exportPng(panel.title, panel.canvases(), `${fileStem(state.config)}-${b.dataset.export}.png`);
+  });
+});
+el("export-csv").addEventListener("click", () =>
+  download(new Blob([metricsToCsv(app.metrics)], { type: "text/csv" }), `${fileStem(state.config)}-metrics.csv`),
+);
+el("export-json").addEventListener("click", () =>
+  download(new Blob([configToJson(state.config)], { type: "application/json" }), `${fileStem(state.config)}.json`),
+);
+el("copy-link").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(location.href);
+    statusEl.textContent = "share link copied";
+  } catch {
+    statusEl.textContent = "copy the link from the address bar";
+  }
+});
+saveWeightsBtn.addEventListener("click", async () => {
+  try {
+    const bytes = await app.saveWeights();
+    download(new Blob([bytes], { type: "application/octet-stream" }), `${fileStem(state.config)}-step${app.step}.rfmw`);
+  } catch (e) {
+    chrome.notice(`Could not save the weights: ${e instanceof Error ? e.message : String(e)}`);
+  }
+});
+el<HTMLInputElement>("load-weights").addEventListener("change", async (ev) => {
+  const input = ev.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = "";
+  if (!file) return;
+  try {
+    await app.loadWeights(await file.arrayBuffer());
+    chrome.notice(null);
+    statusEl.textContent = `loaded weights from ${file.name}`;
+  } catch (e) {
+    chrome.notice(`Could not load ${file.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+});
+
+// ---- start ------------------------------------------------------------------------------------
+client.onFatal = (message) => chrome.status(`error: ${message}`, "error");
+
+async function start(): Promise<void> {
+  chrome.status("loading the trainer…", "loading");
+  await client.ready;
+  const start = await startConfig(client, location.hash);
+  defaults = start.defaults;
+  state = new State(start.config);
+  speedSel.value = String(state.speed);
+  app = new App(client, state, views, chrome);
+  chrome.notice(start.notice);
+  controls.set(state.config);
+  controls.setDisabled(false);
+  await applyConfig(state.config, true);
+}
+
+start().catch((e) => chrome.status(`error: ${e instanceof Error ? e.message : String(e)}`, "error"));

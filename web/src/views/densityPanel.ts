@@ -35,8 +35,8 @@ export class DensityPanel {
   private dirty = true;
 
   constructor(private readonly el: DensityElements) {
-    this.policy = new HeatMap(el.policyCanvas, "Policy (what the flow does)");
-    this.target = new HeatMap(el.targetCanvas, "Target exp(Q/λ), normalised");
+    this.policy = new HeatMap(el.policyCanvas, "Policy");
+    this.target = new HeatMap(el.targetCanvas, "Target exp(Q/λ)");
   }
 
   /** Canvases currently shown (for PNG export). */

@@ -1,0 +1,280 @@
+/**
+ * The playground end to end, against the built site in headless Chromium.
+ *
+ * CPU fallback (WebGPU disabled): every class preset trains and its density panel's KL drops
+ * from its first value; a share link round-trips the config; malformed, tampered and
+ * future-version links fall back to the defaults with a message; invalid values are refused
+ * inline; keyboard shortcuts, presenter mode and phone width work. WebGPU (SwiftShader, ~100×
+ * slower for tiny nets): the page picks WebGPU and trains a few steps without errors.
+ *
+ * Both runs record time-to-first-frame and training steps per second (one JSON line each, and
+ * tests/artifacts/browser-bench.json).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { artifactsDir, launch, screenshot, serveDist, watchErrors } from "./harness.ts";
+
+let server: Awaited<ReturnType<typeof serveDist>>;
+const bench: Record<string, unknown>[] = [];
+
+before(async () => {
+  server = await serveDist();
+});
+after(async () => {
+  await server?.close();
+  if (bench.length) {
+    mkdirSync(artifactsDir, { recursive: true });
+    writeFileSync(path.join(artifactsDir, "browser-bench.json"), JSON.stringify(bench, null, 2) + "\n");
+  }
+});
+
+/** Every config control's value, by id (the page's view of the config). */
+async function controlValues(page: Page): Promise<Record<string, string>> {
+  return page.$$eval("#controls [id^=cfg-]", (els) =>
+    Object.fromEntries(els.map((e) => [e.id, (e as HTMLInputElement).value])),
+  );
+}
+
+async function waitRunning(page: Page, timeout = 120_000): Promise<void> {
+  await page.waitForSelector("body[data-state=running], body[data-state=error]", { timeout });
+  const state = await page.getAttribute("body", "data-state");
+  assert.equal(state, "running", `page reported: ${await page.textContent("#status")}`);
+}
+
+async function stepCount(page: Page): Promise<number> {
+  return Number(await page.getAttribute("#step-count", "data-step"));
+}
+
+async function kl(page: Page): Promise<{ now: number; initial: number }> {
+  const [now, initial] = await Promise.all([
+    page.getAttribute("#kl", "data-kl"),
+    page.getAttribute("#kl", "data-kl-initial"),
+  ]);
+  return { now: Number(now), initial: Number(initial) };
+}
+
+/** Watch the KL until it is below `factor` × its first value (or time runs out); returns the lowest seen. */
+async function waitKlDrop(page: Page, factor: number, timeoutMs: number): Promise<{ initial: number; min: number }> {
+  await page.waitForSelector("#kl[data-kl-initial]", { timeout: 60_000 });
+  const { initial } = await kl(page);
+  let min = initial;
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    await page.waitForTimeout(500);
+    const { now } = await kl(page);
+    if (Number.isFinite(now)) min = Math.min(min, now);
+    if (min < factor * initial) break;
+  }
+  return { initial, min };
+}
+
+/** Time to first frame (from navigation) and steps/s measured over `windowMs` of training. */
+async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: number; stepsPerSec: number; workerUpdatesPerSec: number }> {
+  await page.waitForSelector("body[data-first-frame-ms]", { timeout: 300_000 });
+  const firstFrameMs = Number(await page.getAttribute("body", "data-first-frame-ms"));
+  const s0 = await stepCount(page);
+  const t0 = Date.now();
+  await page.waitForTimeout(windowMs);
+  await page.waitForFunction((s) => Number(document.getElementById("step-count")!.dataset.step) > s, s0, { timeout: 300_000 });
+  const s1 = await stepCount(page);
+  const stepsPerSec = ((s1 - s0) * 1000) / (Date.now() - t0);
+  const workerUpdatesPerSec = Number(await page.getAttribute("#rate", "data-rate"));
+  return { firstFrameMs, stepsPerSec, workerUpdatesPerSec };
+}
+
+describe("playground (CPU fallback)", () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launch({ webgpu: false });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("starts training by itself on the CPU and reports timings", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitRunning(page);
+    assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
+    assert.match((await page.textContent("#backend")) ?? "", /CPU/);
+    const m = await measure(page, 4000);
+    assert.ok(m.stepsPerSec > 0, `no training progress: ${JSON.stringify(m)}`);
+    const adapter = (await page.textContent("#backend")) ?? "";
+    const row = { backend: "cpu", adapter, config: "defaults (multigoal, RFM)", ...m };
+    bench.push(row);
+    console.log(JSON.stringify(row));
+    await screenshot(page, "playground-cpu-default");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  for (const preset of ["multimodal", "estimators", "temperature"]) {
+    test(`preset "${preset}" trains and the KL drops`, async () => {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      const errors = watchErrors(page);
+      await page.goto(server.url);
+      await waitRunning(page);
+      await page.selectOption("#speed", "50");
+      const run = Number(await page.getAttribute("body", "data-run"));
+      await page.click(`button[data-preset=${preset}]`);
+      assert.equal(await page.isVisible("#preset-text"), true);
+      assert.ok(((await page.textContent("#preset-text")) ?? "").length > 200, "the lesson's paragraph is shown");
+      // The preset re-initialises: wait for the fresh run's first density.
+      await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.getElementById("kl")!.dataset.klInitial !== undefined, run, { timeout: 60_000 });
+      await waitRunning(page);
+      const { initial, min } = await waitKlDrop(page, 0.8, 90_000);
+      const steps = await stepCount(page);
+      console.log(JSON.stringify({ preset, klInitial: initial, klMin: min, steps }));
+      await screenshot(page, `playground-preset-${preset}`);
+      assert.ok(Number.isFinite(initial) && initial > 0, `initial KL ${initial}`);
+      assert.ok(min < 0.8 * initial, `KL did not drop: ${initial} → ${min} after ${steps} steps`);
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+  }
+
+  test("a share link reproduces the config", async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitRunning(page);
+    const before = page.url();
+    await page.selectOption("#cfg-mode", "sampler");
+    await page.selectOption("#cfg-target", "two-moons");
+    await page.fill("#cfg-k", "32");
+    await page.press("#cfg-k", "Enter");
+    await page.fill("#cfg-seed", "7");
+    await page.press("#cfg-seed", "Enter");
+    await page.waitForFunction((u) => location.href !== u && document.body.dataset.state === "running", before);
+    await page.waitForFunction(() => (document.getElementById("cfg-seed") as HTMLInputElement).value === "7");
+    await waitRunning(page);
+    const want = await controlValues(page);
+    assert.equal(want["cfg-target"], "two-moons");
+    const link = page.url();
+    assert.match(link, /#.+/);
+    const other = await browser.newPage();
+    const errors2 = watchErrors(other);
+    await other.goto(link);
+    await waitRunning(other);
+    assert.deepEqual(await controlValues(other), want);
+    assert.equal(await other.isVisible("#notice"), false);
+    assert.equal(other.url(), link, "the fragment is stable");
+    assert.deepEqual([...errors, ...errors2], []);
+    await page.close();
+    await other.close();
+  });
+
+  test("malformed, tampered and future-version links show a message and the defaults", async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitRunning(page);
+    const defaults = await controlValues(page);
+    const good = new URL(page.url()).hash.slice(1);
+    const tampered = good.slice(0, -3) + (good.endsWith("AAA") ? "BBB" : "AAA");
+    const future = good.replace(/^v?\d+/, (v) => (v.startsWith("v") ? "v99" : "99"));
+    for (const [what, fragment] of [
+      ["malformed", "%%%not-a-link"],
+      ["tampered", tampered],
+      ["future", future],
+    ] as const) {
+      const p = await browser.newPage();
+      const errs = watchErrors(p);
+      await p.goto(`${server.url}#${fragment}`);
+      await p.waitForSelector("#notice:not([hidden])", { timeout: 60_000 });
+      const text = (await p.textContent("#notice")) ?? "";
+      assert.match(text, /could not be opened/, `${what}: ${text}`);
+      assert.equal(await p.getAttribute("#notice", "role"), "alert");
+      await waitRunning(p);
+      assert.deepEqual(await controlValues(p), defaults, `${what}: falls back to the defaults`);
+      if (what === "malformed") await screenshot(p, "playground-bad-link");
+      console.log(`${what} link: ${text.trim()}`);
+      assert.deepEqual(errs, []);
+      await p.close();
+    }
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test("invalid values are refused inline; keyboard and presenter mode work", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitRunning(page);
+    await page.fill("#cfg-k", "0");
+    await page.press("#cfg-k", "Enter");
+    await page.waitForSelector("#cfg-k[aria-invalid=true]");
+    assert.equal(await page.isVisible("#cfg-k-error"), true);
+    assert.match((await page.textContent("#cfg-k-error")) ?? "", /1\.\.=1000|range/);
+    await page.waitForSelector("body[data-state=invalid]");
+    assert.equal(await page.isDisabled("#play"), true, "no training with an invalid config");
+    await page.fill("#cfg-lambda", "abc");
+    await page.press("#cfg-lambda", "Enter");
+    await page.waitForSelector("#cfg-lambda[aria-invalid=true]");
+    await screenshot(page, "playground-invalid");
+    // Fix both: training resumes.
+    await page.fill("#cfg-lambda", "0.1");
+    await page.press("#cfg-lambda", "Enter");
+    await page.fill("#cfg-k", "16");
+    await page.press("#cfg-k", "Enter");
+    await waitRunning(page);
+    assert.equal(await page.getAttribute("#cfg-k", "aria-invalid"), null);
+    // Space pauses, S steps, P toggles presenter mode.
+    await page.locator("body").focus();
+    await page.click("h1");
+    await page.keyboard.press("Space");
+    await page.waitForSelector("body[data-state=paused]");
+    const s0 = await stepCount(page);
+    await page.keyboard.press("s");
+    await page.waitForFunction((s) => Number(document.getElementById("step-count")!.dataset.step) > s, s0);
+    await page.keyboard.press("p");
+    assert.equal(await page.evaluate(() => document.body.classList.contains("presenter")), true);
+    await page.keyboard.press("Space");
+    await waitRunning(page);
+    await page.waitForTimeout(1500);
+    await screenshot(page, "playground-presenter");
+    await page.keyboard.press("p");
+    // Phone width: one column.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(800);
+    const cols = await page.$eval(".layout", (e) => getComputedStyle(e).gridTemplateColumns.split(" ").length);
+    assert.equal(cols, 1);
+    await screenshot(page, "playground-phone");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+});
+
+describe("playground (WebGPU)", () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launch({ webgpu: true });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("trains a few steps on WebGPU without errors", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await page.waitForSelector("#backend[data-kind=webgpu], #backend[data-kind=cpu], body[data-state=error]", { timeout: 120_000 });
+    assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", `backend: ${await page.textContent("#backend")}`);
+    await waitRunning(page, 300_000);
+    const m = await measure(page, 2000);
+    const adapter = (await page.textContent("#backend")) ?? "";
+    const row = { backend: "webgpu", adapter, config: "defaults (multigoal, RFM)", ...m };
+    bench.push(row);
+    console.log(JSON.stringify(row));
+    await page.click("#play");
+    await page.waitForSelector("body[data-state=paused]", { timeout: 300_000 });
+    await screenshot(page, "playground-webgpu");
+    assert.ok(Number.isFinite(Number(await page.getAttribute("#kl", "data-kl"))), "the density panel shows a KL");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+});
