@@ -3,7 +3,7 @@
  * each `StepReport`. `update(points)` appends, `draw()` paints (call from rAF), `reset()` clears.
  */
 import type { MetricPoint } from "../protocol";
-import { Frame, drawLegend, extent, fitCanvas, themeColour } from "./plot";
+import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 export interface SeriesSpec {
   key: Exclude<keyof MetricPoint, "step">;
@@ -75,7 +75,7 @@ export class LineChart {
     const allX = this.xs.flat();
     const allY = this.ys.flat();
     ctx.fillStyle = themeColour("--fg", "#1d1d1f");
-    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.font = plotFont(12, 600);
     ctx.textBaseline = "top";
     ctx.fillText(this.title, 8, 6);
     const present = this.series.filter((_, i) => this.ys[i].length > 0);
@@ -89,7 +89,7 @@ export class LineChart {
     f.drawAxes();
     if (allX.length === 0) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");
-      ctx.font = "12px system-ui, sans-serif";
+      ctx.font = plotFont(12);
       ctx.textAlign = "center";
       ctx.fillText("waiting for data…", (f.left + f.right) / 2, (f.top + f.bottom) / 2);
       ctx.textAlign = "left";

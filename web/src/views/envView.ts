@@ -5,7 +5,7 @@
  * multigoal plane, `onPick(x, y)` fires when the user clicks a point.
  */
 import type { EnvSnapshot } from "../protocol";
-import { fitCanvas, themeColour } from "./plot";
+import { fitCanvas, themeColour, plotFont } from "./plot";
 
 type Multigoal = Extract<EnvSnapshot, { env: "multigoal" }>;
 
@@ -69,7 +69,7 @@ export class EnvView {
     const s = this.snap;
     if (!s) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");
-      ctx.font = "13px system-ui, sans-serif";
+      ctx.font = plotFont(13);
       ctx.textAlign = "center";
       ctx.fillText("the environment appears when training starts", w / 2, h / 2);
       ctx.textAlign = "left";
@@ -79,7 +79,7 @@ export class EnvView {
     else if (s.env === "mountain-car") this.drawCar(ctx, w, h, s);
     else this.drawMultigoal(ctx, w, h, s);
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = plotFont(11);
     ctx.fillText(`episode step ${s.step}`, 8, h - 8);
   }
 
@@ -136,7 +136,7 @@ export class EnvView {
       ctx.fill();
     }
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = plotFont(11);
     ctx.fillText(`θ ${s.theta.toFixed(2)}  θ̇ ${s.thetaDot.toFixed(2)}  torque ${s.lastU.toFixed(2)}`, 8, 16);
   }
 
@@ -205,7 +205,7 @@ export class EnvView {
     }
     ctx.restore();
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = plotFont(11);
     ctx.fillText(`position ${s.position.toFixed(2)}  velocity ${s.velocity.toFixed(3)}  force ${s.lastForce.toFixed(2)}`, 8, 16);
   }
 

@@ -4,7 +4,7 @@
  */
 import type { FlowPaths } from "../protocol";
 import { viridis } from "../colormap";
-import { Frame, drawLegend, extent, fitCanvas, themeColour } from "./plot";
+import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 export class FlowPathsView {
   private data: FlowPaths | null = null;
@@ -34,7 +34,7 @@ export class FlowPathsView {
     if (!p || p.paths.length === 0) {
       new Frame(ctx, w, h, [0, 1], [-1, 1], { xLabel: "t" }).drawAxes();
       ctx.fillStyle = themeColour("--muted", "#5b5b66");
-      ctx.font = "12px system-ui, sans-serif";
+      ctx.font = plotFont(12);
       ctx.fillText("waiting for data…", w / 2 - 40, h / 2);
       return;
     }

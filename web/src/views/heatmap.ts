@@ -4,7 +4,7 @@
  */
 import type { Grid } from "../protocol";
 import { massToRgba } from "../colormap";
-import { fitCanvas, niceTicks, themeColour } from "./plot";
+import { fitCanvas, niceTicks, themeColour, plotFont } from "./plot";
 import { fmtShort } from "../format";
 
 export class HeatMap {
@@ -41,7 +41,7 @@ export class HeatMap {
     const x0 = m.l;
     const y0 = m.t;
     ctx.fillStyle = themeColour("--fg", "#1d1d1f");
-    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.font = plotFont(12, 600);
     ctx.textBaseline = "top";
     ctx.fillText(this.label, x0, 2);
     if (!this.image || !this.grid?.y) {
@@ -51,7 +51,7 @@ export class HeatMap {
     }
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.image, x0, y0, side, side);
-    ctx.font = "10px system-ui, sans-serif";
+    ctx.font = plotFont(10);
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
     const { x, y } = this.grid as Required<Grid>;
     ctx.textAlign = "center";

@@ -58,6 +58,12 @@ export function themeColour(name: string, fallback: string): string {
   return v || fallback;
 }
 
+/** A canvas font scaled by the page's `--plot-scale` (presenter mode enlarges plot text). */
+export function plotFont(px: number, weight = 400): string {
+  const scale = Number(themeColour("--plot-scale", "1")) || 1;
+  return `${weight} ${Math.round(px * scale)}px system-ui, sans-serif`;
+}
+
 export interface FrameOptions {
   xLabel?: string;
   yLabel?: string;
@@ -107,7 +113,7 @@ export class Frame {
     const fg = themeColour("--muted", "#5b5b66");
     const grid = themeColour("--grid", "#ececf1");
     ctx.save();
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = plotFont(11);
     ctx.fillStyle = fg;
     ctx.strokeStyle = grid;
     ctx.lineWidth = 1;
@@ -195,7 +201,7 @@ export function logTicks(lo: number, hi: number): number[] {
 /** A legend row drawn on the canvas (so exported PNGs keep it). */
 export function drawLegend(ctx: CanvasRenderingContext2D, items: { label: string; colour: string; dash?: number[] }[], x: number, y: number): void {
   ctx.save();
-  ctx.font = "11px system-ui, sans-serif";
+  ctx.font = plotFont(11);
   ctx.textBaseline = "middle";
   ctx.textAlign = "left";
   let cx = x;

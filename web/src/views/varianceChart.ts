@@ -4,7 +4,7 @@
  */
 import type { VarianceCurve } from "../protocol";
 import { seriesColour } from "../colormap";
-import { Frame, drawLegend, extent, fitCanvas, themeColour } from "./plot";
+import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 /** Stable colour per estimator name so the legend does not reshuffle. */
 const ORDER = ["noise", "grad", "rfm"];
@@ -52,7 +52,7 @@ export class VarianceChart {
     f.drawAxes();
     if (!this.curve) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");
-      ctx.font = "12px system-ui, sans-serif";
+      ctx.font = plotFont(12);
       ctx.textAlign = "center";
       ctx.fillText("waiting for data…", (f.left + f.right) / 2, (f.top + f.bottom) / 2);
       return;
