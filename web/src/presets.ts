@@ -50,7 +50,7 @@ export const PRESETS: readonly Preset[] = [
       "places: the noise form is calm near pure noise (small t) and the gradient form near the " +
       "data (t close to 1). RFM mixes the two with the best weight at every t. Compare the " +
       "variance-vs-t chart and how fast the KL falls for each estimator on the same target.",
-    patch: { mode: "sampler", target: "gmm8", estimator: "noise" },
+    patch: { mode: "sampler", target: "gmm8", estimator: "noise", lambda: 1 },
     variants: [
       { label: "Noise", patch: { estimator: "noise" } },
       { label: "Gradient", patch: { estimator: "grad" } },
