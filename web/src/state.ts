@@ -109,8 +109,8 @@ export const STATE_AXES: Record<EnvName, [StateAxis, StateAxis]> = {
     { label: "velocity", min: -0.07, max: 0.07, step: 0.001 },
   ],
   multigoal: [
-    { label: "x (or click the plane)", min: -5, max: 5, step: 0.05 },
-    { label: "y (or click the plane)", min: -5, max: 5, step: 0.05 },
+    { label: "x (or click the plane)", min: -7, max: 7, step: 0.05 },
+    { label: "y (or click the plane)", min: -7, max: 7, step: 0.05 },
   ],
 };
 
