@@ -152,9 +152,15 @@ export class State {
   }
 }
 
-/** The share fragment from `location.hash` ("#abc" → "abc"; "" or "#" → null). */
+/** The share fragment from `location.hash` ("#abc" → "abc"; "" or "#" → null). Percent-escapes
+ *  that a browser or chat app added are undone; a broken escape is passed on as typed. */
 export function fragmentFromHash(hash: string): string | null {
-  const f = hash.startsWith("#") ? hash.slice(1) : hash;
+  let f = hash.startsWith("#") ? hash.slice(1) : hash;
+  try {
+    f = decodeURIComponent(f);
+  } catch {
+    // Not valid percent-encoding: let the worker judge the raw text.
+  }
   return f.length > 0 ? f : null;
 }
 

@@ -116,5 +116,7 @@ test("fragments and changed fields", () => {
   assert.equal(fragmentFromHash(""), null);
   assert.equal(fragmentFromHash("#"), null);
   assert.equal(fragmentFromHash("#v1.abc"), "v1.abc");
+  assert.equal(fragmentFromHash("#v1%2Eabc"), "v1.abc");
+  assert.equal(fragmentFromHash("#%%%bad"), "%%%bad");
   assert.deepEqual(changedFields(CONFIG, { ...CONFIG, k: 4, seed: 2 }), ["k", "seed"]);
 });
