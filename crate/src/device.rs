@@ -195,7 +195,7 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceEr
         .await
         .map_err(|e| DeviceError::Readback(format!("{e:?}")))?;
     data.convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| DeviceError::Readback(format!("{e:?}")))
 }
 

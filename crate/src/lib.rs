@@ -11,6 +11,7 @@
 //! | burn glue | [`device`], [`nets`], [`probe`] | burn + the layer above |
 //! | front doors | the `rfm` CLI (`src/main.rs`), `wasm` (browser bindings) | everything |
 
+pub mod config;
 pub mod device;
 pub mod envs;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod replay;
 pub mod rfm;
 pub mod rng;
 pub mod sampler;
+pub mod session;
 pub mod trainer;
 
 #[cfg(target_arch = "wasm32")]

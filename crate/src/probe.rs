@@ -3,7 +3,7 @@
 //! backward pass, optimiser, async readback) on every backend, natively, in wasm tests and in
 //! the page's worker.
 
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 

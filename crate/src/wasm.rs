@@ -42,3 +42,134 @@ pub async fn run_probe_js(backend: String, config: JsValue) -> Result<JsValue, J
     let report = run_probe(&device, &cfg).await.map_err(js_err)?;
     to_js(&report)
 }
+
+// ------------------------------------------------------------------------------------------
+// The playground: config/share-link helpers and one `Session` handle.
+// ------------------------------------------------------------------------------------------
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::config::{self, FieldError, PlaygroundConfig};
+use crate::session::Session;
+
+fn parse_config(config: JsValue) -> Result<PlaygroundConfig, Vec<FieldError>> {
+    serde_wasm_bindgen::from_value(config).map_err(|e| {
+        vec![FieldError {
+            field: "config".to_string(),
+            value: String::new(),
+            range: "a playground config object".to_string(),
+            message: format!("the settings could not be read: {e}"),
+        }]
+    })
+}
+
+/// The default experiment.
+#[wasm_bindgen(js_name = defaultConfig)]
+pub fn default_config() -> Result<JsValue, JsError> {
+    to_js(&PlaygroundConfig::default())
+}
+
+/// Every problem of `config` as `FieldError[]` (empty when it is usable).
+#[wasm_bindgen(js_name = validateConfig)]
+pub fn validate_config(config: JsValue) -> Result<JsValue, JsError> {
+    let problems = match parse_config(config) {
+        Ok(cfg) => cfg.problems(),
+        Err(e) => e,
+    };
+    to_js(&problems)
+}
+
+/// The share-link fragment of a valid `config`.
+#[wasm_bindgen(js_name = encodeShare)]
+pub fn encode_share(config: JsValue) -> Result<String, JsError> {
+    let cfg = parse_config(config).map_err(|e| js_err(&e[0]))?;
+    cfg.validate().map_err(js_err)?;
+    Ok(config::encode_share(&cfg))
+}
+
+/// The config in a share-link fragment, or an error saying why the link cannot be opened.
+#[wasm_bindgen(js_name = decodeShare)]
+pub fn decode_share(fragment: &str) -> Result<JsValue, JsError> {
+    let cfg = config::decode_share(fragment).map_err(js_err)?;
+    to_js(&cfg)
+}
+
+/// One running experiment. Methods return promises; the worker keeps one call in flight, and a
+/// second concurrent call is refused with "busy" instead of racing.
+#[wasm_bindgen(js_name = Session)]
+pub struct SessionHandle {
+    inner: Rc<RefCell<Session>>,
+}
+
+fn busy() -> JsError {
+    JsError::new("the session is busy with another request")
+}
+
+#[wasm_bindgen(js_class = Session)]
+impl SessionHandle {
+    /// Validate `config`, pick the backend (`"auto" | "cpu" | "webgpu"`) and build the session.
+    pub async fn create(config: JsValue, backend: String) -> Result<SessionHandle, JsError> {
+        let cfg = parse_config(config).map_err(|e| js_err(&e[0]))?;
+        let choice: BackendChoice = backend.parse().map_err(js_err)?;
+        let device = ComputeDevice::select(choice).await.map_err(js_err)?;
+        let session = Session::new(cfg, device).map_err(js_err)?;
+        Ok(Self {
+            inner: Rc::new(RefCell::new(session)),
+        })
+    }
+
+    /// `DeviceInfo` of the backend in use.
+    pub fn device(&self) -> Result<JsValue, JsError> {
+        to_js(self.inner.try_borrow().map_err(|_| busy())?.device().info())
+    }
+
+    /// The (validated) config this session runs.
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        to_js(self.inner.try_borrow().map_err(|_| busy())?.config())
+    }
+
+    /// Run `n` steps; resolves to a `StepBatch`.
+    pub fn step(&self, n: usize) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut s = inner.try_borrow_mut().map_err(|_| busy())?;
+            #[allow(clippy::await_holding_refcell_ref)] // one call at a time; others get "busy"
+            let r = s.step(n).await;
+            Ok(to_js(&r)?)
+        })
+    }
+
+    /// The policy density beside its target; resolves to a `DensityView`.
+    pub fn density(&self, samples: Option<usize>, state: Option<Vec<f64>>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = inner.try_borrow().map_err(|_| busy())?;
+            #[allow(clippy::await_holding_refcell_ref)]
+            let r = s.density(samples, state).await.map_err(js_err)?;
+            Ok(to_js(&r)?)
+        })
+    }
+
+    /// `count` flow paths from noise to action; resolves to `FlowPaths`.
+    pub fn paths(&self, count: usize, state: Option<Vec<f64>>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = inner.try_borrow().map_err(|_| busy())?;
+            #[allow(clippy::await_holding_refcell_ref)]
+            let r = s.paths(count, state).await.map_err(js_err)?;
+            Ok(to_js(&r)?)
+        })
+    }
+
+    /// Estimator variance vs t; resolves to a `VarianceCurve`.
+    pub fn variance(&self, state: Option<Vec<f64>>) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = inner.try_borrow().map_err(|_| busy())?;
+            #[allow(clippy::await_holding_refcell_ref)]
+            let r = s.variance(state).await.map_err(js_err)?;
+            Ok(to_js(&r)?)
+        })
+    }
+}

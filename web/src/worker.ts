@@ -1,20 +1,55 @@
 /**
- * The training worker: loads the wasm core and answers requests from the page, so the page
- * never blocks on training. Errors are sent back as `{type: "error"}` messages.
+ * The training worker: loads the wasm core and answers the page's requests (see protocol.ts),
+ * so the page never blocks on training. It holds at most one `Session`. Every failure becomes
+ * an `{type: "error"}` reply carrying the request id; nothing here computes algorithm numbers —
+ * it times the steps (updates/s) and forwards what the core returns.
  */
-import type { Reply, Request, WasmApi } from "./protocol";
+import type {
+  BackendChoice,
+  DeviceInfo,
+  DensityView,
+  FieldError,
+  FlowPaths,
+  PlaygroundConfig,
+  ProbeReport,
+  Reply,
+  Request,
+  StepReport,
+  VarianceCurve,
+} from "./protocol";
+
+/** The wasm-bindgen `Session` class (crate/src/wasm.rs). */
+interface WasmSession {
+  device(): DeviceInfo;
+  config(): PlaygroundConfig;
+  step(n: number): Promise<Omit<StepReport, "updatesPerSec">>;
+  density(samples: number | undefined, state: Float64Array | undefined): Promise<DensityView>;
+  paths(count: number, state: Float64Array | undefined): Promise<FlowPaths>;
+  variance(state: Float64Array | undefined): Promise<VarianceCurve>;
+  free(): void;
+}
+
+interface Wasm {
+  default: (input?: unknown) => Promise<unknown>;
+  runProbe(backend: string, config: unknown): Promise<ProbeReport>;
+  defaultConfig(): PlaygroundConfig;
+  validateConfig(config: unknown): FieldError[];
+  encodeShare(config: unknown): string;
+  decodeShare(fragment: string): PlaygroundConfig;
+  Session: { create(config: unknown, backend: string): Promise<WasmSession> };
+}
 
 const scope = self as unknown as {
-  postMessage(msg: Reply): void;
+  postMessage(msg: Reply, transfer?: Transferable[]): void;
   onmessage: ((ev: MessageEvent<Request>) => void) | null;
 };
 
-const post = (msg: Reply) => scope.postMessage(msg);
+const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
 
-async function loadWasm(): Promise<WasmApi> {
+async function loadWasm(): Promise<Wasm> {
   // The glue is emitted by Trunk next to this bundle; load it at run time by URL.
   const url = new URL("./rfm-playground.js", import.meta.url).href;
-  const api = (await import(/* @vite-ignore */ url)) as WasmApi;
+  const api = (await import(/* @vite-ignore */ url)) as Wasm;
   await api.default();
   return api;
 }
@@ -25,18 +60,75 @@ ready.then(
   (e) => post({ type: "error", id: null, message: `could not load the wasm core: ${String(e)}` }),
 );
 
+let session: WasmSession | null = null;
+
+function requireSession(): WasmSession {
+  if (!session) throw new Error("no experiment is running: send init first");
+  return session;
+}
+
+const f64 = (state?: number[]) => (state ? Float64Array.from(state) : undefined);
+
+async function handle(api: Wasm, req: Request): Promise<void> {
+  switch (req.type) {
+    case "init": {
+      const problems = api.validateConfig(req.config);
+      if (problems.length) {
+        post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
+        return;
+      }
+      const next = await api.Session.create(req.config, req.backend satisfies BackendChoice);
+      session?.free();
+      session = next;
+      post({ type: "initialized", id: req.id, device: next.device(), config: next.config() });
+      return;
+    }
+    case "step": {
+      const s = requireSession();
+      const t0 = performance.now();
+      const r = await s.step(req.steps);
+      const secs = (performance.now() - t0) / 1000;
+      const done = r.points.length;
+      post({ type: "stepped", id: req.id, report: { ...r, updatesPerSec: secs > 0 ? done / secs : 0 } });
+      return;
+    }
+    case "density":
+      post({ type: "density", id: req.id, density: await requireSession().density(req.query.samples, f64(req.query.state)) });
+      return;
+    case "paths":
+      post({ type: "paths", id: req.id, paths: await requireSession().paths(req.count, f64(req.state)) });
+      return;
+    case "variance":
+      post({ type: "variance", id: req.id, curve: await requireSession().variance(f64(req.state)) });
+      return;
+    case "validate":
+      post({ type: "validated", id: req.id, errors: api.validateConfig(req.config) });
+      return;
+    case "encodeShare":
+      post({ type: "shared", id: req.id, fragment: api.encodeShare(req.config) });
+      return;
+    case "decodeShare":
+      post({ type: "decoded", id: req.id, config: api.decodeShare(req.fragment) });
+      return;
+    case "defaults":
+      post({ type: "defaults", id: req.id, config: api.defaultConfig() });
+      return;
+    case "saveWeights":
+    case "loadWeights":
+      throw new Error("saving and loading weights is not available in this build yet");
+    case "probe": {
+      const t0 = performance.now();
+      const report = await api.runProbe(req.backend, req.config ?? null);
+      post({ type: "probeResult", id: req.id, report, millis: performance.now() - t0 });
+      return;
+    }
+  }
+}
+
 scope.onmessage = async (ev) => {
   const req = ev.data;
   try {
-    const api = await ready;
-    switch (req.type) {
-      case "probe": {
-        const t0 = performance.now();
-        const report = await api.runProbe(req.backend, req.config ?? null);
-        post({ type: "probeResult", id: req.id, report, millis: performance.now() - t0 });
-        break;
-      }
-    }
+    await handle(await ready, req);
   } catch (e) {
     post({ type: "error", id: req.id, message: e instanceof Error ? e.message : String(e) });
   }

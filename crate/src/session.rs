@@ -1,0 +1,432 @@
+//! A playground session: one running experiment built from a [`PlaygroundConfig`], with the
+//! views the page draws (learning-curve points, the policy density beside its target, flow
+//! paths, estimator variance vs t). The page and the worker compute nothing; every number
+//! comes from here. Plain Rust + burn: the wasm glue (`wasm.rs`) only converts types.
+//!
+//! Faults (a NaN loss, a collapsed estimator) pause the session with a plain-language message;
+//! the trainers refuse bad updates before applying them, so the weights stay the last good
+//! ones and the user can change a setting and go on.
+
+use serde::{Deserialize, Serialize};
+
+use burn::tensor::{Tensor, TensorData};
+
+use crate::config::{Mode, PlaygroundConfig};
+use crate::device::{ComputeDevice, read_f32};
+use crate::nets::OdeConfig;
+use crate::metrics::{self, Grid2d, VarianceConfig};
+use crate::rfm::estimators::Estimator;
+use crate::rfm::targets::{LogDensity, Target};
+use crate::rng;
+use crate::sampler::{SamplerConfig, SamplerTrainer};
+
+/// Histogram cells per axis of the 2-D density views.
+pub const GRID_2D: usize = 40;
+/// Samples histogrammed for a density view, unless the query says otherwise.
+pub const DENSITY_SAMPLES: usize = 4000;
+
+/// Why a session could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigErrors),
+    #[error("{0}")]
+    Sampler(#[from] crate::sampler::SamplerError),
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("{0}")]
+    Query(String),
+}
+
+/// One point of the learning curves (absent = not measured at that step).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricPoint {
+    pub step: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episode_return: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_return: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic_loss: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_loss: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ess: Option<f32>,
+}
+
+/// What a batch of steps produced.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepBatch {
+    pub step: usize,
+    pub points: Vec<MetricPoint>,
+    /// The env to draw (RL), else `None`.
+    pub env: Option<crate::envs::EnvSnapshot>,
+    /// `Some(message)` when training paused itself; the last good weights are kept.
+    pub fault: Option<String>,
+}
+
+/// One axis of a grid.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    pub min: f32,
+    pub max: f32,
+    pub n: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GridSpec {
+    pub dims: usize,
+    pub x: Axis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<Axis>,
+}
+
+/// Policy density beside its target on a grid: masses per cell, each summing to 1, row-major
+/// with x fastest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DensityView {
+    pub grid: GridSpec,
+    pub policy: Vec<f32>,
+    pub target: Vec<f32>,
+    /// KL(target ‖ policy) on the grid, nats (policy histogram smoothed by a pseudo-count).
+    pub kl: f32,
+    pub state: Option<Vec<f64>>,
+}
+
+/// Flow paths from noise (t = 0) to sample (t = 1): `paths[i][j]` is path i at `t[j]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowPaths {
+    pub t: Vec<f32>,
+    pub paths: Vec<Vec<Vec<f32>>>,
+}
+
+/// Estimator variance vs t, per estimator name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VarianceCurve {
+    pub t: Vec<f32>,
+    pub by_estimator: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+/// A running experiment.
+pub struct Session {
+    cfg: PlaygroundConfig,
+    device: ComputeDevice,
+    inner: Inner,
+}
+
+enum Inner {
+    Sampler(Box<SamplerTrainer>),
+}
+
+/// Pseudo-count added to every histogram cell before the KL.
+const PSEUDO_COUNT: f32 = 0.5;
+
+impl Session {
+    /// Validate `cfg` and build the experiment on `device`.
+    pub fn new(cfg: PlaygroundConfig, device: ComputeDevice) -> Result<Self, SessionError> {
+        cfg.validate()?;
+        let inner = match cfg.mode {
+            Mode::Sampler => Inner::Sampler(Box::new(SamplerTrainer::new(
+                sampler_config(&cfg),
+                device.clone(),
+            )?)),
+            Mode::Rl => {
+                return Err(SessionError::Query(
+                    "RL mode is not wired into the page yet".to_string(),
+                ));
+            }
+        };
+        Ok(Self { cfg, device, inner })
+    }
+
+    pub fn config(&self) -> &PlaygroundConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &ComputeDevice {
+        &self.device
+    }
+
+    /// Run `n` steps (sampler: updates). Stops early, with `fault` set, on the first fault.
+    pub async fn step(&mut self, n: usize) -> StepBatch {
+        let mut points = Vec::with_capacity(n);
+        let mut fault = None;
+        let step = match &mut self.inner {
+            Inner::Sampler(t) => {
+                for _ in 0..n {
+                    match t.step().await {
+                        Ok(r) => points.push(MetricPoint {
+                            step: r.step,
+                            actor_loss: Some(r.loss),
+                            ess: Some(r.mean_ess),
+                            ..Default::default()
+                        }),
+                        Err(e) => {
+                            fault = Some(format!(
+                                "Training paused: {e}. The last good weights are kept; change a setting (e.g. a smaller learning rate) and press play."
+                            ));
+                            break;
+                        }
+                    }
+                }
+                t.steps_done()
+            }
+        };
+        StepBatch {
+            step,
+            points,
+            env: None,
+            fault,
+        }
+    }
+
+    /// The policy's density beside its target.
+    pub async fn density(
+        &self,
+        samples: Option<usize>,
+        state: Option<Vec<f64>>,
+    ) -> Result<DensityView, SessionError> {
+        let _ = &state; // RL only
+        let n = samples.unwrap_or(DENSITY_SAMPLES).clamp(100, 100_000);
+        match &self.inner {
+            Inner::Sampler(t) => {
+                let target = Target::from_name(&self.cfg.target)
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let (lo, hi) = target.bounds();
+                let grid = Grid2d::square(lo, hi, GRID_2D);
+                let xs = t.sample(n).await?;
+                let tgt = target_masses(&target, &grid, self.cfg.lambda);
+                let pol = histogram(&xs, &grid);
+                let kl = kl_smoothed(&tgt, &pol, n, PSEUDO_COUNT);
+                Ok(DensityView {
+                    grid: GridSpec {
+                        dims: 2,
+                        x: Axis { min: lo, max: hi, n: GRID_2D },
+                        y: Some(Axis { min: lo, max: hi, n: GRID_2D }),
+                    },
+                    policy: pol.iter().map(|&c| c / n as f32).collect(),
+                    target: tgt,
+                    kl,
+                    state: None,
+                })
+            }
+        }
+    }
+
+    /// `count` flow paths from noise to sample.
+    pub async fn paths(
+        &self,
+        count: usize,
+        state: Option<Vec<f64>>,
+    ) -> Result<FlowPaths, SessionError> {
+        let _ = &state; // RL only
+        let count = count.clamp(1, 2000);
+        match &self.inner {
+            Inner::Sampler(t) => {
+                let ode = OdeConfig {
+                    solver: self.cfg.solver,
+                    steps: self.cfg.ode_steps,
+                    ..OdeConfig::default()
+                };
+                let mut r = rng::seeded(self.cfg.seed ^ 0x9a75_0000 ^ t.steps_done() as u64);
+                let y0 = Tensor::<2>::from_data(
+                    TensorData::new(rng::normals(&mut r, count * 2), [count, 2]),
+                    self.device.device(),
+                );
+                let out = t.policy().sample(y0, None, self.cfg.lambda, &ode, true);
+                let steps = out.path.unwrap_or_default();
+                let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+                let ts = (0..steps.len()).map(|j| ode.t_start + h * j as f32).collect();
+                let mut paths = vec![Vec::with_capacity(steps.len()); count];
+                for y in steps {
+                    let v = read_f32(y).await.map_err(|e| SessionError::Query(e.to_string()))?;
+                    for (i, p) in v.chunks_exact(2).enumerate() {
+                        paths[i].push(p.to_vec());
+                    }
+                }
+                Ok(FlowPaths { t: ts, paths })
+            }
+        }
+    }
+
+    /// Trace variance of the velocity target vs t for the noise, gradient and optimal-CV
+    /// estimators (and the chosen one), on points drawn from the path marginal.
+    pub async fn variance(&self, state: Option<Vec<f64>>) -> Result<VarianceCurve, SessionError> {
+        let _ = &state; // RL only
+        match &self.inner {
+            Inner::Sampler(t) => {
+                let target = Target::from_name(&self.cfg.target)
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let mut rng = rng::seeded(self.cfg.seed ^ 0x7a11_0000);
+                let data = match target.sample(&mut rng, 256) {
+                    Some(d) => d,
+                    None => return Err(SessionError::Query("target has no exact sampler".into())),
+                };
+                let path = self.cfg.param.path();
+                let vcfg = VarianceConfig {
+                    ts: (1..=9).map(|i| i as f32 / 10.0).collect(),
+                    n_points: 8,
+                    k: self.cfg.k.max(2),
+                    reps: 16,
+                };
+                let tempered = Tempered { inner: &target, lambda: self.cfg.lambda };
+                let mut by = std::collections::BTreeMap::new();
+                let mut names = vec!["noise".to_string(), "grad".to_string(), "rfm".to_string()];
+                if !names.contains(&self.cfg.estimator) {
+                    names.push(self.cfg.estimator.clone());
+                }
+                for name in names {
+                    let est = Estimator::from_name(&name)
+                        .map_err(|e| SessionError::Query(e.to_string()))?;
+                    let mut r = rng::seeded(self.cfg.seed ^ 0x7a12_0000);
+                    let bins =
+                        metrics::estimator_variance_by_t(&path, &est, &tempered, &data, None, &vcfg, &mut r)?;
+                    by.insert(name, bins.iter().map(|b| b.variance).collect());
+                }
+                Ok(VarianceCurve { t: vcfg.ts, by_estimator: by })
+            }
+        }
+    }
+}
+
+/// `exp(log p / λ)`: the sampler's tempered target.
+struct Tempered<'a> {
+    inner: &'a Target,
+    lambda: f32,
+}
+
+impl LogDensity for Tempered<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn log_prob_grad(&self, x: &[f32], logp: &mut [f32], grad: &mut [f32]) {
+        self.inner.log_prob_grad(x, logp, grad);
+        let s = 1.0 / self.lambda;
+        logp.iter_mut().for_each(|v| *v *= s);
+        grad.iter_mut().for_each(|v| *v *= s);
+    }
+}
+
+/// The sampler trainer's config for a playground config.
+pub fn sampler_config(cfg: &PlaygroundConfig) -> SamplerConfig {
+    SamplerConfig {
+        target: cfg.target.clone(),
+        estimator: cfg.estimator.clone(),
+        param: cfg.param,
+        solver: cfg.solver,
+        lambda: cfg.lambda,
+        k: cfg.k,
+        batch: cfg.batch,
+        lr: cfg.actor_lr,
+        hidden: cfg.hidden,
+        ode_steps: cfg.ode_steps,
+        seed: cfg.seed,
+        ..SamplerConfig::default()
+    }
+}
+
+/// Normalised masses of `exp(log p / λ)` at the cell centres of `grid`.
+pub fn target_masses(target: &dyn LogDensity, grid: &Grid2d, lambda: f32) -> Vec<f32> {
+    let c = grid.centres();
+    let m = c.len() / 2;
+    let mut logp = vec![0.0; m];
+    let mut grad = vec![0.0; m * 2];
+    target.log_prob_grad(&c, &mut logp, &mut grad);
+    softmax_scaled(&logp, 1.0 / lambda)
+}
+
+/// `softmax(scale · v)` computed stably in f64.
+pub fn softmax_scaled(v: &[f32], scale: f32) -> Vec<f32> {
+    let max = v
+        .iter()
+        .map(|&x| x as f64 * scale as f64)
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = v
+        .iter()
+        .map(|&x| {
+            let y = x as f64 * scale as f64 - max;
+            if y.is_finite() { y.exp() } else { 0.0 }
+        })
+        .collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|&x| (x / z) as f32).collect()
+}
+
+/// Counts of 2-D `samples` per cell of `grid` (points outside are dropped).
+pub fn histogram(samples: &[f32], grid: &Grid2d) -> Vec<f32> {
+    let mut h = vec![0.0; grid.bins * grid.bins];
+    for p in samples.chunks_exact(2) {
+        if let Some(c) = grid.cell(p) {
+            h[c] += 1.0;
+        }
+    }
+    h
+}
+
+/// `KL(p ‖ q̃)` where `q̃ = (counts + a) / (n + a · cells)`.
+pub fn kl_smoothed(p: &[f32], counts: &[f32], n: usize, a: f32) -> f32 {
+    let denom = n as f64 + a as f64 * counts.len() as f64;
+    p.iter()
+        .zip(counts)
+        .filter(|(pi, _)| **pi > 0.0)
+        .map(|(&pi, &ci)| {
+            let q = (ci as f64 + a as f64) / denom;
+            pi as f64 * (pi as f64 / q).ln()
+        })
+        .sum::<f64>() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+
+    #[test]
+    fn kl_of_exact_histogram_is_small_and_of_wrong_one_large() {
+        let p = vec![0.25f32; 4];
+        assert!(kl_smoothed(&p, &[250.0; 4], 1000, 0.5) < 1e-6);
+        // All mass in one cell: KL = Σ 0.25 ln(0.25/q) with q = 0.5/1002 for three cells.
+        let kl = kl_smoothed(&p, &[1000.0, 0.0, 0.0, 0.0], 1000, 0.5);
+        let q0 = 1000.5 / 1002.0f64;
+        let q = 0.5 / 1002.0f64;
+        let expect = 0.25 * (0.25 / q0).ln() + 0.75 * (0.25 / q).ln();
+        assert!((kl as f64 - expect).abs() < 1e-5, "{kl} vs {expect}");
+    }
+
+    #[test]
+    fn softmax_is_normalised_and_stable() {
+        let s = softmax_scaled(&[1000.0, 1000.0, f32::NEG_INFINITY], 10.0);
+        assert_eq!(s, vec![0.5, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn sampler_session_trains_and_density_kl_falls() {
+        let cfg = PlaygroundConfig {
+            mode: Mode::Sampler,
+            lambda: 1.0,
+            k: 32,
+            batch: 128,
+            ..Default::default()
+        };
+        let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+        let d0 = pollster::block_on(s.density(Some(2000), None)).unwrap();
+        let sum: f32 = d0.target.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        let b = pollster::block_on(s.step(150));
+        assert_eq!(b.fault, None);
+        assert_eq!(b.points.len(), 150);
+        let d1 = pollster::block_on(s.density(Some(2000), None)).unwrap();
+        assert!(d1.kl < 0.7 * d0.kl, "KL {} -> {}", d0.kl, d1.kl);
+    }
+
+    #[test]
+    fn rl_mode_is_refused_with_a_message_until_wired() {
+        let e = Session::new(PlaygroundConfig::default(), ComputeDevice::cpu()).err().unwrap();
+        assert!(e.to_string().contains("RL"));
+    }
+}
