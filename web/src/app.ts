@@ -52,6 +52,8 @@ export class App {
   private probesQueued = false;
   private frameRequested = false;
   private firstFrame = false;
+  /** The last init failed and said so in the notice (cleared by the next good init). */
+  private startFailed = false;
 
   constructor(
     private readonly client: WorkerClient,
@@ -92,6 +94,8 @@ export class App {
       const r = await this.client.request({ type: "init", config: this.state.config, backend: this.state.backend });
       if (gen !== this.generation) return false;
       this.chrome.backend(r.device);
+      if (this.startFailed) this.chrome.notice(null);
+      this.startFailed = false;
       this.initialized = true;
       document.body.dataset.run = String(gen);
       this.chrome.status("ready", "paused");
@@ -246,6 +250,10 @@ export class App {
     this.setPlaying(false);
     const msg = e instanceof Error ? e.message : String(e);
     this.chrome.status(`error: ${msg}`, "error");
+    if (!this.initialized) {
+      this.startFailed = true;
+      this.chrome.notice(`This experiment could not start: ${msg}. Change a setting or pick a lesson to try again.`);
+    }
   }
 
   /** Schedule one redraw of every view on the next animation frame. */

@@ -158,7 +158,8 @@ controls.onChange = (draft) => {
     chrome.status("fix the highlighted setting to train", "invalid");
     return;
   }
-  void applyConfig(draft, app.playing || body.dataset.state === "invalid");
+  // After a refused or failed config the user's next fix starts training again.
+  void applyConfig(draft, app.playing || body.dataset.state === "invalid" || body.dataset.state === "error");
 };
 
 // ---- presets -------------------------------------------------------------------------------
