@@ -43,6 +43,9 @@ enum Command {
     Train(cli::train::Args),
     /// Re-evaluate a run saved by `train --save DIR`.
     Eval(cli::eval::Args),
+    /// Throughput and per-time variance/MSE of the posterior-mean estimators on a known
+    /// target, as JSON.
+    BenchEstimators(cli::bench_estimators::Args),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,6 +57,7 @@ fn main() {
         Command::Rollout(args) => cli::rollout::run(args),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::BenchEstimators(args) => cli::bench_estimators::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
