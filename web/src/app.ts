@@ -30,7 +30,8 @@ export interface Chrome {
   backend(d: DeviceInfo): void;
   progress(step: number, updatesPerSec: number): void;
   playing(on: boolean): void;
-  notice(message: string | null): void;
+  /** Show (or with null hide) the alert line; `append` keeps a message already shown. */
+  notice(message: string | null, append?: boolean): void;
 }
 
 /** How often (ms) the slower views refresh while playing. */
@@ -252,7 +253,7 @@ export class App {
     this.chrome.status(`error: ${msg}`, "error");
     if (!this.initialized) {
       this.startFailed = true;
-      this.chrome.notice(`This experiment could not start: ${msg}. Change a setting or pick a lesson to try again.`);
+      this.chrome.notice(`This experiment could not start: ${msg}. Change a setting or pick a lesson to try again.`, true);
     }
   }
 

@@ -93,8 +93,10 @@ const chrome: Chrome = {
     playBtn.setAttribute("aria-label", on ? "Pause" : "Play");
     stepBtn.disabled = on || !app?.ready;
   },
-  notice(message) {
-    el("notice-text").textContent = message ?? "";
+  notice(message, append = false) {
+    const text = el("notice-text");
+    const keep = append && !noticeEl.hidden && text.textContent && text.textContent !== message ? `${text.textContent} ` : "";
+    text.textContent = message === null ? "" : keep + message;
     noticeEl.hidden = message === null;
   },
 };
