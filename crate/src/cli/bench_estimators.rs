@@ -79,11 +79,14 @@ struct EstimatorReport {
     bins: Vec<VarianceBin>,
 }
 
+/// Exact data sampler of a bench target: `(rng, n) -> [n * d]`.
+type Sampler = Box<dyn Fn(&mut Rng, usize) -> Vec<f32>>;
+
 /// The bench targets: density, exact data sampler, optional closed-form mixture.
 struct BenchTarget {
     density: Box<dyn LogDensity>,
     mixture: Option<GaussianMixture>,
-    sample: Box<dyn Fn(&mut Rng, usize) -> Vec<f32>>,
+    sample: Sampler,
 }
 
 fn bench_target(name: &str) -> Result<BenchTarget, CliError> {
