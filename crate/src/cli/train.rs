@@ -2,8 +2,8 @@
 //!
 //! Output, one JSON object per line:
 //! - at each episode end: `{"step", "episode_return", "episode_length", "critic_loss",
-//!   "actor_loss", "ess" (RFM), "alpha" (SAC), "updates_per_sec"}` (losses of the latest update,
-//!   absent during warm-up);
+//!   "actor_loss", "ess" (RFM), "alpha" (SAC), "updates_per_sec"}` (losses of the latest update
+//!   and the update rate since the previous line; absent during warm-up);
 //! - every `--eval-every` steps: `{"step", "eval_return"}`;
 //! - last: `{"final_eval_return", "steps", "updates", "seconds"}`.
 //!
@@ -86,10 +86,12 @@ fn report_line(r: &StepReport, updates_per_sec: f64) -> Value {
     put("actor_loss", r.actor_loss);
     put("ess", r.ess);
     put("alpha", r.alpha);
-    obj.insert(
-        "updates_per_sec".to_string(),
-        json!((updates_per_sec * 10.0).round() / 10.0),
-    );
+    if updates_per_sec > 0.0 {
+        obj.insert(
+            "updates_per_sec".to_string(),
+            json!((updates_per_sec * 10.0).round() / 10.0),
+        );
+    }
     v
 }
 

@@ -16,7 +16,8 @@
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::tanh;
+use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::{Device, Tensor};
 
 use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
@@ -24,7 +25,7 @@ use super::{
 };
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
-use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig};
+use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig, Solver};
 use crate::replay::Batch;
 use crate::rfm::estimators::{self, Estimator, PosteriorBatch};
 use crate::rfm::path::Path;
@@ -111,10 +112,7 @@ impl RfmAgent {
         let dev = self.device.device();
         let y0 = tensor2(rng::normals(rng, n * c * d), n * c, d, dev);
         let s = tensor2(repeat_rows(states, o, c), n * c, o, dev);
-        let y = self
-            .actor
-            .sample(y0, Some(s.clone()), self.cfg.lambda, &self.ode, false)
-            .y;
+        let y = sample_flow(&self.actor, y0, s.clone(), self.cfg.lambda, &self.ode);
         let q = critic.q_min(s, tanh(y.clone()));
         let y = read_f32(y).await?;
         let q = read_f32(q).await?;
@@ -153,14 +151,13 @@ impl RfmAgent {
         let ad = self.device.autodiff();
         let online = self.critic.valid();
 
-        // (1) On-policy latents for the batch states: the flow-matching data.
-        let y1 = self
-            .sample_latents(&online, &batch.obs, n, true, rng)
+        // (1) On-policy latents for the batch states (the flow-matching data) and (2) for the
+        // next states, in one batched sampler call; then the TD target from the target critics.
+        let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
+        let mut y1 = self
+            .sample_latents(&online, &both, 2 * n, true, rng)
             .await?;
-        // (2) Next-state actions and the TD target from the target critics.
-        let y_next = self
-            .sample_latents(&online, &batch.next_obs, n, true, rng)
-            .await?;
+        let y_next = y1.split_off(n * d);
         let a_next = tanh(tensor2(y_next, n, d, &dev));
         let q_next = read_f32(
             self.target
@@ -279,5 +276,116 @@ impl RfmAgent {
             target: import_module("target", self.target, store)?,
             ..self
         })
+    }
+}
+
+/// GELU, tanh approximation, written as `x · σ(2·√(2/π)·(x + 0.044715 x³))` (the same function
+/// as `0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))`). On the CPU backend this is about twice as fast
+/// as burn's `gelu_approximate`, which calls `powf` and `tanh` per element.
+fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
+    const TWO_SQRT_2_OVER_PI: f32 = 2.0 * 0.797_884_6;
+    let inner = (x.clone() * x.clone() * x.clone() * 0.044715 + x.clone()) * TWO_SQRT_2_OVER_PI;
+    x * sigmoid(inner)
+}
+
+/// The flow sampler of [`Policy::sample`] for a [`Parameterisation::Flow`] policy, restated with
+/// the cheaper GELU form and the state's first-layer contribution computed once per call
+/// (the network function is the same; results agree to float rounding, which a test checks).
+/// `y0`: `[rows, act]`, `s`: `[rows, obs]`, both on the plain device; returns `y(t_end)`.
+fn sample_flow(
+    policy: &Policy,
+    y0: Tensor<2>,
+    s: Tensor<2>,
+    lambda: f32,
+    ode: &OdeConfig,
+) -> Tensor<2> {
+    assert_eq!(
+        policy.config.param,
+        Parameterisation::Flow,
+        "sample_flow: flow policies only"
+    );
+    let net = policy.valid();
+    let device: Device = y0.device();
+    let obs = net.config.state_dim;
+    let act = net.config.act_dim;
+    let w = net.input.weight.val();
+    let w_y = w.clone().narrow(0, obs, act);
+    let mut base = s.matmul(w.narrow(0, 0, obs));
+    if let Some(b) = &net.input.bias {
+        base = base + b.val().unsqueeze::<2>();
+    }
+    let drift = |y: Tensor<2>, t: f32| {
+        let cond_h = net
+            .input_cond
+            .forward(net.conditioning(&[t], lambda, &device));
+        let mut h = gelu_tanh(base.clone() + y.matmul(w_y.clone()) + cond_h);
+        for block in &net.blocks {
+            h = h.clone() + gelu_tanh(block.forward(h));
+        }
+        net.output.forward(h)
+    };
+    let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+    let mut y = y0;
+    let mut t = ode.t_start;
+    for i in 0..ode.steps {
+        let t_next = if i + 1 == ode.steps {
+            ode.t_end
+        } else {
+            ode.t_start + (i + 1) as f32 * h
+        };
+        let f0 = drift(y.clone(), t);
+        y = match ode.solver {
+            Solver::Euler => y + f0 * h,
+            Solver::Heun => {
+                let f1 = drift(y.clone() + f0.clone() * h, t_next);
+                y + (f0 + f1) * (0.5 * h)
+            }
+        };
+        t = t_next;
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_sampler_matches_the_policy_sampler() {
+        let d = ComputeDevice::cpu();
+        let dev = d.device();
+        let (obs, act, rows) = (3, 2, 40);
+        let policy = PolicyConfig {
+            state_dim: obs,
+            act_dim: act,
+            hidden: 32,
+            emb_width: 8,
+            ..Default::default()
+        }
+        .init(dev, &mut rng::seeded(1));
+        let mut r = rng::seeded(2);
+        let y0 = tensor2(rng::normals(&mut r, rows * act), rows, act, dev);
+        let s = tensor2(rng::normals(&mut r, rows * obs), rows, obs, dev);
+        for solver in [Solver::Euler, Solver::Heun] {
+            let ode = OdeConfig {
+                solver,
+                steps: 7,
+                ..Default::default()
+            };
+            let want = policy
+                .sample(y0.clone(), Some(s.clone()), 0.02, &ode, false)
+                .y;
+            let got = sample_flow(&policy, y0.clone(), s.clone(), 0.02, &ode);
+            let (want, got) = (
+                pollster::block_on(read_f32(want)).unwrap(),
+                pollster::block_on(read_f32(got)).unwrap(),
+            );
+            for (a, b) in want.iter().zip(&got) {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + a.abs()),
+                    "{solver:?}: {a} vs {b}"
+                );
+            }
+        }
     }
 }
