@@ -49,7 +49,7 @@ after(async () => {
 
 /** Every config control's value, by id (the page's view of the config). */
 async function controlValues(page: Page): Promise<Record<string, string>> {
-  return page.$$eval("#controls [id^=cfg-]", (els) =>
+  return page.$$eval("#controls input[id^=cfg-], #controls select[id^=cfg-]", (els) =>
     Object.fromEntries(els.map((e) => [e.id, (e as HTMLInputElement).value])),
   );
 }
@@ -211,8 +211,16 @@ describe("playground (CPU fallback)", () => {
     await page.press("#cfg-k", "Enter");
     await page.fill("#cfg-seed", "7");
     await page.press("#cfg-seed", "Enter");
-    await page.waitForFunction((u) => location.href !== u && document.body.dataset.state === "running", before);
-    await page.waitForFunction(() => (document.getElementById("cfg-seed") as HTMLInputElement).value === "7");
+    // The link follows the last change once it has been validated and the run restarted.
+    await page.waitForFunction(
+      (u) => location.href !== u && document.body.dataset.state === "running",
+      before,
+    );
+    await page.waitForFunction(async () => {
+      const h = location.hash;
+      await new Promise((r) => setTimeout(r, 1500));
+      return h === location.hash && document.body.dataset.state === "running";
+    }, null, { timeout: 60_000 });
     await waitRunning(page);
     const want = await controlValues(page);
     assert.equal(want["cfg-target"], "two-moons");

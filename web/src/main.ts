@@ -154,6 +154,23 @@ async function applyConfig(draft: PlaygroundConfig, autoplay: boolean): Promise<
   }
 }
 
+/**
+ * Config changes are applied one after another (each re-inits the session, which drops the
+ * worker requests still queued); while one is applied, only the newest waiting draft is kept.
+ */
+let applying: Promise<unknown> = Promise.resolve();
+let waiting: { draft: PlaygroundConfig; autoplay: boolean } | null = null;
+function requestApply(draft: PlaygroundConfig, autoplay: boolean): void {
+  const first = waiting === null;
+  waiting = { draft, autoplay: autoplay || (waiting?.autoplay ?? false) };
+  if (!first) return;
+  applying = applying.then(async () => {
+    const w = waiting!;
+    waiting = null;
+    await applyConfig(w.draft, w.autoplay);
+  });
+}
+
 controls.onChange = (draft) => {
   if (controls.hasErrors()) {
     app.pause();
@@ -161,7 +178,7 @@ controls.onChange = (draft) => {
     return;
   }
   // After a refused or failed config the user's next fix starts training again.
-  void applyConfig(draft, app.playing || body.dataset.state === "invalid" || body.dataset.state === "error");
+  requestApply(draft, app.playing || body.dataset.state === "invalid" || body.dataset.state === "error");
 };
 
 // ---- presets -------------------------------------------------------------------------------
@@ -177,7 +194,7 @@ function showPreset(p: Preset): void {
       b.dataset.variant = v.label;
       b.addEventListener("click", () => {
         box.querySelectorAll("button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
-        void applyConfig(applyPreset(defaults, p, v), true);
+        requestApply(applyPreset(defaults, p, v), true);
       });
       return b;
     }),
@@ -199,7 +216,7 @@ el("preset-buttons").replaceChildren(
       if (p.probeState && p.patch.env) state.probeState[p.patch.env] = [...p.probeState];
       const first = p.variants[0];
       el("preset-variants").querySelector("button")?.setAttribute("aria-pressed", "true");
-      void applyConfig(applyPreset(defaults, p, first), true);
+      requestApply(applyPreset(defaults, p, first), true);
     });
     return b;
   }),
