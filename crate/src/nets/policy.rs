@@ -203,7 +203,7 @@ impl PolicyConfig {
         if self.blocks > 16 {
             return bad(S, "blocks", self.blocks, "0..=16");
         }
-        if !(2..=1024).contains(&self.emb_width) || self.emb_width % 2 != 0 {
+        if !(2..=1024).contains(&self.emb_width) || !self.emb_width.is_multiple_of(2) {
             return bad(S, "embWidth", self.emb_width, "even, 2..=1024");
         }
         if !(self.max_period.is_finite() && self.max_period > 1.0) {
