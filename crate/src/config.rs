@@ -172,7 +172,11 @@ impl Check {
     fn float(&mut self, field: &str, v: f64, lo: f64, hi: f64, lo_open: bool, range: &str) {
         let ok = v.is_finite() && (if lo_open { v > lo } else { v >= lo }) && v <= hi;
         if !ok {
-            let why = if v.is_finite() { "out of range" } else { "not a finite number" };
+            let why = if v.is_finite() {
+                "out of range"
+            } else {
+                "not a finite number"
+            };
             self.fail(field, v, range, why);
         }
     }
@@ -183,15 +187,52 @@ impl PlaygroundConfig {
     pub fn problems(&self) -> Vec<FieldError> {
         let mut c = Check(Vec::new());
         if let Err(e) = Target::from_name(&self.target) {
-            c.fail("target", &self.target, "gmm8, two-moons, rings, gmm40", &e.to_string());
+            c.fail(
+                "target",
+                &self.target,
+                "gmm8, two-moons, rings, gmm40",
+                &e.to_string(),
+            );
         }
         if let Err(e) = Estimator::from_name(&self.estimator) {
-            c.fail("estimator", &self.estimator, "rfm, noise, grad, eta:X with X in [0, 1]", &e.to_string());
+            c.fail(
+                "estimator",
+                &self.estimator,
+                "rfm, noise, grad, eta:X with X in [0, 1]",
+                &e.to_string(),
+            );
         } else if let Some(x) = self.estimator.strip_prefix("eta:") {
             // from_name accepts any finite η; the page offers the interpolation range.
             match x.parse::<f32>() {
                 Ok(eta) if (0.0..=1.0).contains(&eta) => {}
-                _ => c.fail("estimator", &self.estimator, "eta:X with X in [0, 1]", "out of range"),
+                _ => c.fail(
+                    "estimator",
+                    &self.estimator,
+                    "eta:X with X in [0, 1]",
+                    "out of range",
+                ),
+            }
+        }
+        if self.mode == Mode::Rl {
+            if self.param == Parameterisation::Diffusion {
+                c.fail(
+                    "param",
+                    "diffusion",
+                    "flow (in RL mode)",
+                    "only available in sampler mode",
+                );
+            }
+            let rl_estimator = matches!(self.estimator.as_str(), "rfm" | "noise" | "grad");
+            if self.agent == Agent::Rfm
+                && !rl_estimator
+                && Estimator::from_name(&self.estimator).is_ok()
+            {
+                c.fail(
+                    "estimator",
+                    &self.estimator,
+                    "rfm, noise, grad (in RL mode)",
+                    "only available in sampler mode",
+                );
             }
         }
         c.float("lambda", self.lambda as f64, 0.0, 1000.0, true, "(0, 1000]");
@@ -211,7 +252,11 @@ impl PlaygroundConfig {
     /// `Ok(())` or every problem at once.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let p = self.problems();
-        if p.is_empty() { Ok(()) } else { Err(ConfigErrors(p)) }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(p))
+        }
     }
 
     /// Parse a JSON object (missing fields take their defaults; unknown fields are errors).
@@ -229,7 +274,9 @@ pub enum ShareError {
     TooLong(usize),
     #[error("the link's settings are not in a format this playground knows")]
     UnknownFormat,
-    #[error("the link was made by a newer playground (format v{0}; this one reads up to v{SHARE_VERSION})")]
+    #[error(
+        "the link was made by a newer playground (format v{0}; this one reads up to v{SHARE_VERSION})"
+    )]
     FutureVersion(u32),
     #[error("the link is damaged: {0}")]
     Damaged(String),
@@ -243,7 +290,10 @@ pub enum ShareError {
 pub fn encode_share(cfg: &PlaygroundConfig) -> String {
     let json = serde_json::to_string(cfg).expect("a PlaygroundConfig always serialises");
     let crc = crc32fast::hash(json.as_bytes());
-    format!("v{SHARE_VERSION}.{}.{crc:08x}", URL_SAFE_NO_PAD.encode(json.as_bytes()))
+    format!(
+        "v{SHARE_VERSION}.{}.{crc:08x}",
+        URL_SAFE_NO_PAD.encode(json.as_bytes())
+    )
 }
 
 /// Decode and validate a share-link fragment (a leading `#` is ignored).
@@ -279,9 +329,12 @@ pub fn decode_share(fragment: &str) -> Result<PlaygroundConfig, ShareError> {
         .filter(|_| crc.len() == 8)
         .ok_or_else(|| ShareError::Damaged("bad checksum field".to_string()))?;
     if crc32fast::hash(&bytes) != expected {
-        return Err(ShareError::Damaged("checksum mismatch (edited or cut short?)".to_string()));
+        return Err(ShareError::Damaged(
+            "checksum mismatch (edited or cut short?)".to_string(),
+        ));
     }
-    let json = std::str::from_utf8(&bytes).map_err(|_| ShareError::Damaged("not UTF-8".to_string()))?;
+    let json =
+        std::str::from_utf8(&bytes).map_err(|_| ShareError::Damaged("not UTF-8".to_string()))?;
     let cfg = PlaygroundConfig::from_json(json)?;
     cfg.validate().map_err(ShareError::Invalid)?;
     Ok(cfg)
@@ -326,7 +379,19 @@ mod tests {
 
     #[test]
     fn errors_name_field_value_and_range() {
+        let rl = PlaygroundConfig {
+            param: Parameterisation::Diffusion,
+            estimator: "eta:0.5".into(),
+            ..Default::default()
+        };
+        let p = rl.problems();
+        assert_eq!(
+            p.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+            ["param", "estimator"]
+        );
+        assert!(p[0].message.contains("sampler mode"), "{}", p[0].message);
         let cfg = PlaygroundConfig {
+            mode: Mode::Sampler,
             k: 0,
             lambda: -1.0,
             actor_lr: f64::NAN,
@@ -340,7 +405,11 @@ mod tests {
         let k = &p[3];
         assert_eq!((k.value.as_str(), k.range.as_str()), ("0", "1..=1000"));
         assert_eq!(k.message, "k = 0 is out of range (allowed: 1..=1000)");
-        assert!(p[4].message.contains("not a finite number"), "{}", p[4].message);
+        assert!(
+            p[4].message.contains("not a finite number"),
+            "{}",
+            p[4].message
+        );
         assert!(p[0].message.contains("banana"), "{}", p[0].message);
     }
 
@@ -349,7 +418,10 @@ mod tests {
         let good = encode_share(&PlaygroundConfig::default());
         assert_eq!(decode_share(""), Err(ShareError::Empty));
         assert_eq!(decode_share("hello"), Err(ShareError::UnknownFormat));
-        assert_eq!(decode_share(&good.replacen("v1.", "v9.", 1)), Err(ShareError::FutureVersion(9)));
+        assert_eq!(
+            decode_share(&good.replacen("v1.", "v9.", 1)),
+            Err(ShareError::FutureVersion(9))
+        );
         // Flip one payload character: checksum mismatch (or bad encoding), never a panic.
         let mut tampered = good.clone().into_bytes();
         tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
@@ -357,20 +429,40 @@ mod tests {
         assert!(matches!(e, ShareError::Damaged(_)), "{e}");
         // Cut short.
         let e = decode_share(&good[..good.len() - 12]).unwrap_err();
-        assert!(matches!(e, ShareError::Damaged(_) | ShareError::UnknownFormat), "{e}");
+        assert!(
+            matches!(e, ShareError::Damaged(_) | ShareError::UnknownFormat),
+            "{e}"
+        );
         // A well-formed link whose settings are out of range.
-        let bad = PlaygroundConfig { k: 0, ..Default::default() };
+        let bad = PlaygroundConfig {
+            k: 0,
+            ..Default::default()
+        };
         let e = decode_share(&encode_share(&bad)).unwrap_err();
         assert!(e.to_string().contains("k = 0"), "{e}");
         // Unknown field.
         let json = r#"{"k": 4, "turbo": true}"#;
-        let link = format!("v1.{}.{:08x}", URL_SAFE_NO_PAD.encode(json), crc32fast::hash(json.as_bytes()));
+        let link = format!(
+            "v1.{}.{:08x}",
+            URL_SAFE_NO_PAD.encode(json),
+            crc32fast::hash(json.as_bytes())
+        );
         let e = decode_share(&link).unwrap_err();
         assert!(e.to_string().contains("turbo"), "{e}");
         // Missing fields take defaults (older links keep working).
         let json = r#"{"k": 4}"#;
-        let link = format!("v1.{}.{:08x}", URL_SAFE_NO_PAD.encode(json), crc32fast::hash(json.as_bytes()));
-        assert_eq!(decode_share(&link).unwrap(), PlaygroundConfig { k: 4, ..Default::default() });
+        let link = format!(
+            "v1.{}.{:08x}",
+            URL_SAFE_NO_PAD.encode(json),
+            crc32fast::hash(json.as_bytes())
+        );
+        assert_eq!(
+            decode_share(&link).unwrap(),
+            PlaygroundConfig {
+                k: 4,
+                ..Default::default()
+            }
+        );
     }
 
     mod prop {
@@ -379,36 +471,74 @@ mod tests {
 
         fn any_config() -> impl Strategy<Value = PlaygroundConfig> {
             (
-                (prop_oneof![Just(Mode::Rl), Just(Mode::Sampler)], 0usize..3, 0usize..4, any::<bool>()),
-                (prop_oneof![
-                    Just("rfm".to_string()),
-                    Just("noise".to_string()),
-                    Just("grad".to_string()),
-                    (0u32..=100).prop_map(|x| format!("eta:{}", x as f32 / 100.0))
-                ], any::<bool>(), any::<bool>()),
-                (1e-3f32..1000.0, 1usize..=1000, 1usize..=256, 1usize..=100, 4usize..=512),
-                (1e-6f64..0.1, 1e-6f64..0.1, 1usize..=1024, 0u64..=MAX_SAFE_SEED),
+                (
+                    prop_oneof![Just(Mode::Rl), Just(Mode::Sampler)],
+                    0usize..3,
+                    0usize..4,
+                    any::<bool>(),
+                ),
+                (
+                    prop_oneof![
+                        Just("rfm".to_string()),
+                        Just("noise".to_string()),
+                        Just("grad".to_string()),
+                        (0u32..=100).prop_map(|x| format!("eta:{}", x as f32 / 100.0))
+                    ],
+                    any::<bool>(),
+                    any::<bool>(),
+                ),
+                (
+                    1e-3f32..1000.0,
+                    1usize..=1000,
+                    1usize..=256,
+                    1usize..=100,
+                    4usize..=512,
+                ),
+                (
+                    1e-6f64..0.1,
+                    1e-6f64..0.1,
+                    1usize..=1024,
+                    0u64..=MAX_SAFE_SEED,
+                ),
             )
-                .prop_map(|((mode, env, target, sac), (estimator, diff, heun), (lambda, k, candidates, ode_steps, hidden), (actor_lr, critic_lr, batch, seed))| {
-                    PlaygroundConfig {
-                        mode,
-                        env: EnvName::ALL[env],
-                        target: ["gmm8", "two-moons", "rings", "gmm40"][target].to_string(),
-                        agent: if sac { Agent::Sac } else { Agent::Rfm },
-                        estimator,
-                        param: if diff { Parameterisation::Diffusion } else { Parameterisation::Flow },
-                        solver: if heun { Solver::Heun } else { Solver::Euler },
-                        lambda,
-                        k,
-                        candidates,
-                        ode_steps,
-                        hidden,
-                        actor_lr,
-                        critic_lr,
-                        batch,
-                        seed,
-                    }
-                })
+                .prop_map(
+                    |(
+                        (mode, env, target, sac),
+                        (estimator, diff, heun),
+                        (lambda, k, candidates, ode_steps, hidden),
+                        (actor_lr, critic_lr, batch, seed),
+                    )| {
+                        // RL runs flow policies with the three named estimators only.
+                        let rl = mode == Mode::Rl;
+                        let estimator = if rl && estimator.starts_with("eta:") {
+                            "rfm".to_string()
+                        } else {
+                            estimator
+                        };
+                        PlaygroundConfig {
+                            mode,
+                            env: EnvName::ALL[env],
+                            target: ["gmm8", "two-moons", "rings", "gmm40"][target].to_string(),
+                            agent: if sac { Agent::Sac } else { Agent::Rfm },
+                            estimator,
+                            param: if diff && !rl {
+                                Parameterisation::Diffusion
+                            } else {
+                                Parameterisation::Flow
+                            },
+                            solver: if heun { Solver::Heun } else { Solver::Euler },
+                            lambda,
+                            k,
+                            candidates,
+                            ode_steps,
+                            hidden,
+                            actor_lr,
+                            critic_lr,
+                            batch,
+                            seed,
+                        }
+                    },
+                )
         }
 
         proptest! {

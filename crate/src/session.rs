@@ -11,15 +11,23 @@ use serde::{Deserialize, Serialize};
 
 use burn::tensor::{Tensor, TensorData};
 
-use crate::config::{Mode, PlaygroundConfig};
+use crate::config::{Agent, Mode, PlaygroundConfig};
 use crate::device::{ComputeDevice, read_f32};
-use crate::nets::OdeConfig;
+use crate::envs::make_env;
 use crate::metrics::{self, Grid2d, VarianceConfig};
+use crate::nets::OdeConfig;
 use crate::rfm::estimators::Estimator;
+use crate::rfm::estimators::{self as estimators, PosteriorBatch};
+use crate::rfm::path::Path;
+use crate::rfm::targets::boltzmann_latent_log_prob_grad;
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng;
 use crate::sampler::{SamplerConfig, SamplerTrainer};
+use crate::trainer::config::TrainConfig;
+use crate::trainer::{Algo, Trainer};
 
+/// Histogram cells of the 1-D density views.
+pub const GRID_1D: usize = 61;
 /// Histogram cells per axis of the 2-D density views.
 pub const GRID_2D: usize = 40;
 /// Samples histogrammed for a density view, unless the query says otherwise.
@@ -34,6 +42,8 @@ pub enum SessionError {
     Sampler(#[from] crate::sampler::SamplerError),
     #[error("{0}")]
     Metrics(#[from] crate::metrics::MetricsError),
+    #[error("{0}")]
+    Train(#[from] crate::trainer::TrainError),
     #[error("{0}")]
     Query(String),
 }
@@ -120,6 +130,7 @@ pub struct Session {
 
 enum Inner {
     Sampler(Box<SamplerTrainer>),
+    Rl(Box<Trainer>),
 }
 
 /// Pseudo-count added to every histogram cell before the KL.
@@ -135,9 +146,14 @@ impl Session {
                 device.clone(),
             )?)),
             Mode::Rl => {
-                return Err(SessionError::Query(
-                    "RL mode is not wired into the page yet".to_string(),
-                ));
+                let algo = rl_algo(&cfg)?;
+                let env = make_env(cfg.env, cfg.seed);
+                Inner::Rl(Box::new(Trainer::new(
+                    train_config(&cfg),
+                    env,
+                    algo,
+                    device.clone(),
+                )?))
             }
         };
         Ok(Self { cfg, device, inner })
@@ -175,11 +191,42 @@ impl Session {
                 }
                 t.steps_done()
             }
+            Inner::Rl(t) => {
+                for _ in 0..n {
+                    match t.step().await {
+                        Ok(r) => {
+                            let p = MetricPoint {
+                                step: r.step,
+                                episode_return: r.episode_return,
+                                critic_loss: r.critic_loss,
+                                actor_loss: r.actor_loss,
+                                ess: r.ess,
+                                ..Default::default()
+                            };
+                            // Warm-up steps carry nothing to plot.
+                            if p.episode_return.is_some() || p.critic_loss.is_some() {
+                                points.push(p);
+                            }
+                        }
+                        Err(e) => {
+                            fault = Some(format!(
+                                "Training paused: {e}. The last good weights are kept; change a setting (e.g. a smaller learning rate) and press play."
+                            ));
+                            break;
+                        }
+                    }
+                }
+                t.steps()
+            }
+        };
+        let env = match &self.inner {
+            Inner::Rl(t) => Some(t.env_snapshot()),
+            Inner::Sampler(_) => None,
         };
         StepBatch {
             step,
             points,
-            env: None,
+            env,
             fault,
         }
     }
@@ -205,13 +252,52 @@ impl Session {
                 Ok(DensityView {
                     grid: GridSpec {
                         dims: 2,
-                        x: Axis { min: lo, max: hi, n: GRID_2D },
-                        y: Some(Axis { min: lo, max: hi, n: GRID_2D }),
+                        x: Axis {
+                            min: lo,
+                            max: hi,
+                            n: GRID_2D,
+                        },
+                        y: Some(Axis {
+                            min: lo,
+                            max: hi,
+                            n: GRID_2D,
+                        }),
                     },
                     policy: pol.iter().map(|&c| c / n as f32).collect(),
                     target: tgt,
                     kl,
                     state: None,
+                })
+            }
+            Inner::Rl(t) => {
+                let state = state.unwrap_or_else(|| t.env_state());
+                let obs = t
+                    .obs_for_state(&state)
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let d = t.act_dim();
+                let bins = if d == 1 { GRID_1D } else { GRID_2D };
+                let centres = action_grid(d, bins);
+                let q = t.q_values(&obs, &centres).await?;
+                let tgt = softmax_scaled(&q, 1.0 / self.cfg.lambda);
+                let mut r = rng::seeded(self.cfg.seed ^ 0xde75_0000 ^ t.steps() as u64);
+                let a = t.policy_samples(&obs, n, &mut r).await?;
+                let pol = action_histogram(&a, d, bins);
+                let kl = kl_smoothed(&tgt, &pol, n, PSEUDO_COUNT);
+                let axis = Axis {
+                    min: -1.0,
+                    max: 1.0,
+                    n: bins,
+                };
+                Ok(DensityView {
+                    grid: GridSpec {
+                        dims: d,
+                        x: axis,
+                        y: (d == 2).then_some(axis),
+                    },
+                    policy: pol.iter().map(|&c| c / n as f32).collect(),
+                    target: tgt,
+                    kl,
+                    state: Some(state),
                 })
             }
         }
@@ -240,15 +326,32 @@ impl Session {
                 let out = t.policy().sample(y0, None, self.cfg.lambda, &ode, true);
                 let steps = out.path.unwrap_or_default();
                 let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-                let ts = (0..steps.len()).map(|j| ode.t_start + h * j as f32).collect();
+                let ts = (0..steps.len())
+                    .map(|j| ode.t_start + h * j as f32)
+                    .collect();
                 let mut paths = vec![Vec::with_capacity(steps.len()); count];
                 for y in steps {
-                    let v = read_f32(y).await.map_err(|e| SessionError::Query(e.to_string()))?;
+                    let v = read_f32(y)
+                        .await
+                        .map_err(|e| SessionError::Query(e.to_string()))?;
                     for (i, p) in v.chunks_exact(2).enumerate() {
                         paths[i].push(p.to_vec());
                     }
                 }
                 Ok(FlowPaths { t: ts, paths })
+            }
+            Inner::Rl(t) => {
+                let state = state.unwrap_or_else(|| t.env_state());
+                let obs = t
+                    .obs_for_state(&state)
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let mut r = rng::seeded(self.cfg.seed ^ 0x9a75_0000 ^ t.steps() as u64);
+                match t.flow_paths(&obs, count, &mut r).await? {
+                    Some((ts, paths)) => Ok(FlowPaths { t: ts, paths }),
+                    None => Err(SessionError::Query(
+                        "SAC's Gaussian policy has no flow paths; choose the RFM agent".to_string(),
+                    )),
+                }
             }
         }
     }
@@ -256,9 +359,8 @@ impl Session {
     /// Trace variance of the velocity target vs t for the noise, gradient and optimal-CV
     /// estimators (and the chosen one), on points drawn from the path marginal.
     pub async fn variance(&self, state: Option<Vec<f64>>) -> Result<VarianceCurve, SessionError> {
-        let _ = &state; // RL only
         match &self.inner {
-            Inner::Sampler(t) => {
+            Inner::Sampler(_) => {
                 let target = Target::from_name(&self.cfg.target)
                     .map_err(|e| SessionError::Query(e.to_string()))?;
                 let mut rng = rng::seeded(self.cfg.seed ^ 0x7a11_0000);
@@ -273,7 +375,10 @@ impl Session {
                     k: self.cfg.k.max(2),
                     reps: 16,
                 };
-                let tempered = Tempered { inner: &target, lambda: self.cfg.lambda };
+                let tempered = Tempered {
+                    inner: &target,
+                    lambda: self.cfg.lambda,
+                };
                 let mut by = std::collections::BTreeMap::new();
                 let mut names = vec!["noise".to_string(), "grad".to_string(), "rfm".to_string()];
                 if !names.contains(&self.cfg.estimator) {
@@ -283,14 +388,189 @@ impl Session {
                     let est = Estimator::from_name(&name)
                         .map_err(|e| SessionError::Query(e.to_string()))?;
                     let mut r = rng::seeded(self.cfg.seed ^ 0x7a12_0000);
-                    let bins =
-                        metrics::estimator_variance_by_t(&path, &est, &tempered, &data, None, &vcfg, &mut r)?;
+                    let bins = metrics::estimator_variance_by_t(
+                        &path, &est, &tempered, &data, None, &vcfg, &mut r,
+                    )?;
                     by.insert(name, bins.iter().map(|b| b.variance).collect());
                 }
-                Ok(VarianceCurve { t: vcfg.ts, by_estimator: by })
+                Ok(VarianceCurve {
+                    t: vcfg.ts,
+                    by_estimator: by,
+                })
+            }
+            Inner::Rl(t) => {
+                let state = state.unwrap_or_else(|| t.env_state());
+                let obs = t
+                    .obs_for_state(&state)
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                rl_variance(t, &obs, &self.cfg).await
             }
         }
     }
+}
+
+/// Variance of the velocity target vs t at one observation, for the critic's Boltzmann target
+/// in the tanh latent. All candidates are drawn first and the critic is evaluated in one batch
+/// (async readback: safe on WebGPU), then each estimator runs on the same candidates.
+async fn rl_variance(
+    t: &Trainer,
+    obs: &[f32],
+    cfg: &PlaygroundConfig,
+) -> Result<VarianceCurve, SessionError> {
+    const POINTS: usize = 8;
+    const REPS: usize = 12;
+    let ts: Vec<f32> = (1..=9).map(|i| i as f32 / 10.0).collect();
+    let d = t.act_dim();
+    let k = cfg.k.max(2);
+    let path = Path::Linear;
+    let mut r = rng::seeded(cfg.seed ^ 0x7a13_0000 ^ t.steps() as u64);
+    // Data points: the policy's own latent samples (atanh of its actions).
+    let acts = t.policy_samples(obs, POINTS, &mut r).await?;
+    let y1: Vec<f32> = acts
+        .iter()
+        .map(|a| a.clamp(-0.999_999, 0.999_999).atanh())
+        .collect();
+    // Per t: POINTS points, each repeated REPS times with fresh candidates → n = POINTS * REPS rows.
+    let n = POINTS * REPS;
+    let mut all = Vec::new();
+    for &tt in &ts {
+        let c = path.coeffs(tt);
+        let mut xt = Vec::with_capacity(n * d);
+        for p in 0..POINTS {
+            let noise = rng::normals(&mut r, d);
+            let x: Vec<f32> = (0..d)
+                .map(|j| c.alpha * y1[p * d + j] + c.beta * noise[j])
+                .collect();
+            for _ in 0..REPS {
+                xt.extend_from_slice(&x);
+            }
+        }
+        let tv = vec![tt; n];
+        let cand = estimators::draw_candidates(&path, &xt, &tv, n, k, d, &mut r);
+        all.push((xt, tv, cand));
+    }
+    let latents: Vec<f32> = all
+        .iter()
+        .flat_map(|(_, _, c)| c.x1.iter().copied())
+        .collect();
+    let actions: Vec<f32> = latents.iter().map(|u| u.tanh()).collect();
+    let (q, gq) = t.q_and_grads(obs, &actions).await?;
+    let mut logp = vec![0.0; q.len()];
+    let mut grad = vec![0.0; gq.len()];
+    boltzmann_latent_log_prob_grad(&q, &gq, &latents, cfg.lambda, &mut logp, &mut grad)
+        .map_err(|e| SessionError::Query(e.to_string()))?;
+    let mut names = vec!["noise".to_string(), "grad".to_string(), "rfm".to_string()];
+    if !names.contains(&cfg.estimator) {
+        names.push(cfg.estimator.clone());
+    }
+    let mut by = std::collections::BTreeMap::new();
+    for name in names {
+        let est = Estimator::from_name(&name).map_err(|e| SessionError::Query(e.to_string()))?;
+        let mut curve = Vec::with_capacity(ts.len());
+        for (i, (xt, tv, cand)) in all.iter().enumerate() {
+            let off = i * n * k;
+            let b = PosteriorBatch {
+                n,
+                k,
+                d,
+                xt,
+                t: tv,
+                x0: &cand.x0,
+                x1: &cand.x1,
+                logp1: &logp[off..off + n * k],
+                grad_logp1: &grad[off * d..(off + n * k) * d],
+            };
+            let e = estimators::estimate(&path, &est, &b)
+                .map_err(|e| SessionError::Query(e.to_string()))?;
+            let v = estimators::velocity_target(&path, tv, &e.mu0, &e.mu1, n, d);
+            curve.push(trace_variance(&v, POINTS, REPS, d));
+        }
+        by.insert(name, curve);
+    }
+    Ok(VarianceCurve {
+        t: ts,
+        by_estimator: by,
+    })
+}
+
+/// Mean over points of the trace of the unbiased variance over repeats; `v` is
+/// `[points * reps * d]` with each point's repeats contiguous.
+pub fn trace_variance(v: &[f32], points: usize, reps: usize, d: usize) -> f32 {
+    let mut total = 0.0f64;
+    for p in 0..points {
+        for j in 0..d {
+            let xs: Vec<f64> = (0..reps)
+                .map(|r| v[(p * reps + r) * d + j] as f64)
+                .collect();
+            let mean = xs.iter().sum::<f64>() / reps as f64;
+            total += xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (reps - 1) as f64;
+        }
+    }
+    (total / points as f64) as f32
+}
+
+/// The RL algorithm for a playground config (RFM estimators map to the trainer's variants).
+pub fn rl_algo(cfg: &PlaygroundConfig) -> Result<Algo, SessionError> {
+    Ok(match (cfg.agent, cfg.estimator.as_str()) {
+        (Agent::Sac, _) => Algo::Sac,
+        (Agent::Rfm, "rfm") => Algo::Rfm,
+        (Agent::Rfm, "noise") => Algo::RfmNoise,
+        (Agent::Rfm, "grad") => Algo::RfmGrad,
+        (Agent::Rfm, other) => {
+            return Err(SessionError::Query(format!(
+                "estimator '{other}' is available in sampler mode; RL uses rfm, noise or grad"
+            )));
+        }
+    })
+}
+
+/// The trainer's config for a playground config: the playground preset with the page's values.
+pub fn train_config(cfg: &PlaygroundConfig) -> TrainConfig {
+    TrainConfig {
+        seed: cfg.seed,
+        critic_hidden: cfg.hidden,
+        actor_hidden: cfg.hidden,
+        batch_size: cfg.batch,
+        posterior_samples: cfg.k,
+        candidates: cfg.candidates,
+        ode_steps: cfg.ode_steps,
+        solver: cfg.solver,
+        lambda: cfg.lambda,
+        actor_lr: cfg.actor_lr,
+        critic_lr: cfg.critic_lr,
+        ..TrainConfig::playground()
+    }
+}
+
+/// Action-grid cell centres over `[-1, 1]^d` (`d` = 1 or 2), x fastest: `[bins^d * d]`.
+pub fn action_grid(d: usize, bins: usize) -> Vec<f32> {
+    let c = |i: usize| -1.0 + (i as f32 + 0.5) * 2.0 / bins as f32;
+    if d == 1 {
+        (0..bins).map(c).collect()
+    } else {
+        (0..bins * bins)
+            .flat_map(|i| [c(i % bins), c(i / bins)])
+            .collect()
+    }
+}
+
+/// Counts of actions (`[n * d]`, d = 1 or 2) per cell of the `[-1, 1]^d` grid.
+pub fn action_histogram(a: &[f32], d: usize, bins: usize) -> Vec<f32> {
+    let cell =
+        |x: f32| (((x + 1.0) * 0.5 * bins as f32) as isize).clamp(0, bins as isize - 1) as usize;
+    let mut h = vec![0.0; if d == 1 { bins } else { bins * bins }];
+    for p in a.chunks_exact(d) {
+        if p.iter().any(|x| !x.is_finite()) {
+            continue;
+        }
+        let i = if d == 1 {
+            cell(p[0])
+        } else {
+            cell(p[1]) * bins + cell(p[0])
+        };
+        h[i] += 1.0;
+    }
+    h
 }
 
 /// `exp(log p / λ)`: the sampler's tempered target.
@@ -425,8 +705,64 @@ mod tests {
     }
 
     #[test]
-    fn rl_mode_is_refused_with_a_message_until_wired() {
-        let e = Session::new(PlaygroundConfig::default(), ComputeDevice::cpu()).err().unwrap();
-        assert!(e.to_string().contains("RL"));
+    fn action_grid_and_histogram_agree() {
+        let g = action_grid(2, 4);
+        assert_eq!(&g[..4], &[-0.75, -0.75, -0.25, -0.75]);
+        let h = action_histogram(&g, 2, 4);
+        assert!(h.iter().all(|&c| c == 1.0), "{h:?}");
+        let h1 = action_histogram(&[-1.0, 1.0, 0.0, f32::NAN], 1, 4);
+        assert_eq!(h1, vec![1.0, 0.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn trace_variance_matches_hand_computation() {
+        // One point, 3 reps, d = 2: var([1,2,3]) = 1, var([0,0,3]) = 3 → trace 4.
+        let v = [1.0, 0.0, 2.0, 0.0, 3.0, 3.0];
+        assert!((trace_variance(&v, 1, 3, 2) - 4.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rl_session_on_multigoal_gives_all_views() {
+        let cfg = PlaygroundConfig {
+            k: 8,
+            batch: 32,
+            ..Default::default()
+        };
+        let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+        let b = pollster::block_on(s.step(40));
+        assert_eq!(b.fault, None);
+        assert_eq!(b.step, 40);
+        assert!(matches!(
+            b.env,
+            Some(crate::envs::EnvSnapshot::Multigoal(_))
+        ));
+        let d = pollster::block_on(s.density(Some(500), Some(vec![0.0, 0.0]))).unwrap();
+        assert_eq!(d.grid.dims, 2);
+        assert_eq!(d.policy.len(), GRID_2D * GRID_2D);
+        assert!((d.target.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!((d.policy.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!(d.kl.is_finite() && d.kl >= 0.0);
+        let p = pollster::block_on(s.paths(5, None)).unwrap();
+        assert_eq!(p.paths.len(), 5);
+        assert_eq!(p.t.len(), 11);
+        assert!(p.paths.iter().flatten().flatten().all(|x| x.abs() <= 1.0));
+        let v = pollster::block_on(s.variance(None)).unwrap();
+        assert_eq!(v.by_estimator.len(), 3);
+        assert!(
+            v.by_estimator
+                .values()
+                .flatten()
+                .all(|x| x.is_finite() && *x >= 0.0)
+        );
+    }
+
+    #[test]
+    fn rl_refuses_sampler_only_estimators() {
+        let cfg = PlaygroundConfig {
+            estimator: "eta:0.5".into(),
+            ..Default::default()
+        };
+        let e = Session::new(cfg, ComputeDevice::cpu()).err().unwrap();
+        assert!(e.to_string().contains("sampler mode"), "{e}");
     }
 }

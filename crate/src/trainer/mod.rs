@@ -16,6 +16,7 @@
 pub mod config;
 pub mod rfm;
 pub mod sac;
+pub mod views;
 
 use std::collections::HashMap;
 use std::fmt;

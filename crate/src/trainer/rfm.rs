@@ -389,3 +389,16 @@ mod tests {
         }
     }
 }
+
+/// Read access for the playground's views (`trainer::views`).
+impl RfmAgent {
+    pub(crate) fn actor(&self) -> &Policy {
+        &self.actor
+    }
+    pub(crate) fn critic(&self) -> &Critic {
+        &self.critic
+    }
+    pub(crate) fn ode(&self) -> &OdeConfig {
+        &self.ode
+    }
+}

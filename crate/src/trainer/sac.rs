@@ -341,3 +341,13 @@ mod tests {
         );
     }
 }
+
+/// Read access for the playground's views (`trainer::views`).
+impl SacAgent {
+    pub(crate) fn actor(&self) -> &GaussianActor {
+        &self.actor
+    }
+    pub(crate) fn critic(&self) -> &Critic {
+        &self.critic
+    }
+}

@@ -1,0 +1,149 @@
+//! Read-only views of a running [`Trainer`] for the playground: the raw policy's action
+//! samples at an observation, the critic's `min(Q1, Q2)` on a set of actions, the flow's
+//! sample paths, and the env snapshot. Nothing here changes the run (own RNG streams).
+
+use burn::module::Module;
+use burn::tensor::activation::tanh;
+use burn::tensor::{Tensor, TensorData};
+
+use super::{Agent, TrainError, Trainer};
+use crate::device::read_f32;
+use crate::envs::EnvSnapshot;
+use crate::rng::{self, Rng};
+
+fn rows(v: Vec<f32>, n: usize, d: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(v, [n, d]), device)
+}
+
+fn repeat(obs: &[f32], n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(obs.len() * n);
+    for _ in 0..n {
+        v.extend_from_slice(obs);
+    }
+    v
+}
+
+impl Trainer {
+    /// What the env looks like now.
+    pub fn env_snapshot(&self) -> EnvSnapshot {
+        self.env.snapshot()
+    }
+
+    /// The env's internal state now (pendulum `[θ, θdot]`, mountain car `[x, v]`, multigoal `[x, y]`).
+    pub fn env_state(&self) -> Vec<f64> {
+        self.env.state()
+    }
+
+    /// `n` actions in `[-1, 1]^act` drawn from the policy itself at `obs` (no candidate pick:
+    /// the density the actor is trained to match), `[n * act]`.
+    pub async fn policy_samples(
+        &self,
+        obs: &[f32],
+        n: usize,
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>, TrainError> {
+        let d = self.env.spec().act_dim;
+        let dev = self.device.device();
+        let s = rows(repeat(obs, n), n, obs.len(), dev);
+        let a = match &self.agent {
+            Agent::Rfm(agent) => {
+                let y0 = rows(rng::normals(rng, n * d), n, d, dev);
+                let out = agent
+                    .actor()
+                    .sample(y0, Some(s), self.cfg.lambda, agent.ode(), false);
+                tanh(out.y)
+            }
+            Agent::Sac(agent) => {
+                let (mean, log_std) = agent.actor().valid().forward(s);
+                let eps = rows(rng::normals(rng, n * d), n, d, dev);
+                super::sac::tanh_gaussian_sample(mean, log_std, eps).0
+            }
+        };
+        Ok(read_f32(a).await?)
+    }
+
+    /// `min(Q1, Q2)(obs, a)` for each row of `actions` (`[m * act]`, agent units) → `[m]`.
+    pub async fn q_values(&self, obs: &[f32], actions: &[f32]) -> Result<Vec<f32>, TrainError> {
+        let d = self.env.spec().act_dim;
+        let m = actions.len() / d;
+        let dev = self.device.device();
+        let s = rows(repeat(obs, m), m, obs.len(), dev);
+        let a = rows(actions.to_vec(), m, d, dev);
+        let q = match &self.agent {
+            Agent::Rfm(agent) => agent.critic().valid().q_min(s, a),
+            Agent::Sac(agent) => agent.critic().valid().q_min(s, a),
+        };
+        Ok(read_f32(q).await?)
+    }
+
+    /// `count` flow paths at `obs`, squashed by tanh: `(t [steps+1], paths[i][j] = [act])`.
+    /// `None` for SAC, whose policy is not a flow.
+    pub async fn flow_paths(
+        &self,
+        obs: &[f32],
+        count: usize,
+        rng: &mut Rng,
+    ) -> Result<Option<(Vec<f32>, Vec<Vec<Vec<f32>>>)>, TrainError> {
+        let Agent::Rfm(agent) = &self.agent else {
+            return Ok(None);
+        };
+        let d = self.env.spec().act_dim;
+        let dev = self.device.device();
+        let s = rows(repeat(obs, count), count, obs.len(), dev);
+        let y0 = rows(rng::normals(rng, count * d), count, d, dev);
+        let ode = agent.ode();
+        let out = agent
+            .actor()
+            .sample(y0, Some(s), self.cfg.lambda, ode, true);
+        let steps = out.path.unwrap_or_default();
+        let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+        let ts = (0..steps.len())
+            .map(|j| ode.t_start + h * j as f32)
+            .collect();
+        let mut paths = vec![Vec::with_capacity(steps.len()); count];
+        for y in steps {
+            let v = read_f32(tanh(y)).await?;
+            for (i, p) in v.chunks_exact(d).enumerate() {
+                paths[i].push(p.to_vec());
+            }
+        }
+        Ok(Some((ts, paths)))
+    }
+}
+
+impl Trainer {
+    /// `(min(Q1, Q2) [m], ∇_a min(Q1, Q2) [m * act])` at `obs` for each row of `actions`.
+    pub async fn q_and_grads(
+        &self,
+        obs: &[f32],
+        actions: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
+        let d = self.env.spec().act_dim;
+        let m = actions.len() / d;
+        let dev = self.device.device();
+        let s = rows(repeat(obs, m), m, obs.len(), dev);
+        let a = rows(actions.to_vec(), m, d, dev);
+        let (q, g) = match &self.agent {
+            Agent::Rfm(agent) => agent.critic().valid().q_min_and_grad(s, a),
+            Agent::Sac(agent) => agent.critic().valid().q_min_and_grad(s, a),
+        };
+        Ok((read_f32(q).await?, read_f32(g).await?))
+    }
+
+    /// The env's observation for an internal `state` (the run's env is not touched).
+    pub fn obs_for_state(&self, state: &[f64]) -> Result<Vec<f32>, crate::envs::EnvError> {
+        let mut env = crate::envs::make_env(self.env_name, 0);
+        env.set_state(state)?;
+        Ok(env.obs())
+    }
+
+    /// Action dimension of the run's env.
+    pub fn act_dim(&self) -> usize {
+        self.env.spec().act_dim
+    }
+
+    /// The observation the agent acts on now.
+    pub fn current_obs(&self) -> &[f32] {
+        &self.obs
+    }
+}
