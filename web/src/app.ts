@@ -50,6 +50,8 @@ export class App {
   private generation = 0;
   private initialized = false;
   private last = { density: 0, paths: 0, variance: 0 };
+  /** How long each view request took last time (ms): a slow view is refreshed less often. */
+  private cost = { density: 0, paths: 0, variance: 0 };
   private probesQueued = false;
   private frameRequested = false;
   private firstFrame = false;
@@ -100,9 +102,13 @@ export class App {
       this.initialized = true;
       document.body.dataset.run = String(gen);
       this.chrome.status("ready", "paused");
-      await this.refreshProbes(true);
+      // The first density gives the KL's starting value; the other views follow while training.
+      await this.refreshProbes(true, ["density"]);
       if (gen !== this.generation) return false;
+      this.last.paths = 0;
+      this.last.variance = 0;
       if (autoplay || this.wantPlay) this.play();
+      else await this.refreshProbes(true);
       return true;
     } catch (e) {
       if (e instanceof StaleError) return false;
@@ -146,9 +152,8 @@ export class App {
   /** Ask for fresh density/paths/variance (e.g. the user moved the probe state). */
   probeChanged(): void {
     this.views.env.setProbe(this.state.queryState());
-    this.last.density = 0;
-    this.last.paths = 0;
-    this.last.variance = 0;
+    this.last = { density: 0, paths: 0, variance: 0 };
+    this.cost = { density: 0, paths: 0, variance: 0 };
     this.requestDraw();
     if (!this.playingNow && this.initialized && !this.probesQueued) {
       this.probesQueued = true;
@@ -208,29 +213,40 @@ export class App {
     this.requestDraw();
   }
 
-  /** Refresh the slower views if due (or all of them when `force`). */
-  private async refreshProbes(force: boolean): Promise<void> {
+  /**
+   * Refresh the slower views that are due (or all of `which` when `force`). A view is due
+   * after REFRESH_MS, or after 4× its own last cost if that is longer, so views never take
+   * more than about a fifth of the worker's time from training.
+   */
+  private async refreshProbes(force: boolean, which: (keyof typeof REFRESH_MS)[] = ["density", "paths", "variance"]): Promise<void> {
     const gen = this.generation;
-    const now = performance.now();
     const state = this.state.queryState() ?? undefined;
+    const due = (k: keyof typeof REFRESH_MS) =>
+      force || performance.now() - this.last[k] > Math.max(REFRESH_MS[k], 4 * this.cost[k]);
+    const timed = async <T>(k: keyof typeof REFRESH_MS, f: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await f();
+      } finally {
+        this.last[k] = performance.now();
+        this.cost[k] = this.last[k] - t0;
+      }
+    };
     try {
-      if (force || now - this.last.density > REFRESH_MS.density) {
-        this.last.density = now;
-        const r = await this.client.request({ type: "density", query: { state } });
+      if (which.includes("density") && due("density")) {
+        const r = await timed("density", () => this.client.request({ type: "density", query: { state } }));
         if (gen !== this.generation) return;
         this.views.density.update(r.density);
         this.requestDraw();
       }
-      if (force || now - this.last.paths > REFRESH_MS.paths) {
-        this.last.paths = now;
-        const r = await this.client.request({ type: "paths", count: PATH_COUNT, state });
+      if (which.includes("paths") && due("paths")) {
+        const r = await timed("paths", () => this.client.request({ type: "paths", count: PATH_COUNT, state }));
         if (gen !== this.generation) return;
         this.views.paths.update(r.paths);
         this.requestDraw();
       }
-      if (force || now - this.last.variance > REFRESH_MS.variance) {
-        this.last.variance = now;
-        const r = await this.client.request({ type: "variance", state });
+      if (which.includes("variance") && due("variance")) {
+        const r = await timed("variance", () => this.client.request({ type: "variance", state }));
         if (gen !== this.generation) return;
         this.views.variance.update(r.curve);
         this.requestDraw();
