@@ -346,6 +346,19 @@ fn sample_flow(
     y
 }
 
+/// Read access for the playground's views (`trainer::views`).
+impl RfmAgent {
+    pub(crate) fn actor(&self) -> &Policy {
+        &self.actor
+    }
+    pub(crate) fn critic(&self) -> &Critic {
+        &self.critic
+    }
+    pub(crate) fn ode(&self) -> &OdeConfig {
+        &self.ode
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,18 +400,5 @@ mod tests {
                 );
             }
         }
-    }
-}
-
-/// Read access for the playground's views (`trainer::views`).
-impl RfmAgent {
-    pub(crate) fn actor(&self) -> &Policy {
-        &self.actor
-    }
-    pub(crate) fn critic(&self) -> &Critic {
-        &self.critic
-    }
-    pub(crate) fn ode(&self) -> &OdeConfig {
-        &self.ode
     }
 }

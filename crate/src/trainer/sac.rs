@@ -288,6 +288,16 @@ impl SacAgent {
     }
 }
 
+/// Read access for the playground's views (`trainer::views`).
+impl SacAgent {
+    pub(crate) fn actor(&self) -> &GaussianActor {
+        &self.actor
+    }
+    pub(crate) fn critic(&self) -> &Critic {
+        &self.critic
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,15 +349,5 @@ mod tests {
             ls.iter().all(|v| (LOG_STD_MIN..=LOG_STD_MAX).contains(v)),
             "{ls:?}"
         );
-    }
-}
-
-/// Read access for the playground's views (`trainer::views`).
-impl SacAgent {
-    pub(crate) fn actor(&self) -> &GaussianActor {
-        &self.actor
-    }
-    pub(crate) fn critic(&self) -> &Critic {
-        &self.critic
     }
 }
