@@ -36,6 +36,8 @@ export interface Chrome {
 
 /** How often (ms) the slower views refresh while playing. */
 export const REFRESH_MS = { density: 600, paths: 1500, variance: 4000 } as const;
+/** A view is refreshed at most every COST_FACTOR × its last duration (the density matters most). */
+export const COST_FACTOR = { density: 2, paths: 4, variance: 4 } as const;
 /** Paths to sample for the flow view. */
 export const PATH_COUNT = 64;
 
@@ -43,6 +45,8 @@ export class App {
   /** Every metric point since the last init (the CSV export). */
   metrics: MetricPoint[] = [];
   step = 0;
+  /** Training steps per second seen by the page (NaN until measured). */
+  rate = Number.NaN;
   private playingNow = false;
   /** The user's intent (kept across re-inits): train whenever a session is ready. */
   private wantPlay = false;
@@ -82,6 +86,7 @@ export class App {
     this.setPlaying(false);
     this.metrics = [];
     this.step = 0;
+    this.rate = Number.NaN;
     this.firstFrame = false;
     this.views.env.reset();
     this.views.density.reset();
@@ -193,17 +198,24 @@ export class App {
   }
 
   private async trainBatch(gen: number): Promise<void> {
+    const t0 = performance.now();
     const r = await this.client.request({ type: "step", steps: this.state.speed });
     if (gen !== this.generation) return;
-    this.take(r.report);
+    this.take(r.report, (performance.now() - t0) / 1000);
   }
 
-  private take(report: StepReport): void {
+  private take(report: StepReport, seconds: number): void {
+    // Throughput as the page sees it (round trip included), smoothed over a few batches.
+    const done = report.step - this.step;
+    if (done > 0 && seconds > 0) {
+      const r = done / seconds;
+      this.rate = Number.isFinite(this.rate) ? 0.7 * this.rate + 0.3 * r : r;
+    }
     this.step = report.step;
     this.metrics.push(...report.points);
     this.views.curves.forEach((c) => c.update(report.points));
     if (report.env) this.views.env.update(report.env);
-    this.chrome.progress(report.step, report.updatesPerSec);
+    this.chrome.progress(report.step, this.rate);
     if (report.fault) {
       this.wantPlay = false;
       this.setPlaying(false);
@@ -222,7 +234,7 @@ export class App {
     const gen = this.generation;
     const state = this.state.queryState() ?? undefined;
     const due = (k: keyof typeof REFRESH_MS) =>
-      force || performance.now() - this.last[k] > Math.max(REFRESH_MS[k], 4 * this.cost[k]);
+      force || performance.now() - this.last[k] > Math.max(REFRESH_MS[k], COST_FACTOR[k] * this.cost[k]);
     const timed = async <T>(k: keyof typeof REFRESH_MS, f: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {

@@ -182,7 +182,8 @@ export class Controls {
         this.etaOut.value = eta.toFixed(2);
         continue;
       }
-      f.input.value = String(v);
+      // f32 values from the core (0.10000000149011612) are shown as typed (0.1).
+      f.input.value = typeof v === "number" ? String(Number(v.toPrecision(7))) : String(v);
       if (f.slider) f.slider.value = String(logToSlider(Number(v), f.prop.min!, f.prop.max!));
     }
     this.applyVisibility();
