@@ -168,7 +168,10 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
         .await
         .map_err(|e| DeviceError::WebGpuUnavailable(e.to_string()))?;
     let a = setup.adapter.get_info();
-    let mut adapter = format!("WebGPU: {} (vendor {:#x}, {:?}", a.name, a.vendor, a.device_type);
+    let mut adapter = format!(
+        "WebGPU: {} (vendor {:#x}, {:?}",
+        a.name, a.vendor, a.device_type
+    );
     if !a.driver.is_empty() {
         adapter.push_str(&format!(", {}", a.driver));
     }
@@ -214,7 +217,10 @@ mod tests {
     #[test]
     fn parse_choices() {
         assert_eq!("cpu".parse::<BackendChoice>().unwrap(), BackendChoice::Cpu);
-        assert_eq!("webgpu".parse::<BackendChoice>().unwrap(), BackendChoice::Webgpu);
+        assert_eq!(
+            "webgpu".parse::<BackendChoice>().unwrap(),
+            BackendChoice::Webgpu
+        );
         let e = "tpu".parse::<BackendChoice>().unwrap_err().to_string();
         assert!(e.contains("tpu") && e.contains("expected"), "{e}");
     }
