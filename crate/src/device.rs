@@ -168,14 +168,11 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
         .await
         .map_err(|e| DeviceError::WebGpuUnavailable(e.to_string()))?;
     let a = setup.adapter.get_info();
-    let mut adapter = format!(
-        "WebGPU: {} (vendor {:#x}, {:?}",
-        a.name, a.vendor, a.device_type
-    );
-    if !a.driver.is_empty() {
-        adapter.push_str(&format!(", {}", a.driver));
-    }
-    adapter.push(')');
+    // wgpu's web backend leaves the adapter name empty; the browser's GPUAdapterInfo says more.
+    let adapter = match browser_adapter_info(gpu.as_ref().unwrap()).await {
+        Some(info) => format!("WebGPU: {info}"),
+        None => format!("WebGPU ({:?})", a.device_type),
+    };
     let d = ComputeDevice {
         device,
         info: DeviceInfo {
@@ -190,6 +187,37 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::JsCast as _;
+
+/// `vendor architecture (description)` from `navigator.gpu.requestAdapter()`'s `info`, when the
+/// browser provides it.
+#[cfg(target_arch = "wasm32")]
+async fn browser_adapter_info(gpu: &wasm_bindgen::JsValue) -> Option<String> {
+    use js_sys::{Function, Promise, Reflect};
+    let request: Function = Reflect::get(gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: Promise = request.call0(gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return None;
+    }
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let field = |k: &str| {
+        Reflect::get(&info, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut parts: Vec<String> = ["vendor", "architecture"]
+        .iter()
+        .filter_map(|k| field(k))
+        .collect();
+    if let Some(d) = field("description") {
+        parts.push(format!("({d})"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
 
 /// Read a float tensor back to the host without blocking (safe on every backend).
 pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceError> {

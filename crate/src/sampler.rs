@@ -427,6 +427,25 @@ impl SamplerTrainer {
     }
 
     /// Push `noise` (`[n · 2]`, `N(0, I)` draws) through the policy's ODE: `[n · 2]`.
+    /// The policy's parameters as named tensors (for a weights file).
+    pub async fn export_weights(&self) -> Result<Vec<crate::trainer::NamedTensor>, SamplerError> {
+        let mut out = Vec::new();
+        crate::trainer::export_module("policy", &self.policy, &mut out).await?;
+        Ok(out)
+    }
+
+    /// This trainer with its policy replaced by `tensors` (same network shape); a mismatch is
+    /// an error naming the tensor. The optimiser starts afresh.
+    pub fn with_weights(
+        mut self,
+        tensors: Vec<crate::trainer::NamedTensor>,
+    ) -> Result<Self, String> {
+        let mut store = crate::trainer::TensorStore::new(tensors);
+        self.policy = crate::trainer::import_module("policy", self.policy, &mut store)?;
+        store.finish()?;
+        Ok(self)
+    }
+
     async fn flow_from(&self, noise: Vec<f32>) -> Result<Vec<f32>, SamplerError> {
         let n = noise.len() / DIM;
         let dev = self.device.device();

@@ -172,4 +172,23 @@ impl SessionHandle {
             Ok(to_js(&r)?)
         })
     }
+
+    /// The weights as a JSON file's bytes; resolves to a `Uint8Array`.
+    #[wasm_bindgen(js_name = saveWeights)]
+    pub fn save_weights(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = inner.try_borrow().map_err(|_| busy())?;
+            #[allow(clippy::await_holding_refcell_ref)]
+            let bytes = s.save_weights().await.map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Load weights saved by `saveWeights` from an experiment with the same networks.
+    #[wasm_bindgen(js_name = loadWeights)]
+    pub fn load_weights(&self, bytes: &[u8]) -> Result<(), JsError> {
+        let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        s.load_weights(bytes).map_err(js_err)
+    }
 }

@@ -26,6 +26,8 @@ interface WasmSession {
   density(samples: number | undefined, state: Float64Array | undefined): Promise<DensityView>;
   paths(count: number, state: Float64Array | undefined): Promise<FlowPaths>;
   variance(state: Float64Array | undefined): Promise<VarianceCurve>;
+  saveWeights(): Promise<Uint8Array>;
+  loadWeights(bytes: Uint8Array): void;
   free(): void;
 }
 
@@ -113,9 +115,16 @@ async function handle(api: Wasm, req: Request): Promise<void> {
     case "defaults":
       post({ type: "defaults", id: req.id, config: api.defaultConfig() });
       return;
-    case "saveWeights":
+    case "saveWeights": {
+      const bytes = await requireSession().saveWeights();
+      const buf = bytes.slice().buffer as ArrayBuffer;
+      post({ type: "weights", id: req.id, bytes: buf }, [buf]);
+      return;
+    }
     case "loadWeights":
-      throw new Error("saving and loading weights is not available in this build yet");
+      requireSession().loadWeights(new Uint8Array(req.bytes));
+      post({ type: "weightsLoaded", id: req.id });
+      return;
     case "probe": {
       const t0 = performance.now();
       const report = await api.runProbe(req.backend, req.config ?? null);

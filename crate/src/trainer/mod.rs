@@ -640,14 +640,14 @@ pub(crate) struct TensorStore {
 }
 
 impl TensorStore {
-    fn new(list: Vec<NamedTensor>) -> Self {
+    pub(crate) fn new(list: Vec<NamedTensor>) -> Self {
         Self {
             tensors: list.into_iter().map(|t| (t.name.clone(), t)).collect(),
         }
     }
 
     /// Error when tensors are left over (a file from another architecture).
-    fn finish(self) -> Result<(), String> {
+    pub(crate) fn finish(self) -> Result<(), String> {
         match self.tensors.keys().next() {
             None => Ok(()),
             Some(k) => Err(format!("weights.json has a tensor the network lacks: {k}")),

@@ -147,3 +147,27 @@ impl Trainer {
         &self.obs
     }
 }
+
+impl Trainer {
+    /// Every network parameter as named tensors (the `weights.json` content of [`Trainer::save`]).
+    pub async fn export_weights(&self) -> Result<Vec<super::NamedTensor>, TrainError> {
+        let mut tensors = Vec::new();
+        match &self.agent {
+            Agent::Rfm(a) => a.export(&mut tensors).await?,
+            Agent::Sac(a) => a.export(&mut tensors).await?,
+        }
+        Ok(tensors)
+    }
+
+    /// This trainer with its networks replaced by `tensors` (from [`Trainer::export_weights`]
+    /// of a run with the same networks); a shape or name mismatch is an error naming it.
+    pub fn with_weights(mut self, tensors: Vec<super::NamedTensor>) -> Result<Self, String> {
+        let mut store = super::TensorStore::new(tensors);
+        self.agent = match self.agent {
+            Agent::Rfm(a) => Agent::Rfm(Box::new(a.import(&mut store)?)),
+            Agent::Sac(a) => Agent::Sac(Box::new(a.import(&mut store)?)),
+        };
+        store.finish()?;
+        Ok(self)
+    }
+}
