@@ -101,7 +101,7 @@ async function waitKlDrop(page: Page, factor: number, timeoutMs: number): Promis
 }
 
 /** Time to first frame (from navigation) and steps/s measured over `windowMs` of training. */
-async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: number; stepsPerSec: number; workerUpdatesPerSec: number }> {
+async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: number; stepsPerSec: number; rateShownPerSec: number }> {
   await page.waitForSelector("body[data-first-frame-ms]", { timeout: 300_000 });
   const firstFrameMs = Number(await page.getAttribute("body", "data-first-frame-ms"));
   const s0 = await stepCount(page);
@@ -110,8 +110,8 @@ async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: nu
   await page.waitForFunction((s) => Number(document.getElementById("step-count")!.dataset.step) > s, s0, { timeout: 300_000 });
   const s1 = await stepCount(page);
   const stepsPerSec = ((s1 - s0) * 1000) / (Date.now() - t0);
-  const workerUpdatesPerSec = Number(await page.getAttribute("#rate", "data-rate"));
-  return { firstFrameMs, stepsPerSec, workerUpdatesPerSec };
+  const rateShownPerSec = Number(await page.getAttribute("#rate", "data-rate"));
+  return { firstFrameMs, stepsPerSec, rateShownPerSec };
 }
 
 describe("playground (CPU fallback)", () => {
