@@ -89,7 +89,10 @@ pub struct ProbeReport {
 }
 
 /// Train the probe on `device` and report the loss curve.
-pub async fn run_probe(device: &ComputeDevice, cfg: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
+pub async fn run_probe(
+    device: &ComputeDevice,
+    cfg: &ProbeConfig,
+) -> Result<ProbeReport, ProbeError> {
     cfg.validate()?;
     let dev = device.autodiff();
     let mut rng = rng::seeded(cfg.seed);
@@ -139,13 +142,21 @@ mod tests {
         assert_eq!(r.losses.len(), 50);
         // sin(2x) on [-π/2, π/2] has variance 0.5: an untrained net starts near it.
         assert!(r.initial_loss > 0.2, "initial {}", r.initial_loss);
-        assert!(r.final_loss < 0.25 * r.initial_loss, "{} → {}", r.initial_loss, r.final_loss);
+        assert!(
+            r.final_loss < 0.25 * r.initial_loss,
+            "{} → {}",
+            r.initial_loss,
+            r.final_loss
+        );
     }
 
     #[test]
     fn same_seed_same_curve() {
         let d = ComputeDevice::cpu();
-        let cfg = ProbeConfig { steps: 10, ..Default::default() };
+        let cfg = ProbeConfig {
+            steps: 10,
+            ..Default::default()
+        };
         let a = pollster::block_on(run_probe(&d, &cfg)).unwrap();
         let b = pollster::block_on(run_probe(&d, &cfg)).unwrap();
         assert_eq!(a.losses, b.losses);
@@ -153,7 +164,10 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_field() {
-        let cfg = ProbeConfig { lr: 0.0, ..Default::default() };
+        let cfg = ProbeConfig {
+            lr: 0.0,
+            ..Default::default()
+        };
         let e = cfg.validate().unwrap_err().to_string();
         assert!(e.contains("lr") && e.contains("(0, 1]"), "{e}");
     }

@@ -63,6 +63,8 @@ ready.then(
 );
 
 let session: WasmSession | null = null;
+/** Steps the session had done after the last `step` reply (for the updates/s figure). */
+let lastStep = 0;
 
 function requireSession(): WasmSession {
   if (!session) throw new Error("no experiment is running: send init first");
@@ -82,15 +84,18 @@ async function handle(api: Wasm, req: Request): Promise<void> {
       const next = await api.Session.create(req.config, req.backend satisfies BackendChoice);
       session?.free();
       session = next;
+      lastStep = 0;
       post({ type: "initialized", id: req.id, device: next.device(), config: next.config() });
       return;
     }
     case "step": {
       const s = requireSession();
+      const before = lastStep;
       const t0 = performance.now();
       const r = await s.step(req.steps);
       const secs = (performance.now() - t0) / 1000;
-      const done = r.points.length;
+      const done = Math.max(0, r.step - before);
+      lastStep = r.step;
       post({ type: "stepped", id: req.id, report: { ...r, updatesPerSec: secs > 0 ? done / secs : 0 } });
       return;
     }
