@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::config::{Agent, Mode, PlaygroundConfig};
-use crate::device::{ComputeDevice, read_f32};
+use crate::device::ComputeDevice;
 use crate::envs::make_env;
 use crate::metrics::{self, Grid2d, VarianceConfig};
 use crate::nets::OdeConfig;
+use crate::nets::policy::paths_to_host;
 use crate::rfm::estimators::Estimator;
 use crate::rfm::estimators::{self as estimators, PosteriorBatch};
 use crate::rfm::path::Path;
@@ -324,20 +325,9 @@ impl Session {
                     self.device.device(),
                 );
                 let out = t.policy().sample(y0, None, self.cfg.lambda, &ode, true);
-                let steps = out.path.unwrap_or_default();
-                let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-                let ts = (0..steps.len())
-                    .map(|j| ode.t_start + h * j as f32)
-                    .collect();
-                let mut paths = vec![Vec::with_capacity(steps.len()); count];
-                for y in steps {
-                    let v = read_f32(y)
-                        .await
-                        .map_err(|e| SessionError::Query(e.to_string()))?;
-                    for (i, p) in v.chunks_exact(2).enumerate() {
-                        paths[i].push(p.to_vec());
-                    }
-                }
+                let (ts, paths) = paths_to_host(out.path.unwrap_or_default(), &ode, false)
+                    .await
+                    .map_err(|e| SessionError::Query(e.to_string()))?;
                 Ok(FlowPaths { t: ts, paths })
             }
             Inner::Rl(t) => {

@@ -331,6 +331,34 @@ pub struct SampleOutput {
     pub path: Option<Vec<Tensor<2>>>,
 }
 
+/// Sample paths read back to the host: `(t [steps + 1], paths[i][j] = point of row i at t[j])`,
+/// each point optionally squashed by tanh (actions). Reads are async (safe on WebGPU).
+pub async fn paths_to_host(
+    steps: Vec<Tensor<2>>,
+    ode: &OdeConfig,
+    squash: bool,
+) -> Result<(Vec<f32>, Vec<Vec<Vec<f32>>>), crate::device::DeviceError> {
+    let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+    let ts = (0..steps.len())
+        .map(|j| ode.t_start + h * j as f32)
+        .collect();
+    let mut paths: Vec<Vec<Vec<f32>>> = Vec::new();
+    for y in steps {
+        let [rows, d] = y.dims();
+        let y = if squash {
+            burn::tensor::activation::tanh(y)
+        } else {
+            y
+        };
+        let v = crate::device::read_f32(y).await?;
+        paths.resize_with(rows, Vec::new);
+        for (i, p) in v.chunks_exact(d).enumerate() {
+            paths[i].push(p.to_vec());
+        }
+    }
+    Ok((ts, paths))
+}
+
 #[derive(Module, Debug)]
 pub struct Policy {
     /// First layer, rows of `(s, y)`, with the bias: `[state_dim + act_dim] → [hidden]`.

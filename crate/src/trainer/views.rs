@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::{Agent, TrainError, Trainer};
 use crate::device::read_f32;
 use crate::envs::EnvSnapshot;
+use crate::nets::policy::paths_to_host;
 use crate::rng::{self, Rng};
 
 fn rows(v: Vec<f32>, n: usize, d: usize, device: &burn::tensor::Device) -> Tensor<2> {
@@ -95,18 +96,7 @@ impl Trainer {
         let out = agent
             .actor()
             .sample(y0, Some(s), self.cfg.lambda, ode, true);
-        let steps = out.path.unwrap_or_default();
-        let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-        let ts = (0..steps.len())
-            .map(|j| ode.t_start + h * j as f32)
-            .collect();
-        let mut paths = vec![Vec::with_capacity(steps.len()); count];
-        for y in steps {
-            let v = read_f32(tanh(y)).await?;
-            for (i, p) in v.chunks_exact(d).enumerate() {
-                paths[i].push(p.to_vec());
-            }
-        }
+        let (ts, paths) = paths_to_host(out.path.unwrap_or_default(), ode, true).await?;
         Ok(Some((ts, paths)))
     }
 }
