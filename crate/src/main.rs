@@ -46,6 +46,9 @@ enum Command {
     /// Throughput and per-time variance/MSE of the posterior-mean estimators on a known
     /// target, as JSON.
     BenchEstimators(cli::bench_estimators::Args),
+    /// Throughput of the RFM agent (updates/s, action selections/s, estimator targets/s) for
+    /// the playground and released configs, JSON lines.
+    Bench(cli::bench::Args),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -58,6 +61,7 @@ fn main() {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::BenchEstimators(args) => cli::bench_estimators::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

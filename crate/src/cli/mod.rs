@@ -1,5 +1,6 @@
 //! One module per `rfm` subcommand. Each exposes `Args` (clap) and `run(Args) -> Result<(), CliError>`.
 
+pub mod bench;
 pub mod bench_estimators;
 pub mod eval;
 pub mod probe;
