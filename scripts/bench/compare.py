@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Ours (`rfm bench`) vs the official JAX agent (bench/jax_rfm.py), interleaved in one run.
+"""Ours (`rfm bench`) vs the official JAX agent (scripts/bench/jax_rfm.py), interleaved in one run.
 
-    RFM_OFFICIAL=<official checkout> python bench/compare.py --rfm <path to rfm binary> \
+    RFM_OFFICIAL=<official checkout> python scripts/bench/compare.py --rfm <path to rfm binary> \
         --python <python with jax> --rounds 3 --seconds 4 [--scale]
 
 Each round runs, per config, ours then theirs (one measurement each), recording the 1-minute
