@@ -465,6 +465,7 @@ mod tests {
         );
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // proptest is a native dev-dependency
     mod prop {
         use super::*;
         use proptest::prelude::*;
