@@ -546,6 +546,43 @@ pub(crate) fn tensor2(
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }
 
+/// One staged critic step, shared by every agent: the twin heads' MSE to the TD targets `y`
+/// (`[n]`) at `(s, a)` (`[n, obs]`, `[n, act]` on the autodiff device), backward, global-norm
+/// clip, Adam. Returns the stepped critic and optimiser, for the caller to commit only once its
+/// own checks pass, and the loss; a non-finite loss or gradient norm is an error naming `step`.
+pub(crate) async fn critic_step(
+    critic: &crate::nets::critic::Critic,
+    opt: &burn::optim::ModuleOptimizer,
+    s: Tensor<2>,
+    a: Tensor<2>,
+    y: Vec<f32>,
+    cfg: &TrainConfig,
+    step: usize,
+) -> Result<
+    (
+        crate::nets::critic::Critic,
+        burn::optim::ModuleOptimizer,
+        f32,
+    ),
+    TrainError,
+> {
+    let n = y.len();
+    let y = tensor2(y, n, 1, &s.device());
+    let (q1, q2) = critic.forward(s, a);
+    let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
+    let loss_v = check_finite(
+        step,
+        "critic loss",
+        read_scalar(loss.clone().inner()).await?,
+    )?;
+    let grads = GradientsParams::from_grads(loss.backward(), critic);
+    let (grads, norm) = clip_global_norm(grads, critic, cfg.grad_clip).await?;
+    check_finite(step, "critic gradient norm", norm)?;
+    let mut opt = opt.clone();
+    let critic = opt.step(cfg.critic_lr, critic.clone(), grads);
+    Ok((critic, opt, loss_v))
+}
+
 /// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`;
 /// returns the norm before clipping (non-finite when a gradient is).
 pub(crate) async fn clip_global_norm<M: Module>(

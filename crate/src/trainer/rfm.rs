@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
-    export_module, import_module, pick_candidates, repeat_rows, td_target, tensor2,
+    critic_step, export_module, import_module, pick_candidates, repeat_rows, td_target, tensor2,
 };
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
@@ -169,19 +169,16 @@ impl RfmAgent {
         // (3) Critic step.
         let s_ad = tensor2(batch.obs.clone(), n, o, &ad);
         let a_ad = tensor2(batch.act.clone(), n, d, &ad);
-        let y_ad = tensor2(y, n, 1, &ad);
-        let (q1, q2) = self.critic.forward(s_ad.clone(), a_ad);
-        let critic_loss = (q1 - y_ad.clone()).square().mean() + (q2 - y_ad).square().mean();
-        let critic_loss_v = check_finite(
+        let (critic, critic_opt, critic_loss_v) = critic_step(
+            &self.critic,
+            &self.critic_opt,
+            s_ad.clone(),
+            a_ad,
+            y,
+            &self.cfg,
             step,
-            "critic loss",
-            read_scalar(critic_loss.clone().inner()).await?,
-        )?;
-        let grads = GradientsParams::from_grads(critic_loss.backward(), &self.critic);
-        let (grads, norm) = clip_global_norm(grads, &self.critic, self.cfg.grad_clip).await?;
-        check_finite(step, "critic gradient norm", norm)?;
-        let mut critic_opt = self.critic_opt.clone();
-        let critic = critic_opt.step(self.cfg.critic_lr, self.critic.clone(), grads);
+        )
+        .await?;
 
         // (4) Posterior estimate with the just-updated critics.
         let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();

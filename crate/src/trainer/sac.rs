@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
-    export_module, import_module, td_target, tensor2,
+    critic_step, export_module, import_module, td_target, tensor2,
 };
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
@@ -202,21 +202,17 @@ impl SacAgent {
 
         // (2) Critic step.
         let s_ad = tensor2(batch.obs.clone(), n, o, &ad);
-        let y_ad = tensor2(y, n, 1, &ad);
-        let (q1, q2) = self
-            .critic
-            .forward(s_ad.clone(), tensor2(batch.act.clone(), n, d, &ad));
-        let critic_loss = (q1 - y_ad.clone()).square().mean() + (q2 - y_ad).square().mean();
-        let critic_loss_v = check_finite(
+        let a_ad = tensor2(batch.act.clone(), n, d, &ad);
+        let (critic, critic_opt, critic_loss_v) = critic_step(
+            &self.critic,
+            &self.critic_opt,
+            s_ad.clone(),
+            a_ad,
+            y,
+            &self.cfg,
             step,
-            "critic loss",
-            read_scalar(critic_loss.clone().inner()).await?,
-        )?;
-        let grads = GradientsParams::from_grads(critic_loss.backward(), &self.critic);
-        let (grads, norm) = clip_global_norm(grads, &self.critic, self.cfg.grad_clip).await?;
-        check_finite(step, "critic gradient norm", norm)?;
-        let mut critic_opt = self.critic_opt.clone();
-        let critic = critic_opt.step(self.cfg.critic_lr, self.critic.clone(), grads);
+        )
+        .await?;
 
         // (3) Actor step through the updated critics.
         let (m, ls) = self.actor.forward(s_ad.clone());
