@@ -19,9 +19,10 @@
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::nets::mlp::linear_from;
 use crate::rng::{self, Rng};
 
 /// Shape and init of a [`Critic`].
@@ -119,16 +120,13 @@ fn orthogonal_linear(
     device: &Device,
     rng: &mut Rng,
 ) -> Linear {
-    Linear {
-        weight: Param::from_data(
-            TensorData::new(orthogonal(d_in, d_out, gain, rng), [d_in, d_out]),
-            device,
-        ),
-        bias: Some(Param::from_data(
-            TensorData::new(vec![0.0f32; d_out], [d_out]),
-            device,
-        )),
-    }
+    linear_from(
+        orthogonal(d_in, d_out, gain, rng),
+        d_in,
+        d_out,
+        true,
+        device,
+    )
 }
 
 /// One Q head: ReLU MLP `[n, obs+act] → [n, 1]`.
@@ -269,6 +267,7 @@ impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
 mod tests {
     use super::*;
     use crate::device::{ComputeDevice, read_f32};
+    use burn::tensor::TensorData;
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         pollster::block_on(f)

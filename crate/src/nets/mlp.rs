@@ -62,12 +62,15 @@ pub fn linear(d_in: usize, d_out: usize, device: &Device, rng: &mut Rng) -> Line
     let w: Vec<f32> = (0..d_in * d_out)
         .map(|_| rng::uniform(rng, -bound, bound))
         .collect();
+    linear_from(w, d_in, d_out, true, device)
+}
+
+/// A linear layer `[d_in] → [d_out]` with the given weights (`[d_in * d_out]`, row-major) and,
+/// when `bias`, a zero bias. Every network in the crate builds its layers through this.
+pub fn linear_from(w: Vec<f32>, d_in: usize, d_out: usize, bias: bool, device: &Device) -> Linear {
     Linear {
         weight: Param::from_data(TensorData::new(w, [d_in, d_out]), device),
-        bias: Some(Param::from_data(
-            TensorData::new(vec![0.0f32; d_out], [d_out]),
-            device,
-        )),
+        bias: bias.then(|| Param::from_data(TensorData::new(vec![0.0f32; d_out], [d_out]), device)),
     }
 }
 

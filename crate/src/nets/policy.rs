@@ -38,12 +38,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::gelu_approximate;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::nets::mlp::linear_from;
 use crate::rfm::path::Path;
 use crate::rng::{self, Rng};
 
@@ -251,10 +252,7 @@ fn linear(
     let w: Vec<f32> = (0..d_in * d_out)
         .map(|_| rng::uniform(rng, -bound, bound))
         .collect();
-    Linear {
-        weight: Param::from_data(TensorData::new(w, [d_in, d_out]), device),
-        bias: bias.then(|| Param::from_data(TensorData::new(vec![0.0f32; d_out], [d_out]), device)),
-    }
+    linear_from(w, d_in, d_out, bias, device)
 }
 
 /// Sinusoidal embedding of each value of `x` (`[m]`) → `[m · width]` row-major:
@@ -494,6 +492,7 @@ impl Policy {
 mod tests {
     use super::*;
     use crate::device::{ComputeDevice, read_f32};
+    use burn::module::Param;
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         pollster::block_on(f)
