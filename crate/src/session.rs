@@ -238,7 +238,6 @@ impl Session {
         samples: Option<usize>,
         state: Option<Vec<f64>>,
     ) -> Result<DensityView, SessionError> {
-        let _ = &state; // RL only
         let n = samples.unwrap_or(DENSITY_SAMPLES).clamp(100, 100_000);
         match &self.inner {
             Inner::Sampler(t) => {
@@ -310,7 +309,6 @@ impl Session {
         count: usize,
         state: Option<Vec<f64>>,
     ) -> Result<FlowPaths, SessionError> {
-        let _ = &state; // RL only
         let count = count.clamp(1, 2000);
         match &self.inner {
             Inner::Sampler(t) => {
