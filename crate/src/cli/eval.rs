@@ -1,4 +1,5 @@
-//! `rfm eval`: re-evaluate a run saved by `rfm train --save DIR` and print one JSON line.
+//! `rfm eval`: re-evaluate a run saved by `rfm train --save DIR` and print one JSON line
+//! (`goals_reached`: episodes ending in each goal, on multigoal).
 
 use std::path::PathBuf;
 
@@ -24,16 +25,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let mut trainer = Trainer::load(&args.load, ComputeDevice::cpu())?;
     let ev = pollster::block_on(trainer.evaluate(args.episodes))?;
-    println!(
-        "{}",
-        json!({
-            "env": trainer.env_name().as_str(),
-            "algo": trainer.algo().as_str(),
-            "steps": trainer.steps(),
-            "episodes": ev.episodes,
-            "eval_return": ev.mean_return,
-            "returns": ev.returns,
-        })
-    );
+    let mut line = json!({
+        "env": trainer.env_name().as_str(),
+        "algo": trainer.algo().as_str(),
+        "steps": trainer.steps(),
+        "episodes": ev.episodes,
+        "eval_return": ev.mean_return,
+        "returns": ev.returns,
+    });
+    if !ev.goals_reached.is_empty() {
+        line["goals_reached"] = json!(ev.goals_reached);
+    }
+    println!("{line}");
     Ok(())
 }

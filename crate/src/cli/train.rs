@@ -4,8 +4,9 @@
 //! - at each episode end: `{"step", "episode_return", "episode_length", "critic_loss",
 //!   "actor_loss", "ess" (RFM), "alpha" (SAC), "updates_per_sec"}` (losses of the latest update
 //!   and the update rate since the previous line; absent during warm-up);
-//! - every `--eval-every` steps: `{"step", "eval_return"}`;
-//! - last: `{"final_eval_return", "steps", "updates", "seconds"}`.
+//! - every `--eval-every` steps: `{"step", "eval_return"}`, plus `"goals_reached"` (episodes
+//!   ending in each goal) on multigoal;
+//! - last: `{"final_eval_return", "steps", "updates", "seconds"}` (+ `"goals_reached"`).
 //!
 //! Everything except the timing fields (`updates_per_sec`, `seconds`) is the same for the same
 //! seed on the CPU backend.
@@ -148,7 +149,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         if args.eval_every > 0 && r.step % args.eval_every == 0 && r.step < args.steps {
             let ev = pollster::block_on(trainer.evaluate(args.eval_episodes))?;
-            bar.suspend(|| println!("{}", json!({"step": r.step, "eval_return": ev.mean_return})));
+            let mut line = json!({"step": r.step, "eval_return": ev.mean_return});
+            if !ev.goals_reached.is_empty() {
+                line["goals_reached"] = json!(ev.goals_reached);
+            }
+            bar.suspend(|| println!("{line}"));
             window = (Instant::now(), trainer.updates());
         }
         last = Some(r);
@@ -159,14 +164,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(dir) = &args.save {
         pollster::block_on(trainer.save(dir))?;
     }
-    println!(
-        "{}",
-        json!({
-            "final_eval_return": ev.mean_return,
-            "steps": trainer.steps(),
-            "updates": trainer.updates(),
-            "seconds": (seconds * 10.0).round() / 10.0,
-        })
-    );
+    let mut last_line = json!({
+        "final_eval_return": ev.mean_return,
+        "steps": trainer.steps(),
+        "updates": trainer.updates(),
+        "seconds": (seconds * 10.0).round() / 10.0,
+    });
+    if !ev.goals_reached.is_empty() {
+        last_line["goals_reached"] = json!(ev.goals_reached);
+    }
+    println!("{last_line}");
     Ok(())
 }

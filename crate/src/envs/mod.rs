@@ -77,6 +77,18 @@ pub trait Env: Send {
 
     /// Everything a UI needs to draw the current state; computing nothing is left to the view.
     fn snapshot(&self) -> EnvSnapshot;
+
+    /// How many distinct goals the task has (0: no goals to tell apart). Multigoal has 4.
+    fn goal_count(&self) -> usize {
+        0
+    }
+
+    /// The goal (`0..goal_count()`) the current state is inside, if any: after a terminating
+    /// step, the optimum this episode reached. Evaluations count these to show whether a policy
+    /// finds every optimum or collapses onto one.
+    fn goal_reached(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The result of one [`Env::step`]: the observation after the step, its reward, and whether the

@@ -232,6 +232,17 @@ impl Env for Multigoal {
             step: self.steps,
         })
     }
+
+    fn goal_count(&self) -> usize {
+        GOALS.len()
+    }
+
+    fn goal_reached(&self) -> Option<usize> {
+        let p = self.position;
+        GOALS
+            .iter()
+            .position(|g| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt() < GOAL_THRESHOLD)
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +313,25 @@ mod tests {
             -(30.0 + 0.99f64.powi(2)) + 10.0,
             max_relative = 1e-14
         );
+    }
+
+    #[test]
+    fn goal_reached_names_the_goal_exactly_when_the_step_terminates() {
+        // Walk at full speed from the origin toward each goal: (5, 0) is reached on the 5th
+        // step (distance 0 < 1), not on the 4th (distance 1, not < 1).
+        for (i, g) in GOALS.iter().enumerate() {
+            let mut env = at(0.0, 0.0);
+            assert_eq!(env.goal_count(), 4);
+            let dir = [g[0] / 5.0, g[1] / 5.0];
+            for t in 1..=5 {
+                let r = env.step_native(&dir);
+                assert_eq!(r.terminated, t == 5, "goal {i}, step {t}");
+                assert_eq!(env.goal_reached(), (t == 5).then_some(i));
+            }
+        }
+        // Other envs have no goals to tell apart.
+        let p = crate::envs::make_env(crate::envs::EnvName::Pendulum, 0);
+        assert_eq!((p.goal_count(), p.goal_reached()), (0, None));
     }
 
     #[test]

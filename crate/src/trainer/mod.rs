@@ -155,6 +155,9 @@ pub struct EvalReport {
     pub episodes: usize,
     pub mean_return: f64,
     pub returns: Vec<f64>,
+    /// Episodes that ended inside each goal (`Env::goal_count` entries; empty for envs without
+    /// goals). Multigoal: all four non-zero means the policy found every optimum.
+    pub goals_reached: Vec<usize>,
 }
 
 /// The trained networks of one algorithm.
@@ -347,6 +350,7 @@ impl Trainer {
         let mut env = make_env(self.env_name, self.cfg.seed ^ EVAL_SEED);
         let mut rng = rng::seeded(self.cfg.seed ^ EVAL_SEED);
         let mut returns = Vec::with_capacity(episodes);
+        let mut goals_reached = vec![0; env.goal_count()];
         for ep in 0..episodes {
             let mut obs = env.reset(Some((self.cfg.seed ^ EVAL_SEED).wrapping_add(ep as u64)));
             let mut total = 0.0;
@@ -363,6 +367,9 @@ impl Trainer {
                 total += res.reward;
                 obs = res.obs;
                 if res.terminated || res.truncated {
+                    if let Some(g) = env.goal_reached() {
+                        goals_reached[g] += 1;
+                    }
                     break;
                 }
             }
@@ -377,6 +384,7 @@ impl Trainer {
             episodes,
             mean_return,
             returns,
+            goals_reached,
         })
     }
 
