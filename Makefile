@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint
+.PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint soak
 
 serve: setup
 	@echo "Serving the playground at http://127.0.0.1:8080 (first build of the wasm core takes ~10-15 min on 2 cores)"
@@ -37,6 +37,11 @@ test-web:
 
 test-e2e:
 	$(ENV) cd tests && npm test
+
+# Opt-in, not part of `make test`: train for SOAK_MINUTES (default 60) in headless Chromium,
+# sampling memory every minute (tests/e2e/soak.ts; docs/reliability.md).
+soak:
+	$(ENV) cd tests && node --import tsx e2e/soak.ts
 
 check: fmt lint
 	cd web && npm run --silent check

@@ -32,6 +32,8 @@ export async function serveDist(): Promise<{ url: string; close: () => Promise<v
 export interface LaunchOptions {
   /** Expose WebGPU (SwiftShader) to pages; without it Chromium has no adapter here. */
   webgpu: boolean;
+  /** More Chromium switches (e.g. the soak test's `--js-flags=--expose-gc`). */
+  extraArgs?: string[];
 }
 
 export async function launch(opts: LaunchOptions): Promise<Browser> {
@@ -48,6 +50,7 @@ export async function launch(opts: LaunchOptions): Promise<Browser> {
   ];
   if (opts.webgpu) args.push("--enable-unsafe-webgpu");
   else args.push("--disable-features=WebGPU");
+  args.push(...(opts.extraArgs ?? []));
   return chromium.launch({ executablePath: chromiumPath, headless: true, args });
 }
 
