@@ -1,0 +1,115 @@
+//! A Dense layer's weights on the host and the one matrix product every host network uses.
+//!
+//! Layout matches burn's `Linear`: `w` is `[d_in, d_out]` row-major (`y = x·W + b`), `b` is
+//! `[d_out]` (zeros for a layer without bias). The product is the `gemm` crate's SGEMM (the
+//! same kernels burn's CPU backend uses, with runtime CPU-feature dispatch; SIMD128 in wasm),
+//! single-threaded: callers parallelise over independent row blocks instead.
+
+/// Weights of one Dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// `[d_in, d_out]`, row-major.
+    pub w: Vec<f32>,
+    /// `[d_out]`.
+    pub b: Vec<f32>,
+    pub d_in: usize,
+    pub d_out: usize,
+}
+
+impl Dense {
+    /// A layer from its weights; `b = None` means no bias (stored as zeros).
+    /// Panics when the lengths do not match `[d_in, d_out]` / `[d_out]`.
+    pub fn new(w: Vec<f32>, b: Option<Vec<f32>>, d_in: usize, d_out: usize) -> Self {
+        assert_eq!(
+            w.len(),
+            d_in * d_out,
+            "Dense: weight is not [{d_in}, {d_out}]"
+        );
+        let b = b.unwrap_or_else(|| vec![0.0; d_out]);
+        assert_eq!(b.len(), d_out, "Dense: bias is not [{d_out}]");
+        Self { w, b, d_in, d_out }
+    }
+}
+
+/// `out ← x·w` (or `out ← out + x·w` when `accumulate`): `x` is `[rows, k]`, `w` is `[k, n]`,
+/// `out` is `[rows, n]`, all row-major and contiguous. `k = 0` leaves `out` (zeroed unless
+/// accumulating).
+pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumulate: bool) {
+    let rows = out.len() / n.max(1);
+    assert_eq!(out.len(), rows * n, "matmul: out is not [rows, {n}]");
+    assert_eq!(x.len(), rows * k, "matmul: x is not [{rows}, {k}]");
+    assert_eq!(w.len(), k * n, "matmul: w is not [{k}, {n}]");
+    if rows == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the three buffers have exactly the shapes passed (checked above), the strides
+    // describe contiguous row-major storage, and `out` does not alias `x` or `w` (it is the only
+    // `&mut`). gemm computes `dst ← alpha·dst + beta·lhs·rhs`, reading `dst` only when asked.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], w: &[f32], k: usize, n: usize) -> Vec<f32> {
+        let rows = x.len() / k;
+        let mut out = vec![0.0f32; rows * n];
+        for r in 0..rows {
+            for j in 0..n {
+                out[r * n + j] = (0..k).map(|i| x[r * k + i] * w[i * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matmul_matches_the_definition_and_accumulates() {
+        let (rows, k, n) = (37, 13, 9);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5) % 7) as f32 * 0.5 - 1.0)
+            .collect();
+        let want = naive(&x, &w, k, n);
+        let mut out = vec![f32::NAN; rows * n];
+        matmul(&x, &w, &mut out, k, n, false);
+        assert_eq!(out, want, "small integers are exact");
+        let mut acc = vec![1.0f32; rows * n];
+        matmul(&x, &w, &mut acc, k, n, true);
+        for (a, b) in acc.iter().zip(&want) {
+            assert_eq!(*a, b + 1.0);
+        }
+        // k = 0: x·w is the zero matrix.
+        let mut z = vec![3.0f32; 4];
+        matmul(&[], &[], &mut z, 0, 2, false);
+        assert_eq!(z, vec![0.0; 4]);
+    }
+}

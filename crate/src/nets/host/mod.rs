@@ -1,0 +1,30 @@
+//! Burn-free inference for the sampling hot path: the policy's ODE sampler and the twin
+//! critic's forward pass on plain `f32` slices, for the CPU.
+//!
+//! The acting and training loops sample `rows × steps` network passes whose rows are
+//! independent and whose weights do not change during a call; on the CPU backend each burn op
+//! allocates a fresh tensor and the GELU's sigmoid runs a scalar `expf` per element. Here one
+//! copy of the weights ([`load`], read back once per change) drives fused, vectorised kernels
+//! over reused buffers. The functions are the burn modules' own, operation for operation up to
+//! float rounding (tests check the forward passes to 1e-5 and the samplers to 1e-4 against burn).
+//!
+//! - [`gelu`]: the tanh-approximation GELU with a polynomial `exp`, fused with bias / residual;
+//! - [`dense`]: a Dense layer's weights and the SGEMM (the `gemm` crate) every net uses;
+//! - [`policy`]: the policy net's forward pass, in the pieces the sampler needs;
+//! - [`critic`]: the twin critic's `min(Q1, Q2)`;
+//! - [`sampler`]: Euler / Heun integration of the flow or diffusion ODE, with optional scoring;
+//! - [`load`] (burn glue): host copies of a [`crate::nets::Policy`] / critic.
+
+pub mod critic;
+pub mod dense;
+pub mod gelu;
+pub mod load;
+pub mod policy;
+pub mod sampler;
+
+pub use critic::HostCritic;
+pub use policy::HostPolicy;
+pub use sampler::HostSampler;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! Host nets against their burn originals on random weights (known answers: the burn forward
+//! passes and `Policy::sample`).
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Tensor, TensorData};
+
+use super::{HostSampler, load};
+use crate::device::{ComputeDevice, read_f32};
+use crate::nets::critic::CriticConfig;
+use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig, Solver};
+use crate::rng::{self, Rng};
+
+fn block<T>(f: impl Future<Output = T>) -> T {
+    pollster::block_on(f)
+}
+
+fn t2(v: Vec<f32>, rows: usize, cols: usize, d: &ComputeDevice) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, [rows, cols]), d.device())
+}
+
+/// Give every layer with a bias a random one (init leaves them zero, which would hide a
+/// dropped bias).
+fn random_bias(l: &mut Linear, rng: &mut Rng, d: &ComputeDevice) {
+    if l.bias.is_some() {
+        let n = l.weight.val().dims()[1];
+        let b: Vec<f32> = rng::normals(rng, n).iter().map(|v| 0.3 * v).collect();
+        l.bias = Some(Param::from_data(TensorData::new(b, [n]), d.device()));
+    }
+}
+
+fn policy(state_dim: usize, hidden: usize, param: Parameterisation, d: &ComputeDevice) -> Policy {
+    let cfg = PolicyConfig {
+        state_dim,
+        act_dim: 2,
+        hidden,
+        emb_width: 8,
+        param,
+        ..Default::default()
+    };
+    cfg.validate().unwrap();
+    let mut rng = rng::seeded(11);
+    let mut p = cfg.init(d.device(), &mut rng);
+    random_bias(&mut p.input, &mut rng, d);
+    for b in &mut p.blocks {
+        random_bias(b, &mut rng, d);
+    }
+    random_bias(&mut p.output, &mut rng, d);
+    p
+}
+
+fn assert_close(want: &[f32], got: &[f32], tol: f32, what: &str) {
+    assert_eq!(want.len(), got.len(), "{what}: lengths");
+    for (i, (a, b)) in want.iter().zip(got).enumerate() {
+        assert!(
+            (a - b).abs() <= tol * (1.0 + a.abs()),
+            "{what}[{i}]: burn {a} vs host {b}"
+        );
+    }
+}
+
+#[test]
+fn policy_forward_matches_burn() {
+    let d = ComputeDevice::cpu();
+    for state_dim in [0, 3] {
+        let p = policy(state_dim, 32, Parameterisation::Flow, &d);
+        let host = block(load::policy(&p)).unwrap();
+        let n = 17;
+        let mut r = rng::seeded(3);
+        let y = rng::normals(&mut r, n * 2);
+        let s = rng::normals(&mut r, n * state_dim);
+        let (t, lambda) = (0.37, 0.02);
+        let burn_out = p.forward(
+            t2(y.clone(), n, 2, &d),
+            (state_dim > 0).then(|| t2(s.clone(), n, state_dim, &d)),
+            p.conditioning(&[t], lambda, d.device()),
+        );
+        let want = block(read_f32(burn_out)).unwrap();
+        let got = host.forward(&y, &s, t, lambda);
+        for (a, b) in want.iter().zip(&got) {
+            assert!((a - b).abs() <= 1e-5, "state_dim {state_dim}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn autodiff_module_loads_the_same_weights() {
+    let d = ComputeDevice::cpu();
+    let cfg = PolicyConfig {
+        state_dim: 2,
+        ..Default::default()
+    };
+    let ad = cfg.init(&d.autodiff(), &mut rng::seeded(4));
+    let plain = cfg.init(d.device(), &mut rng::seeded(4));
+    assert_eq!(
+        block(load::policy(&ad)).unwrap(),
+        block(load::policy(&plain)).unwrap()
+    );
+}
+
+#[test]
+fn sampler_matches_policy_sample() {
+    let d = ComputeDevice::cpu();
+    // hidden 128 → blocks of 256 rows: 600 rows span several blocks (and groups).
+    let rows = 600;
+    let mut sampler = HostSampler::default();
+    for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
+        for state_dim in [0, 3] {
+            let p = policy(state_dim, 128, param, &d);
+            let host = block(load::policy(&p)).unwrap();
+            let mut r = rng::seeded(5);
+            let y0 = rng::normals(&mut r, rows * 2);
+            let s = rng::normals(&mut r, rows * state_dim);
+            for solver in [Solver::Euler, Solver::Heun] {
+                let ode = OdeConfig {
+                    solver,
+                    steps: 7,
+                    ..Default::default()
+                };
+                let out = p.sample(
+                    t2(y0.clone(), rows, 2, &d),
+                    (state_dim > 0).then(|| t2(s.clone(), rows, state_dim, &d)),
+                    0.5,
+                    &ode,
+                    false,
+                );
+                let want = block(read_f32(out.y)).unwrap();
+                let mut y = y0.clone();
+                sampler.sample(&host, &mut y, &s, 0.5, &ode);
+                assert_close(&want, &y, 1e-4, &format!("{param} {solver:?} s{state_dim}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn critic_and_scored_sampler_match_burn() {
+    let d = ComputeDevice::cpu();
+    let (obs, rows) = (3, 300);
+    let mut rng = rng::seeded(6);
+    let mut critic = CriticConfig::new(obs, 2, 48).init(d.device(), &mut rng);
+    for head in [&mut critic.q1, &mut critic.q2] {
+        for l in &mut head.layers {
+            random_bias(l, &mut rng, &d);
+        }
+    }
+    let hc = block(load::critic(&critic)).unwrap();
+    let s = rng::normals(&mut rng, rows * obs);
+    let a: Vec<f32> = rng::normals(&mut rng, rows * 2)
+        .iter()
+        .map(|v| v.tanh())
+        .collect();
+    let want = block(read_f32(
+        critic.q_min(t2(s.clone(), rows, obs, &d), t2(a.clone(), rows, 2, &d)),
+    ))
+    .unwrap();
+    let mut q = vec![0.0; rows];
+    hc.q_min(&s, &a, &mut q, &mut Default::default());
+    for (x, y) in want.iter().zip(&q) {
+        assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+    }
+
+    // Scored sampling: the scores are the critic at tanh of the host's own samples.
+    let p = policy(obs, 64, Parameterisation::Flow, &d);
+    let hp = block(load::policy(&p)).unwrap();
+    let ode = OdeConfig::default();
+    let mut y = rng::normals(&mut rng, rows * 2);
+    let mut sampler = HostSampler::default();
+    let mut scores = vec![0.0; rows];
+    sampler.sample_scored(&hp, &hc, &mut y, &s, 0.02, &ode, &mut scores);
+    let a: Vec<f32> = y.iter().map(|v| v.tanh()).collect();
+    hc.q_min(&s, &a, &mut q, &mut Default::default());
+    assert_eq!(scores, q);
+}
+
+#[test]
+fn reused_buffers_give_the_same_numbers() {
+    let d = ComputeDevice::cpu();
+    let p = policy(2, 64, Parameterisation::Flow, &d);
+    let hp = block(load::policy(&p)).unwrap();
+    let ode = OdeConfig::default();
+    let mut r = rng::seeded(8);
+    let (big, small) = (1500, 7);
+    let y_big = rng::normals(&mut r, big * 2);
+    let s_big = rng::normals(&mut r, big * 2);
+    let run = |sampler: &mut HostSampler, n: usize| {
+        let mut y = y_big[..n * 2].to_vec();
+        sampler.sample(&hp, &mut y, &s_big[..n * 2], 0.1, &ode);
+        y
+    };
+    let fresh_small = run(&mut HostSampler::default(), small);
+    let mut reused = HostSampler::default();
+    let first_big = run(&mut reused, big);
+    assert_eq!(run(&mut reused, small), fresh_small);
+    assert_eq!(run(&mut reused, big), first_big);
+    // Rows are independent: the first rows of the big call are the small call's.
+    assert_eq!(&first_big[..small * 2], &fresh_small[..]);
+}
