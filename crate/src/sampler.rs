@@ -20,8 +20,9 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::metrics::{self, Bandwidth, Grid2d, GridKl, MetricsError};
+use crate::nets::host::{self, HostSampler};
 use crate::nets::policy::{OdeConfig, Parameterisation, Policy, PolicyConfig, PolicyError, Solver};
 use crate::rfm::estimators::{self, Estimator, PosteriorBatch};
 use crate::rfm::path::Path;
@@ -426,7 +427,6 @@ impl SamplerTrainer {
         })
     }
 
-    /// Push `noise` (`[n · 2]`, `N(0, I)` draws) through the policy's ODE: `[n · 2]`.
     /// The policy's parameters as named tensors (for a weights file).
     pub async fn export_weights(&self) -> Result<Vec<crate::trainer::NamedTensor>, SamplerError> {
         let mut out = Vec::new();
@@ -446,7 +446,15 @@ impl SamplerTrainer {
         Ok(self)
     }
 
+    /// Push `noise` (`[n · 2]`, `N(0, I)` draws) through the policy's ODE: `[n · 2]`.
     async fn flow_from(&self, noise: Vec<f32>) -> Result<Vec<f32>, SamplerError> {
+        if self.device.kind() == BackendKind::Cpu {
+            // The same ODE on a host copy of the weights (nets::host): much faster on the CPU.
+            let policy = host::load::policy(&self.policy).await?;
+            let mut y = noise;
+            HostSampler::default().sample(&policy, &mut y, &[], self.cfg.lambda, &self.ode);
+            return Ok(y);
+        }
         let n = noise.len() / DIM;
         let dev = self.device.device();
         let y0 = Tensor::<2>::from_data(TensorData::new(noise, [n, DIM]), dev);

@@ -13,19 +13,25 @@
 //!
 //! Acting: `C` latent candidates from the flow, `a = tanh(y)`, pick by softmax(`Q/λ`) while
 //! training, argmax `Q` when evaluating.
+//!
+//! Candidate sampling (acting, steps 1 and 2) is one function, `sample_latents`; on the CPU it
+//! runs on host copies of the actor and the online critic (`nets::host`), read back once per
+//! change of the weights and reused by the acting step that follows an update.
+
+use std::sync::{Mutex, MutexGuard};
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{sigmoid, tanh};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::activation::tanh;
 
 use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
     critic_step, export_module, import_module, pick_candidates, repeat_rows, td_target, tensor2,
 };
-use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
-use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig, Solver};
+use crate::nets::host::{self, HostCritic, HostPolicy, HostSampler};
+use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig};
 use crate::replay::Batch;
 use crate::rfm::estimators::{self, Estimator, PosteriorBatch};
 use crate::rfm::path::Path;
@@ -49,6 +55,26 @@ pub struct RfmAgent {
     obs_dim: usize,
     act_dim: usize,
     cfg: TrainConfig,
+    /// Host copies of `actor` and `critic` for CPU sampling, `None` when stale (cleared whenever
+    /// either changes).
+    host: Mutex<Option<HostNets>>,
+}
+
+/// The nets the CPU sampling path runs on, and its reusable buffers.
+struct HostNets {
+    policy: HostPolicy,
+    critic: HostCritic,
+    sampler: HostSampler,
+}
+
+impl HostNets {
+    async fn load(actor: &Policy, critic: &Critic) -> Result<Self, DeviceError> {
+        Ok(Self {
+            policy: host::load::policy(actor).await?,
+            critic: host::load::critic(critic).await?,
+            sampler: HostSampler::default(),
+        })
+    }
 }
 
 impl RfmAgent {
@@ -95,27 +121,58 @@ impl RfmAgent {
             obs_dim,
             act_dim,
             cfg: cfg.clone(),
+            host: Mutex::new(None),
         }
     }
 
     /// For `n` states (`[n*obs]`): `C` flow samples each, `a = tanh(y)`, one picked per state by
-    /// `critic`. Returns the picked latents `y` (`[n*act]`).
+    /// the online critic. Returns the picked latents `y` (`[n*act]`).
+    ///
+    /// Random draws, in order: `y0 ~ N(0, I)` (`[n·C, act]`, row `i·C + j` is candidate `j` of
+    /// state `i`), then one uniform per state for the softmax pick when `explore`. On the CPU
+    /// the ODE and the scores run on the host copies of the nets ([`crate::nets::host`]);
+    /// elsewhere (WebGPU) on the device through [`Policy::sample`]. Same function, same draws.
     async fn sample_latents(
         &self,
-        critic: &Critic,
         states: &[f32],
         n: usize,
         explore: bool,
         rng: &mut Rng,
     ) -> Result<Vec<f32>, DeviceError> {
         let (c, d, o) = (self.cfg.candidates, self.act_dim, self.obs_dim);
-        let dev = self.device.device();
-        let y0 = tensor2(rng::normals(rng, n * c * d), n * c, d, dev);
-        let s = tensor2(repeat_rows(states, o, c), n * c, o, dev);
-        let y = sample_flow(&self.actor, y0, s.clone(), self.cfg.lambda, &self.ode);
-        let q = critic.q_min(s, tanh(y.clone()));
-        let y = read_f32(y).await?;
-        let q = read_f32(q).await?;
+        let mut y = rng::normals(rng, n * c * d);
+        let s = repeat_rows(states, o, c);
+        let q = if self.device.kind() == BackendKind::Cpu {
+            // Taken out of the cell while in use (no lock is held across an await).
+            let cached = self.host_cell().take();
+            let mut nets = match cached {
+                Some(nets) => nets,
+                None => HostNets::load(&self.actor, &self.critic).await?,
+            };
+            let mut q = vec![0.0f32; n * c];
+            let lambda = self.cfg.lambda;
+            let HostNets {
+                policy,
+                critic,
+                sampler,
+            } = &mut nets;
+            sampler.sample_scored(policy, critic, &mut y, &s, lambda, &self.ode, &mut q);
+            *self.host_cell() = Some(nets);
+            q
+        } else {
+            let dev = self.device.device();
+            let s = tensor2(s, n * c, o, dev);
+            let out = self.actor.valid().sample(
+                tensor2(y, n * c, d, dev),
+                Some(s.clone()),
+                self.cfg.lambda,
+                &self.ode,
+                false,
+            );
+            let q = self.critic.valid().q_min(s, tanh(out.y.clone()));
+            y = read_f32(out.y).await?;
+            read_f32(q).await?
+        };
         let picks = pick_candidates(&q, c, self.cfg.lambda, explore, rng);
         let mut out = Vec::with_capacity(n * d);
         for (i, p) in picks.into_iter().enumerate() {
@@ -125,6 +182,11 @@ impl RfmAgent {
         Ok(out)
     }
 
+    /// The cache of host copies (poisoning is harmless: the value is replaced whole).
+    fn host_cell(&self) -> MutexGuard<'_, Option<HostNets>> {
+        self.host.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// An action in `[-1, 1]^act` for one observation.
     pub async fn act(
         &self,
@@ -132,8 +194,7 @@ impl RfmAgent {
         explore: bool,
         rng: &mut Rng,
     ) -> Result<Vec<f32>, DeviceError> {
-        let critic = self.critic.valid();
-        let y = self.sample_latents(&critic, obs, 1, explore, rng).await?;
+        let y = self.sample_latents(obs, 1, explore, rng).await?;
         Ok(y.into_iter().map(f32::tanh).collect())
     }
 
@@ -149,14 +210,11 @@ impl RfmAgent {
         let (k, lambda) = (self.cfg.posterior_samples, self.cfg.lambda);
         let dev = self.device.device().clone();
         let ad = self.device.autodiff();
-        let online = self.critic.valid();
 
         // (1) On-policy latents for the batch states (the flow-matching data) and (2) for the
         // next states, in one batched sampler call; then the TD target from the target critics.
         let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
-        let mut y1 = self
-            .sample_latents(&online, &both, 2 * n, true, rng)
-            .await?;
+        let mut y1 = self.sample_latents(&both, 2 * n, true, rng).await?;
         let y_next = y1.split_off(n * d);
         let a_next = tanh(tensor2(y_next, n, d, &dev));
         let q_next = read_f32(
@@ -252,6 +310,7 @@ impl RfmAgent {
         self.critic_opt = critic_opt;
         self.actor = actor;
         self.actor_opt = actor_opt;
+        *self.host.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(UpdateStats {
             critic_loss: critic_loss_v,
             actor_loss: actor_loss_v,
@@ -271,76 +330,10 @@ impl RfmAgent {
             actor: import_module("actor", self.actor, store)?,
             critic: import_module("critic", self.critic, store)?,
             target: import_module("target", self.target, store)?,
+            host: Mutex::new(None),
             ..self
         })
     }
-}
-
-/// GELU, tanh approximation, written as `x · σ(2·√(2/π)·(x + 0.044715 x³))` (the same function
-/// as `0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))`). On the CPU backend this is about twice as fast
-/// as burn's `gelu_approximate`, which calls `powf` and `tanh` per element.
-fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
-    const TWO_SQRT_2_OVER_PI: f32 = 2.0 * 0.797_884_6;
-    let inner = (x.clone() * x.clone() * x.clone() * 0.044715 + x.clone()) * TWO_SQRT_2_OVER_PI;
-    x * sigmoid(inner)
-}
-
-/// The flow sampler of [`Policy::sample`] for a [`Parameterisation::Flow`] policy, restated with
-/// the cheaper GELU form and the state's first-layer contribution computed once per call
-/// (the network function is the same; results agree to float rounding, which a test checks).
-/// `y0`: `[rows, act]`, `s`: `[rows, obs]`, both on the plain device; returns `y(t_end)`.
-fn sample_flow(
-    policy: &Policy,
-    y0: Tensor<2>,
-    s: Tensor<2>,
-    lambda: f32,
-    ode: &OdeConfig,
-) -> Tensor<2> {
-    assert_eq!(
-        policy.config.param,
-        Parameterisation::Flow,
-        "sample_flow: flow policies only"
-    );
-    let net = policy.valid();
-    let device: Device = y0.device();
-    let obs = net.config.state_dim;
-    let act = net.config.act_dim;
-    let w = net.input.weight.val();
-    let w_y = w.clone().narrow(0, obs, act);
-    let mut base = s.matmul(w.narrow(0, 0, obs));
-    if let Some(b) = &net.input.bias {
-        base = base + b.val().unsqueeze::<2>();
-    }
-    let drift = |y: Tensor<2>, t: f32| {
-        let cond_h = net
-            .input_cond
-            .forward(net.conditioning(&[t], lambda, &device));
-        let mut h = gelu_tanh(base.clone() + y.matmul(w_y.clone()) + cond_h);
-        for block in &net.blocks {
-            h = h.clone() + gelu_tanh(block.forward(h));
-        }
-        net.output.forward(h)
-    };
-    let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-    let mut y = y0;
-    let mut t = ode.t_start;
-    for i in 0..ode.steps {
-        let t_next = if i + 1 == ode.steps {
-            ode.t_end
-        } else {
-            ode.t_start + (i + 1) as f32 * h
-        };
-        let f0 = drift(y.clone(), t);
-        y = match ode.solver {
-            Solver::Euler => y + f0 * h,
-            Solver::Heun => {
-                let f1 = drift(y.clone() + f0.clone() * h, t_next);
-                y + (f0 + f1) * (0.5 * h)
-            }
-        };
-        t = t_next;
-    }
-    y
 }
 
 /// Read access for the playground's views (`trainer::views`).
@@ -353,49 +346,5 @@ impl RfmAgent {
     }
     pub(crate) fn ode(&self) -> &OdeConfig {
         &self.ode
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_sampler_matches_the_policy_sampler() {
-        let d = ComputeDevice::cpu();
-        let dev = d.device();
-        let (obs, act, rows) = (3, 2, 40);
-        let policy = PolicyConfig {
-            state_dim: obs,
-            act_dim: act,
-            hidden: 32,
-            emb_width: 8,
-            ..Default::default()
-        }
-        .init(dev, &mut rng::seeded(1));
-        let mut r = rng::seeded(2);
-        let y0 = tensor2(rng::normals(&mut r, rows * act), rows, act, dev);
-        let s = tensor2(rng::normals(&mut r, rows * obs), rows, obs, dev);
-        for solver in [Solver::Euler, Solver::Heun] {
-            let ode = OdeConfig {
-                solver,
-                steps: 7,
-                ..Default::default()
-            };
-            let want = policy
-                .sample(y0.clone(), Some(s.clone()), 0.02, &ode, false)
-                .y;
-            let got = sample_flow(&policy, y0.clone(), s.clone(), 0.02, &ode);
-            let (want, got) = (
-                pollster::block_on(read_f32(want)).unwrap(),
-                pollster::block_on(read_f32(got)).unwrap(),
-            );
-            for (a, b) in want.iter().zip(&got) {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + a.abs()),
-                    "{solver:?}: {a} vs {b}"
-                );
-            }
-        }
     }
 }
