@@ -51,8 +51,26 @@ enum Command {
     Bench(cli::bench::Args),
 }
 
+/// Keep freed memory in glibc's heap instead of returning it to the OS after every tensor op:
+/// trim threshold 1 GiB, top pad 256 MiB, mmap threshold 32 MiB. Each burn op allocates a
+/// fresh output buffer; with glibc's defaults the large ones are unmapped on free and page-
+/// faulted in again by the next op (docs/performance.md: −26 % CPU time per playground update).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    const MIB: libc::c_int = 1 << 20;
+    // SAFETY: `mallopt` only sets allocator parameters; it is called before any thread starts.
+    // A rejected value (return 0) leaves glibc's default, which is only slower.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * MIB);
+        libc::mallopt(libc::M_TOP_PAD, 256 * MIB);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * MIB);
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Probe(args) => cli::probe::run(args),
