@@ -3,9 +3,15 @@
 //! paths, estimator variance vs t). The page and the worker compute nothing; every number
 //! comes from here. Plain Rust + burn: the wasm glue (`wasm.rs`) only converts types.
 //!
-//! Faults (a NaN loss, a collapsed estimator) pause the session with a plain-language message;
-//! the trainers refuse bad updates before applying them, so the weights stay the last good
-//! ones and the user can change a setting and go on.
+//! Faults pause the session with a plain-language message ([`StepBatch::fault`]): a NaN/inf
+//! loss, action or weight, NaN/inf or exploding Q values, exploding regression targets (a loss
+//! above [`LOSS_LIMIT`]) and a collapsed estimator (mean ESS of the last [`ESS_WINDOW`] updates
+//! at most [`ESS_COLLAPSE`]). The session keeps a snapshot of the last good weights (taken after
+//! every healthy batch, checked finite) and restores it on a fault, so the user can change a
+//! setting and go on ([`Session::resume_from`] carries the weights and step count into the new
+//! experiment). A failing device (WebGPU lost) is reported as [`StepBatch::device_lost`];
+//! [`Session::fall_back_to_cpu`] rebuilds the experiment on the CPU from the same snapshot.
+//! Tests inject each fault with [`Session::inject_fault`].
 
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +82,55 @@ pub struct StepBatch {
     pub env: Option<crate::envs::EnvSnapshot>,
     /// `Some(message)` when training paused itself; the last good weights are kept.
     pub fault: Option<String>,
+    /// What kind of fault paused training (`None` when `fault` is).
+    pub fault_kind: Option<FaultKind>,
+    /// The device failed (e.g. the WebGPU device was lost): call
+    /// [`Session::fall_back_to_cpu`] to continue from the last snapshot.
+    pub device_lost: bool,
 }
+
+/// The kinds of fault the session detects (and the tests inject, see [`Session::inject_fault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// A loss, action or Q value became NaN or infinite.
+    NanQ,
+    /// A network weight became NaN or infinite.
+    NanWeights,
+    /// The posterior estimator's effective sample size collapsed to about 1.
+    EssCollapse,
+    /// Regression/TD targets blew up (a loss or a Q value beyond the limits).
+    ExplodingTargets,
+    /// The compute device failed (WebGPU device lost or adapter gone).
+    DeviceLost,
+}
+
+impl std::str::FromStr for FaultKind {
+    type Err = SessionError;
+    fn from_str(s: &str) -> Result<Self, SessionError> {
+        Ok(match s {
+            "nan-q" => Self::NanQ,
+            "nan-weights" => Self::NanWeights,
+            "ess-collapse" => Self::EssCollapse,
+            "exploding-targets" => Self::ExplodingTargets,
+            "device-lost" => Self::DeviceLost,
+            other => {
+                return Err(SessionError::Query(format!(
+                    "unknown fault '{other}' (nan-q, nan-weights, ess-collapse, exploding-targets, device-lost)"
+                )));
+            }
+        })
+    }
+}
+
+/// A loss above this (finite) value counts as exploding targets.
+pub const LOSS_LIMIT: f32 = 1e8;
+/// A Q value beyond ±this counts as exploding.
+pub const Q_LIMIT: f32 = 1e7;
+/// Updates whose mean ESS is watched for a collapse.
+pub const ESS_WINDOW: usize = 25;
+/// Mean ESS at or below this over [`ESS_WINDOW`] updates (with K ≥ 4) is a collapse.
+pub const ESS_COLLAPSE: f32 = 1.05;
 
 /// One axis of a grid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,12 +180,39 @@ pub struct VarianceCurve {
 pub struct Session {
     cfg: PlaygroundConfig,
     device: ComputeDevice,
-    inner: Inner,
+    /// Always `Some` (taken out only while its weights are swapped).
+    inner: Option<Inner>,
+    /// Steps done before this experiment's trainer started (a resumed experiment).
+    step_offset: usize,
+    /// The last good weights (checked finite) and the total step count they belong to.
+    snapshot: Option<(usize, Vec<crate::trainer::NamedTensor>)>,
+    /// Recent ESS readings (the collapse detector's window).
+    ess_recent: std::collections::VecDeque<f32>,
+    /// Injected faults waiting for the next [`Session::step`].
+    injected: Injected,
+}
+
+#[derive(Default)]
+struct Injected {
+    pending: Option<FaultKind>,
+    /// ESS readings still to be replaced by 1.0 (a simulated collapse).
+    ess_ones: usize,
+    device_lost: bool,
 }
 
 enum Inner {
     Sampler(Box<SamplerTrainer>),
     Rl(Box<Trainer>),
+}
+
+impl Inner {
+    /// This trainer with its networks replaced by `tensors` (same shapes).
+    fn with_weights(self, tensors: Vec<crate::trainer::NamedTensor>) -> Result<Self, String> {
+        Ok(match self {
+            Inner::Sampler(t) => Inner::Sampler(Box::new(t.with_weights(tensors)?)),
+            Inner::Rl(t) => Inner::Rl(Box::new(t.with_weights(tensors)?)),
+        })
+    }
 }
 
 /// Pseudo-count added to every histogram cell before the KL.
@@ -157,79 +238,360 @@ impl Session {
                 )?))
             }
         };
-        Ok(Self { cfg, device, inner })
+        Ok(Self {
+            cfg,
+            device,
+            inner: Some(inner),
+            step_offset: 0,
+            snapshot: None,
+            ess_recent: Default::default(),
+            injected: Injected::default(),
+        })
+    }
+
+    /// Steps done (RL: env steps; sampler: updates), counting those before a resume.
+    pub fn steps(&self) -> usize {
+        self.step_offset
+            + match self.inner() {
+                Inner::Sampler(t) => t.steps_done(),
+                Inner::Rl(t) => t.steps(),
+            }
     }
 
     pub fn config(&self) -> &PlaygroundConfig {
         &self.cfg
     }
 
+    fn inner(&self) -> &Inner {
+        self.inner.as_ref().expect("a trainer")
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        self.inner.as_mut().expect("a trainer")
+    }
+
     pub fn device(&self) -> &ComputeDevice {
         &self.device
     }
 
-    /// Run `n` steps (sampler: updates). Stops early, with `fault` set, on the first fault.
+    /// Run `n` steps (sampler: updates). Stops early, with `fault` set, on the first fault; the
+    /// weights are then the last good snapshot's.
     pub async fn step(&mut self, n: usize) -> StepBatch {
         let mut points = Vec::with_capacity(n);
-        let mut fault = None;
-        let step = match &mut self.inner {
-            Inner::Sampler(t) => {
-                for _ in 0..n {
-                    match t.step().await {
-                        Ok(r) => points.push(MetricPoint {
-                            step: r.step,
-                            actor_loss: Some(r.loss),
-                            ess: Some(r.mean_ess),
-                            ..Default::default()
-                        }),
-                        Err(e) => {
-                            fault = Some(format!(
-                                "Training paused: {e}. The last good weights are kept; change a setting (e.g. a smaller learning rate) and press play."
-                            ));
-                            break;
-                        }
+        let mut fault: Option<(FaultKind, String)> = None;
+        if self.snapshot.is_none() {
+            // The starting weights are the first snapshot.
+            if let Err(f) = self.take_snapshot().await {
+                fault = Some(f);
+            }
+        }
+        if fault.is_none()
+            && let Some(kind) = self.injected.pending.take()
+        {
+            fault = self.apply_injection(kind).await.err();
+        }
+        if self.injected.device_lost {
+            self.injected.device_lost = false;
+            return self.batch(points, None, true);
+        }
+        for _ in 0..n {
+            if fault.is_some() {
+                break;
+            }
+            let r = match self.inner_mut() {
+                Inner::Sampler(t) => t
+                    .step()
+                    .await
+                    .map(|r| MetricPoint {
+                        step: r.step,
+                        actor_loss: Some(r.loss),
+                        ess: Some(r.mean_ess),
+                        ..Default::default()
+                    })
+                    .map_err(SessionError::from),
+                Inner::Rl(t) => t
+                    .step()
+                    .await
+                    .map(|r| MetricPoint {
+                        step: r.step,
+                        episode_return: r.episode_return,
+                        critic_loss: r.critic_loss,
+                        actor_loss: r.actor_loss,
+                        ess: r.ess,
+                        ..Default::default()
+                    })
+                    .map_err(SessionError::from),
+            };
+            match r {
+                Ok(mut p) => {
+                    p.step += self.step_offset;
+                    if self.injected.ess_ones > 0 && p.ess.is_some() {
+                        self.injected.ess_ones -= 1;
+                        p.ess = Some(1.0);
+                    }
+                    fault = self.check_point(&p).err();
+                    // RL warm-up steps carry nothing to plot.
+                    if fault.is_none()
+                        && (p.episode_return.is_some()
+                            || p.critic_loss.is_some()
+                            || p.actor_loss.is_some())
+                    {
+                        points.push(p);
                     }
                 }
-                t.steps_done()
+                Err(e) if is_device_error(&e) => return self.batch(points, None, true),
+                Err(e) => fault = Some(self.classify(e).await),
             }
-            Inner::Rl(t) => {
-                for _ in 0..n {
-                    match t.step().await {
-                        Ok(r) => {
-                            let p = MetricPoint {
-                                step: r.step,
-                                episode_return: r.episode_return,
-                                critic_loss: r.critic_loss,
-                                actor_loss: r.actor_loss,
-                                ess: r.ess,
-                                ..Default::default()
-                            };
-                            // Warm-up steps carry nothing to plot.
-                            if p.episode_return.is_some() || p.critic_loss.is_some() {
-                                points.push(p);
-                            }
-                        }
-                        Err(e) => {
-                            fault = Some(format!(
-                                "Training paused: {e}. The last good weights are kept; change a setting (e.g. a smaller learning rate) and press play."
-                            ));
-                            break;
-                        }
-                    }
-                }
-                t.steps()
-            }
-        };
-        let env = match &self.inner {
+        }
+        if fault.is_none() {
+            fault = self.check_q().await.err();
+        }
+        if fault.is_none() {
+            fault = self.take_snapshot().await.err();
+        }
+        if fault.is_some() {
+            self.restore_snapshot();
+            self.ess_recent.clear();
+            self.injected = Injected::default();
+        }
+        self.batch(points, fault, false)
+    }
+
+    fn batch(
+        &self,
+        points: Vec<MetricPoint>,
+        fault: Option<(FaultKind, String)>,
+        device_lost: bool,
+    ) -> StepBatch {
+        let env = match self.inner() {
             Inner::Rl(t) => Some(t.env_snapshot()),
             Inner::Sampler(_) => None,
         };
+        let at = self.snapshot.as_ref().map_or(0, |s| s.0);
+        let (fault_kind, fault) = match fault {
+            Some((k, why)) => (
+                Some(k),
+                Some(format!(
+                    "{why}. The last good weights (step {at}) are restored; {}",
+                    advice(k)
+                )),
+            ),
+            None if device_lost => (
+                Some(FaultKind::DeviceLost),
+                Some(format!(
+                    "the {} device was lost; the experiment can go on from step {at} on the CPU",
+                    self.device.info().adapter
+                )),
+            ),
+            None => (None, None),
+        };
         StepBatch {
-            step,
+            step: self.steps(),
             points,
             env,
             fault,
+            fault_kind,
+            device_lost,
         }
+    }
+
+    /// A step the trainer refused: NaN weights (poisoned before the step) or a NaN/inf value
+    /// met during the update.
+    async fn classify(&self, e: SessionError) -> (FaultKind, String) {
+        if let Err(bad) = self.check_weights().await {
+            return bad;
+        }
+        use crate::sampler::SamplerError;
+        use crate::trainer::TrainError;
+        let why = match e {
+            SessionError::Train(TrainError::NonFinite { step, what, value }) => {
+                format!("the {what} became {value} at step {step}")
+            }
+            SessionError::Sampler(SamplerError::NonFinite { step, value }) => {
+                format!("the loss became {value} at step {step}")
+            }
+            other => other.to_string(),
+        };
+        (FaultKind::NanQ, why)
+    }
+
+    /// Every weight must be finite.
+    async fn check_weights(&self) -> Result<Vec<crate::trainer::NamedTensor>, (FaultKind, String)> {
+        let tensors = self
+            .export()
+            .await
+            .map_err(|e| (FaultKind::NanWeights, e.to_string()))?;
+        for t in &tensors {
+            if let Some(v) = t.data.iter().find(|v| !v.is_finite()) {
+                return Err((
+                    FaultKind::NanWeights,
+                    format!(
+                        "a weight of the {} network became {v} at step {}",
+                        t.name.split('.').next().unwrap_or(&t.name),
+                        self.steps()
+                    ),
+                ));
+            }
+        }
+        Ok(tensors)
+    }
+
+    /// Losses and ESS of one step: exploding or collapsed → a fault.
+    fn check_point(&mut self, p: &MetricPoint) -> Result<(), (FaultKind, String)> {
+        for (what, v) in [("critic", p.critic_loss), ("actor", p.actor_loss)] {
+            let Some(v) = v else { continue };
+            if !v.is_finite() {
+                return Err((
+                    FaultKind::NanQ,
+                    format!("the {what} loss became {v} at step {}", p.step),
+                ));
+            }
+            if v > LOSS_LIMIT {
+                return Err((
+                    FaultKind::ExplodingTargets,
+                    format!(
+                        "the {what} loss exploded to {v:.3e} at step {} (its targets are blowing up)",
+                        p.step
+                    ),
+                ));
+            }
+        }
+        let watch_ess =
+            self.cfg.k >= 4 && (self.cfg.mode == Mode::Sampler || self.cfg.agent == Agent::Rfm);
+        if let Some(e) = p.ess.filter(|_| watch_ess) {
+            if self.ess_recent.len() == ESS_WINDOW {
+                self.ess_recent.pop_front();
+            }
+            self.ess_recent.push_back(e);
+            let mean = self.ess_recent.iter().sum::<f32>() / self.ess_recent.len() as f32;
+            if self.ess_recent.len() == ESS_WINDOW && (mean.is_nan() || mean <= ESS_COLLAPSE) {
+                return Err((
+                    FaultKind::EssCollapse,
+                    format!(
+                        "the estimator's effective sample size collapsed to {mean:.2} of {} samples by step {} (one sample carries all the weight, so the targets are noise)",
+                        self.cfg.k, p.step
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// RL: the critic's Q at the current observation must be finite and within ±[`Q_LIMIT`].
+    async fn check_q(&self) -> Result<(), (FaultKind, String)> {
+        let Inner::Rl(t) = self.inner() else {
+            return Ok(());
+        };
+        let centres = action_grid(t.act_dim(), 3);
+        let q = t
+            .q_values(t.current_obs(), &centres)
+            .await
+            .map_err(|e| (FaultKind::NanQ, e.to_string()))?;
+        let at = self.steps();
+        if let Some(v) = q.iter().find(|v| !v.is_finite()) {
+            return Err((
+                FaultKind::NanQ,
+                format!("the critic's Q values became {v} at step {at}"),
+            ));
+        }
+        if let Some(v) = q.iter().find(|v| v.abs() > Q_LIMIT) {
+            return Err((
+                FaultKind::ExplodingTargets,
+                format!("the critic's Q values exploded to {v:.3e} at step {at}"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn export(&self) -> Result<Vec<crate::trainer::NamedTensor>, SessionError> {
+        Ok(match self.inner() {
+            Inner::Sampler(t) => t.export_weights().await?,
+            Inner::Rl(t) => t.export_weights().await?,
+        })
+    }
+
+    /// Keep the current weights as the last good snapshot, unless one is not finite.
+    async fn take_snapshot(&mut self) -> Result<(), (FaultKind, String)> {
+        let tensors = self.check_weights().await?;
+        self.snapshot = Some((self.steps(), tensors));
+        Ok(())
+    }
+
+    /// Put the snapshot's weights back into the running trainer (replay, counters and the env
+    /// stay as they are).
+    fn restore_snapshot(&mut self) {
+        let Some((_, tensors)) = self.snapshot.clone() else {
+            return;
+        };
+        let inner = self.inner.take().expect("a trainer");
+        // The snapshot came from this very trainer, so its shapes match.
+        self.inner = Some(
+            inner
+                .with_weights(tensors)
+                .expect("a snapshot fits the trainer it came from"),
+        );
+    }
+
+    /// Test hook: make the next [`Session::step`] meet `kind` (NaN critic or policy weights,
+    /// ESS readings of 1, critic weights scaled by 100 so the TD loss explodes, or a lost
+    /// device). The Q faults need a critic (RL mode). The session must detect it, pause with a message and restore the last good
+    /// weights (a lost device instead asks for [`Session::fall_back_to_cpu`]).
+    #[doc(hidden)]
+    pub fn inject_fault(&mut self, kind: FaultKind) -> Result<(), SessionError> {
+        let rl = matches!(self.inner(), Inner::Rl(_));
+        if !rl && matches!(kind, FaultKind::NanQ | FaultKind::ExplodingTargets) {
+            return Err(SessionError::Query(format!(
+                "the '{kind:?}' fault needs a critic: use RL mode"
+            )));
+        }
+        match kind {
+            FaultKind::EssCollapse => self.injected.ess_ones = ESS_WINDOW,
+            FaultKind::DeviceLost => self.injected.device_lost = true,
+            _ => self.injected.pending = Some(kind),
+        }
+        Ok(())
+    }
+
+    async fn apply_injection(&mut self, kind: FaultKind) -> Result<(), (FaultKind, String)> {
+        // NaN Q: the critic's weights become NaN; NaN weights: the policy's; exploding
+        // targets: the critic's weights scaled by 100, so its outputs, and the loss against
+        // the TD targets, blow up.
+        let (prefix, poison): (&str, fn(f32) -> f32) = match (kind, self.inner()) {
+            (FaultKind::NanQ, _) => ("critic", |_| f32::NAN),
+            (FaultKind::ExplodingTargets, _) => ("critic", |v| v * 100.0),
+            (_, Inner::Rl(_)) => ("actor", |_| f32::NAN),
+            (_, Inner::Sampler(_)) => ("policy", |_| f32::NAN),
+        };
+        let mut tensors = self
+            .export()
+            .await
+            .map_err(|e| (FaultKind::NanWeights, e.to_string()))?;
+        for t in tensors.iter_mut().filter(|t| t.name.starts_with(prefix)) {
+            t.data.iter_mut().for_each(|v| *v = poison(*v));
+        }
+        let inner = self.inner.take().expect("a trainer");
+        self.inner = Some(inner.with_weights(tensors).expect("same shapes"));
+        match kind {
+            FaultKind::NanQ => self.check_q().await,
+            FaultKind::NanWeights => self.check_weights().await.map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Rebuild the experiment on the CPU from the last snapshot (weights + step count), e.g.
+    /// after the WebGPU device was lost. RL starts a fresh replay buffer (refilled by the
+    /// warm-up); the optimiser starts afresh. Returns the step count it continues from.
+    pub fn fall_back_to_cpu(&mut self) -> Result<usize, SessionError> {
+        let (steps, tensors) = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => (0, Vec::new()),
+        };
+        let mut fresh = Session::new(self.cfg.clone(), ComputeDevice::cpu())?;
+        if !tensors.is_empty() {
+            fresh.set_weights(tensors, steps)?;
+        }
+        *self = fresh;
+        Ok(steps)
     }
 
     /// The policy's density beside its target.
@@ -239,7 +601,7 @@ impl Session {
         state: Option<Vec<f64>>,
     ) -> Result<DensityView, SessionError> {
         let n = samples.unwrap_or(DENSITY_SAMPLES).clamp(100, 100_000);
-        match &self.inner {
+        match self.inner() {
             Inner::Sampler(t) => {
                 let target = Target::from_name(&self.cfg.target)
                     .map_err(|e| SessionError::Query(e.to_string()))?;
@@ -310,7 +672,7 @@ impl Session {
         state: Option<Vec<f64>>,
     ) -> Result<FlowPaths, SessionError> {
         let count = count.clamp(1, 2000);
-        match &self.inner {
+        match self.inner() {
             Inner::Sampler(t) => {
                 let ode = OdeConfig {
                     solver: self.cfg.solver,
@@ -347,7 +709,7 @@ impl Session {
     /// Trace variance of the velocity target vs t for the noise, gradient and optimal-CV
     /// estimators (and the chosen one), on points drawn from the path marginal.
     pub async fn variance(&self, state: Option<Vec<f64>>) -> Result<VarianceCurve, SessionError> {
-        match &self.inner {
+        match self.inner() {
             Inner::Sampler(_) => {
                 let target = Target::from_name(&self.cfg.target)
                     .map_err(|e| SessionError::Query(e.to_string()))?;
@@ -416,10 +778,7 @@ pub const WEIGHTS_FORMAT: &str = "rfm-playground-weights";
 impl Session {
     /// The current weights as a JSON file's bytes.
     pub async fn save_weights(&self) -> Result<Vec<u8>, SessionError> {
-        let (steps, tensors) = match &self.inner {
-            Inner::Sampler(t) => (t.steps_done(), t.export_weights().await?),
-            Inner::Rl(t) => (t.steps(), t.export_weights().await?),
-        };
+        let (steps, tensors) = (self.steps(), self.export().await?);
         let file = WeightsFile {
             format: WEIGHTS_FORMAT.to_string(),
             version: 1,
@@ -433,8 +792,22 @@ impl Session {
     /// Replace the networks by the weights in `bytes`. The file must come from an experiment
     /// with the same networks (mode, task, agent, parameterisation, width); otherwise nothing
     /// changes and the error says what differs. Training goes on from the loaded weights with a
-    /// fresh optimiser (and, in RL, an empty replay buffer).
+    /// fresh optimiser (and, in RL, an empty replay buffer) and the step count starts at 0.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        let file = self.read_weights(bytes)?;
+        self.set_weights(file.tensors, 0)
+    }
+
+    /// Like [`Session::load_weights`], but the experiment continues at the file's step count
+    /// (an autosave, or the last good weights carried into a changed setting). Returns it.
+    pub fn resume_from(&mut self, bytes: &[u8]) -> Result<usize, SessionError> {
+        let file = self.read_weights(bytes)?;
+        self.set_weights(file.tensors, file.steps)?;
+        Ok(file.steps)
+    }
+
+    /// Parse a weights file and check that it fits this experiment's networks.
+    fn read_weights(&self, bytes: &[u8]) -> Result<WeightsFile, SessionError> {
         let bad = |m: String| SessionError::Query(format!("cannot load these weights: {m}"));
         let file: WeightsFile =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("not a weights file ({e})")))?;
@@ -462,20 +835,66 @@ impl Session {
                 b.hidden
             )));
         }
+        if let Some(t) = file
+            .tensors
+            .iter()
+            .find(|t| t.data.iter().any(|v| !v.is_finite()))
+        {
+            return Err(bad(format!("{} holds NaN or infinite values", t.name)));
+        }
+        Ok(file)
+    }
+
+    /// A fresh trainer with `tensors` as its weights, continuing at `steps`; on a mismatch
+    /// nothing changes.
+    fn set_weights(
+        &mut self,
+        tensors: Vec<crate::trainer::NamedTensor>,
+        steps: usize,
+    ) -> Result<(), SessionError> {
+        let bad = |m: String| SessionError::Query(format!("cannot load these weights: {m}"));
         let device = self.device.clone();
-        self.inner = match self.cfg.mode {
-            Mode::Sampler => Inner::Sampler(Box::new(
-                SamplerTrainer::new(sampler_config(&self.cfg), device)?
-                    .with_weights(file.tensors)
-                    .map_err(bad)?,
-            )),
+        let fresh = match self.cfg.mode {
+            Mode::Sampler => Inner::Sampler(Box::new(SamplerTrainer::new(
+                sampler_config(&self.cfg),
+                device,
+            )?)),
             Mode::Rl => {
                 let env = make_env(self.cfg.env, self.cfg.seed);
                 let t = Trainer::new(train_config(&self.cfg), env, rl_algo(&self.cfg)?, device)?;
-                Inner::Rl(Box::new(t.with_weights(file.tensors).map_err(bad)?))
+                Inner::Rl(Box::new(t))
             }
         };
+        self.inner = Some(fresh.with_weights(tensors.clone()).map_err(bad)?);
+        self.step_offset = steps;
+        self.snapshot = Some((steps, tensors));
+        self.ess_recent.clear();
+        self.injected = Injected::default();
         Ok(())
+    }
+}
+
+/// A device failure (readback failed, WebGPU gone) rather than a numerical fault.
+fn is_device_error(e: &SessionError) -> bool {
+    use crate::device::DeviceError;
+    matches!(
+        e,
+        SessionError::Train(crate::trainer::TrainError::Device(
+            DeviceError::Readback(_) | DeviceError::WebGpuUnavailable(_)
+        )) | SessionError::Sampler(crate::sampler::SamplerError::Device(
+            DeviceError::Readback(_) | DeviceError::WebGpuUnavailable(_)
+        ))
+    )
+}
+
+/// What the user can change after a fault of `kind`.
+fn advice(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::EssCollapse => {
+            "raise the temperature λ or the posterior samples K, then press play"
+        }
+        FaultKind::ExplodingTargets => "lower the learning rates (or raise λ), then press play",
+        _ => "change a setting (e.g. a smaller learning rate) and press play",
     }
 }
 
@@ -893,6 +1312,182 @@ mod tests {
                 .flatten()
                 .all(|x| x.is_finite() && *x >= 0.0)
         );
+    }
+
+    fn small_rl() -> PlaygroundConfig {
+        PlaygroundConfig {
+            k: 8,
+            batch: 16,
+            ..Default::default()
+        }
+    }
+
+    fn tensors_of(bytes: &[u8]) -> Vec<Vec<f32>> {
+        let f: WeightsFile = serde_json::from_slice(bytes).unwrap();
+        f.tensors.into_iter().map(|t| t.data).collect()
+    }
+
+    /// Inject `kind`, step until the session pauses and check it restored the last good
+    /// weights; then training goes on.
+    fn fault_round_trip(s: &mut Session, kind: FaultKind) -> String {
+        let good = pollster::block_on(s.save_weights()).unwrap();
+        let at = s.steps();
+        s.inject_fault(kind).unwrap();
+        let b = pollster::block_on(s.step(2 * ESS_WINDOW));
+        let msg = b
+            .fault
+            .clone()
+            .unwrap_or_else(|| panic!("{kind:?}: no fault"));
+        assert_eq!(b.fault_kind, Some(kind), "{kind:?}: {msg}");
+        assert!(!b.device_lost);
+        assert!(msg.contains(&format!("step {at}")), "{msg}");
+        assert!(msg.contains("press play"), "{msg}");
+        assert!(
+            b.points
+                .iter()
+                .all(|p| p.critic_loss.is_none_or(|v| v.is_finite()))
+        );
+        let restored = pollster::block_on(s.save_weights()).unwrap();
+        assert_eq!(tensors_of(&restored), tensors_of(&good), "{kind:?}");
+        // The user presses play again: training resumes from the restored weights.
+        let again = pollster::block_on(s.step(5));
+        assert_eq!(again.fault, None, "{kind:?} after restore");
+        assert!(again.step > b.step);
+        msg
+    }
+
+    #[test]
+    fn rl_faults_pause_restore_the_last_good_weights_and_resume() {
+        let mut s = Session::new(small_rl(), ComputeDevice::cpu()).unwrap();
+        let b = pollster::block_on(s.step(1010)); // past the warm-up: updates and ESS readings
+        assert_eq!(b.fault, None);
+        let nan_q = fault_round_trip(&mut s, FaultKind::NanQ);
+        assert!(nan_q.contains("Q values became NaN"), "{nan_q}");
+        let nan_w = fault_round_trip(&mut s, FaultKind::NanWeights);
+        assert!(
+            nan_w.contains("a weight of the actor network became NaN"),
+            "{nan_w}"
+        );
+        let ess = fault_round_trip(&mut s, FaultKind::EssCollapse);
+        assert!(ess.contains("effective sample size collapsed"), "{ess}");
+        let boom = fault_round_trip(&mut s, FaultKind::ExplodingTargets);
+        assert!(boom.contains("exploded"), "{boom}");
+    }
+
+    #[test]
+    fn sampler_faults_pause_and_restore() {
+        let cfg = PlaygroundConfig {
+            mode: Mode::Sampler,
+            lambda: 1.0,
+            k: 8,
+            batch: 32,
+            ..Default::default()
+        };
+        let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+        pollster::block_on(s.step(3));
+        for kind in [FaultKind::NanWeights, FaultKind::EssCollapse] {
+            fault_round_trip(&mut s, kind);
+        }
+        for kind in [FaultKind::NanQ, FaultKind::ExplodingTargets] {
+            let e = s.inject_fault(kind).unwrap_err().to_string();
+            assert!(e.contains("RL mode"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_changed_setting_resumes_from_the_last_good_weights_and_step() {
+        let mut s = Session::new(small_rl(), ComputeDevice::cpu()).unwrap();
+        pollster::block_on(s.step(1005));
+        s.inject_fault(FaultKind::NanWeights).unwrap();
+        let b = pollster::block_on(s.step(5));
+        assert!(b.fault.is_some());
+        let good = pollster::block_on(s.save_weights()).unwrap();
+        // A smaller learning rate: a new experiment that carries the weights and step count.
+        let cfg = PlaygroundConfig {
+            actor_lr: 1e-4,
+            ..small_rl()
+        };
+        let mut next = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+        assert_eq!(next.resume_from(&good).unwrap(), 1005);
+        assert_eq!(next.steps(), 1005);
+        let b = pollster::block_on(next.step(3));
+        assert_eq!((b.fault, b.step), (None, 1008));
+        // A file with NaN weights (JSON null) is refused and changes nothing.
+        let mut f: WeightsFile = serde_json::from_slice(&good).unwrap();
+        f.tensors[0].data[0] = f32::NAN;
+        let e = next
+            .resume_from(&serde_json::to_vec(&f).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot load these weights"), "{e}");
+        assert_eq!(next.steps(), 1008);
+    }
+
+    #[test]
+    fn a_lost_device_falls_back_to_the_cpu_from_the_last_snapshot() {
+        let mut s = Session::new(small_rl(), ComputeDevice::cpu()).unwrap();
+        pollster::block_on(s.step(1003));
+        let good = pollster::block_on(s.save_weights()).unwrap();
+        s.inject_fault(FaultKind::DeviceLost).unwrap();
+        let b = pollster::block_on(s.step(5));
+        assert!(b.device_lost);
+        assert_eq!(b.fault_kind, Some(FaultKind::DeviceLost));
+        assert!(b.fault.unwrap().contains("step 1003"));
+        assert_eq!(s.fall_back_to_cpu().unwrap(), 1003);
+        assert_eq!(s.device().kind(), crate::device::BackendKind::Cpu);
+        let now = pollster::block_on(s.save_weights()).unwrap();
+        assert_eq!(tensors_of(&now), tensors_of(&good));
+        let b = pollster::block_on(s.step(4));
+        assert_eq!((b.fault, b.step, b.device_lost), (None, 1007, false));
+    }
+
+    /// Bit-for-bit comparison of metric points (NaN-safe).
+    fn bits(points: &[MetricPoint]) -> Vec<[u64; 6]> {
+        let f = |v: Option<f32>| v.map_or(u64::MAX, |x| x.to_bits() as u64);
+        let d = |v: Option<f64>| v.map_or(u64::MAX, f64::to_bits);
+        points
+            .iter()
+            .map(|p| {
+                [
+                    p.step as u64,
+                    d(p.episode_return),
+                    d(p.eval_return),
+                    f(p.critic_loss),
+                    f(p.actor_loss),
+                    f(p.ess),
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_and_config_replay_bit_for_bit_on_the_cpu() {
+        let sampler = PlaygroundConfig {
+            mode: Mode::Sampler,
+            lambda: 1.0,
+            k: 8,
+            batch: 32,
+            ..Default::default()
+        };
+        for (cfg, n) in [(small_rl(), 1040), (sampler, 40)] {
+            let run = || {
+                let mut s = Session::new(cfg.clone(), ComputeDevice::cpu()).unwrap();
+                let b = pollster::block_on(s.step(n));
+                assert_eq!(b.fault, None);
+                let w = pollster::block_on(s.save_weights()).unwrap();
+                (bits(&b.points), tensors_of(&w))
+            };
+            let (a, wa) = run();
+            let (b, wb) = run();
+            assert!(!a.is_empty());
+            assert_eq!(a, b, "{:?}", cfg.mode);
+            let same = wa
+                .iter()
+                .flatten()
+                .zip(wb.iter().flatten())
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{:?}: weights differ", cfg.mode);
+        }
     }
 
     #[test]

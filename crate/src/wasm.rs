@@ -51,7 +51,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::config::{self, FieldError, PlaygroundConfig};
-use crate::session::Session;
+use crate::session::{FaultKind, Session};
 
 fn parse_config(config: JsValue) -> Result<PlaygroundConfig, Vec<FieldError>> {
     serde_wasm_bindgen::from_value(config).map_err(|e| {
@@ -190,5 +190,31 @@ impl SessionHandle {
     pub fn load_weights(&self, bytes: &[u8]) -> Result<(), JsError> {
         let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
         s.load_weights(bytes).map_err(js_err)
+    }
+
+    /// Like `loadWeights`, but the experiment continues at the file's step count (an autosave,
+    /// or the last good weights carried into a changed setting); returns that step count.
+    #[wasm_bindgen(js_name = resumeFrom)]
+    pub fn resume_from(&self, bytes: &[u8]) -> Result<usize, JsError> {
+        let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        s.resume_from(bytes).map_err(js_err)
+    }
+
+    /// After a step reported `deviceLost`: rebuild the experiment on the CPU from the last
+    /// snapshot; returns the step count it continues from.
+    #[wasm_bindgen(js_name = fallBackToCpu)]
+    pub fn fall_back_to_cpu(&self) -> Result<usize, JsError> {
+        let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        s.fall_back_to_cpu().map_err(js_err)
+    }
+
+    /// Test hook: make the next `step` meet a fault (`"nan-q" | "nan-weights" |
+    /// "ess-collapse" | "exploding-targets" | "device-lost"`).
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = injectFault)]
+    pub fn inject_fault(&self, kind: &str) -> Result<(), JsError> {
+        let kind: FaultKind = kind.parse().map_err(js_err)?;
+        let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        s.inject_fault(kind).map_err(js_err)
     }
 }
