@@ -7,8 +7,9 @@
  * `init()` rebuilds the worker's session from the State (config + backend) and resets the
  * views — the TF-playground `reset()`.
  */
+import { AUTOSAVE_MS, seal, writeSaved } from "./autosave";
 import { StaleError, WorkerClient, WorkerError } from "./client";
-import type { DeviceInfo, MetricPoint, StepReport } from "./protocol";
+import type { DeviceInfo, FaultKind, MetricPoint, StepReport } from "./protocol";
 import type { State } from "./state";
 import type { DensityPanel } from "./views/densityPanel";
 import type { EnvView } from "./views/envView";
@@ -32,6 +33,17 @@ export interface Chrome {
   playing(on: boolean): void;
   /** Show (or with null hide) the alert line; `append` keeps a message already shown. */
   notice(message: string | null, append?: boolean): void;
+  /** The backend in use changed by itself (a lost device moved training to the CPU). */
+  backendChoice?(choice: "cpu"): void;
+}
+
+/** An experiment to continue in the next `init`: weights file, step count and curve points. */
+export interface Carry {
+  weights: ArrayBuffer;
+  step: number;
+  metrics: MetricPoint[];
+  /** What to tell the user once it is resumed. */
+  notice: string;
 }
 
 /** How often (ms) the slower views refresh while playing. */
@@ -61,6 +73,14 @@ export class App {
   private firstFrame = false;
   /** The last init failed and said so in the notice (cleared by the next good init). */
   private startFailed = false;
+  /** Continued by the next `init` (a reload's autosave, or the last good weights after a fault). */
+  carry: Carry | null = null;
+  /** Training paused itself on a fault (cleared by play or a new experiment). */
+  faulted = false;
+  /** Autosave on (off only when the storage failed). */
+  autosave = true;
+  private lastSaveAt = 0;
+  private savedStep = -1;
 
   constructor(
     private readonly client: WorkerClient,
@@ -78,9 +98,27 @@ export class App {
     return this.initialized;
   }
 
-  /** (Re)build the session from the state and reset every view. Resolves when initialised. */
+  /** Start afresh: forget the carried experiment, then `init`. */
+  reset(autoplay: boolean): Promise<boolean> {
+    this.carry = null;
+    return this.init(autoplay);
+  }
+
+  /**
+   * (Re)build the session from the state and reset every view; a `carry` (autosave, or the
+   * last good weights after a fault) is continued when its networks fit. Resolves when
+   * initialised.
+   */
   async init(autoplay: boolean): Promise<boolean> {
     const gen = ++this.generation;
+    const carry = this.carry;
+    this.carry = null;
+    this.faulted = false;
+    this.savedStep = -1;
+    this.lastSaveAt = 0;
+    delete document.body.dataset.fault;
+    delete document.body.dataset.fallback;
+    delete document.body.dataset.autosavedStep;
     this.client.invalidate();
     this.initialized = false;
     this.setPlaying(false);
@@ -104,6 +142,8 @@ export class App {
       this.chrome.backend(r.device);
       if (this.startFailed) this.chrome.notice(null);
       this.startFailed = false;
+      if (carry) await this.continueFrom(carry, gen);
+      if (gen !== this.generation) return false;
       this.initialized = true;
       document.body.dataset.run = String(gen);
       this.chrome.status("ready", "paused");
@@ -122,8 +162,32 @@ export class App {
     }
   }
 
+  /** Load the carried weights at their step count and put their curve points back. */
+  private async continueFrom(carry: Carry, gen: number): Promise<void> {
+    try {
+      const r = await this.client.request({ type: "resume", bytes: carry.weights.slice(0) });
+      if (gen !== this.generation) return;
+      this.step = r.step;
+      this.metrics = carry.metrics.filter((p) => p.step <= r.step);
+      this.views.curves.forEach((c) => c.update(this.metrics));
+      this.chrome.progress(r.step, Number.NaN);
+      this.chrome.notice(carry.notice);
+    } catch (e) {
+      if (e instanceof StaleError) throw e;
+      const why = e instanceof Error ? e.message : String(e);
+      this.chrome.notice(`The previous weights could not be carried over (${why}); this experiment starts afresh.`);
+    }
+  }
+
+  /** Test hook: the worker's next step meets `kind`. */
+  async injectFault(kind: FaultKind): Promise<void> {
+    await this.client.request({ type: "injectFault", kind });
+  }
+
   play(): void {
     this.wantPlay = true;
+    this.faulted = false;
+    this.carry = null;
     if (!this.initialized || this.playingNow) return;
     this.setPlaying(true);
     this.chrome.status("training…", "running");
@@ -189,6 +253,7 @@ export class App {
         await this.trainBatch(gen);
         if (gen !== this.generation || !this.playingNow) break;
         await this.refreshProbes(false);
+        if (performance.now() - this.lastSaveAt > AUTOSAVE_MS) await this.autosaveNow(gen);
       }
     } catch (e) {
       if (!(e instanceof StaleError) && gen === this.generation) this.fail(e);
@@ -215,14 +280,71 @@ export class App {
     this.metrics.push(...report.points);
     this.views.curves.forEach((c) => c.update(report.points));
     if (report.env) this.views.env.update(report.env);
-    this.chrome.progress(report.step, this.rate);
-    if (report.fault) {
+    if (report.fallback) {
+      // The device was lost: the worker went on on the CPU from its last good snapshot.
+      const { device, step } = report.fallback;
+      this.step = step;
+      if (this.metrics.some((p) => p.step > step)) {
+        this.metrics = this.metrics.filter((p) => p.step <= step);
+        this.views.curves.forEach((c) => {
+          c.reset();
+          c.update(this.metrics);
+        });
+      }
+      this.state.backend = "cpu";
+      this.chrome.backendChoice?.("cpu");
+      this.chrome.backend(device);
+      this.chrome.notice(`${capitalise(report.fault ?? "the device was lost")}. Training goes on on the CPU from step ${step.toLocaleString("en")}.`);
+      document.body.dataset.fallback = String(step);
+    } else if (report.fault) {
       this.wantPlay = false;
+      this.faulted = true;
       this.setPlaying(false);
-      this.chrome.status(`paused: ${report.fault}`, "paused");
-      this.chrome.notice(`Training paused itself: ${report.fault}. The last good weights are kept; try a smaller learning rate or press Reset.`);
+      document.body.dataset.fault = report.faultKind ?? "fault";
+      this.chrome.status("paused: training stopped itself (see the message above)", "paused");
+      this.chrome.notice(`Training paused itself: ${report.fault}.`);
+      void this.keepLastGood(this.generation);
     }
+    this.chrome.progress(this.step, this.rate);
     this.requestDraw();
+  }
+
+  /** After a fault: keep the restored weights so a changed setting goes on from them, and autosave them. */
+  private async keepLastGood(gen: number): Promise<void> {
+    try {
+      const r = await this.client.request({ type: "saveWeights" });
+      if (gen !== this.generation || !this.faulted) return;
+      this.carry = {
+        weights: r.bytes,
+        step: this.step,
+        metrics: [...this.metrics],
+        notice: `Going on from the last good weights (step ${this.step.toLocaleString("en")}) with the new setting.`,
+      };
+      await this.store(r.bytes);
+    } catch (e) {
+      if (!(e instanceof StaleError)) console.warn(`keeping the last good weights: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Save the experiment to browser storage now (training waits for the weights, not for the disk). */
+  private async autosaveNow(gen: number): Promise<void> {
+    this.lastSaveAt = performance.now();
+    if (!this.autosave || this.step === this.savedStep) return;
+    const r = await this.client.request({ type: "saveWeights" });
+    if (gen !== this.generation) return;
+    await this.store(r.bytes);
+  }
+
+  private async store(weights: ArrayBuffer): Promise<void> {
+    const step = this.step;
+    try {
+      await writeSaved(seal({ savedAt: Date.now(), config: this.state.config, step, metrics: this.metrics, weights }));
+      this.savedStep = step;
+      document.body.dataset.autosavedStep = String(step);
+    } catch (e) {
+      this.autosave = false;
+      this.chrome.notice(`Autosave is off: this browser refused to store the experiment (${e instanceof Error ? e.message : String(e)}).`, true);
+    }
   }
 
   /**
@@ -311,4 +433,8 @@ export class App {
     this.views.variance.draw(true);
     this.views.curves.forEach((c) => c.draw(true));
   }
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -34,6 +34,8 @@ interface ReplyTypeOf {
   defaults: "defaults";
   saveWeights: "weights";
   loadWeights: "weightsLoaded";
+  resume: "resumed";
+  injectFault: "faultInjected";
   probe: "probeResult";
 }
 
@@ -156,6 +158,8 @@ const REPLY_OF: ReplyTypeOf = {
   defaults: "defaults",
   saveWeights: "weights",
   loadWeights: "weightsLoaded",
+  resume: "resumed",
+  injectFault: "faultInjected",
   probe: "probeResult",
 };
 

@@ -4,14 +4,15 @@
  * every number shown comes from the worker.
  */
 import { App, type Chrome } from "./app";
+import { clearSaved, readSaved, verify } from "./autosave";
 import { WorkerClient, WorkerError } from "./client";
 import { Controls } from "./controls";
 import { configToJson, download, exportPng, fileStem, metricsToCsv } from "./export";
 import { describeBackend, fmtRate } from "./format";
 import { PRESETS, applyPreset, type Preset } from "./presets";
-import type { BackendChoice, PlaygroundConfig } from "./protocol";
+import type { BackendChoice, FaultKind, PlaygroundConfig } from "./protocol";
 import { startConfig, syncFragment } from "./share";
-import { SPEEDS, STATE_AXES, State } from "./state";
+import { SPEEDS, STATE_AXES, State, fragmentFromHash } from "./state";
 import { seriesColour } from "./colormap";
 import { LineChart } from "./views/curves";
 import { DensityPanel } from "./views/densityPanel";
@@ -99,6 +100,9 @@ const chrome: Chrome = {
     text.textContent = message === null ? "" : keep + message;
     noticeEl.hidden = message === null;
   },
+  backendChoice(choice) {
+    el<HTMLSelectElement>("backend-choice").value = choice;
+  },
 };
 el("notice-close").addEventListener("click", () => chrome.notice(null));
 
@@ -177,8 +181,8 @@ controls.onChange = (draft) => {
     chrome.status("fix the highlighted setting to train", "invalid");
     return;
   }
-  // After a refused or failed config the user's next fix starts training again.
-  requestApply(draft, app.playing || body.dataset.state === "invalid" || body.dataset.state === "error");
+  // After a refused or failed config, or a fault, the user's next fix starts training again.
+  requestApply(draft, app.playing || app.faulted || body.dataset.state === "invalid" || body.dataset.state === "error");
 };
 
 // ---- presets -------------------------------------------------------------------------------
@@ -245,7 +249,7 @@ for (const s of SPEEDS) speedSel.append(new Option(String(s), String(s)));
 speedSel.addEventListener("change", () => (state.speed = Number(speedSel.value)));
 playBtn.addEventListener("click", () => app.toggle());
 stepBtn.addEventListener("click", () => void app.stepOnce());
-resetBtn.addEventListener("click", () => void app.init(app.playing));
+resetBtn.addEventListener("click", () => void app.reset(app.playing));
 el<HTMLSelectElement>("backend-choice").addEventListener("change", (ev) => {
   state.backend = (ev.target as HTMLSelectElement).value as BackendChoice;
   void app.init(app.playing);
@@ -270,7 +274,7 @@ document.addEventListener("keydown", (ev) => {
   } else if (ev.key === "s" || ev.key === "S") {
     if (!stepBtn.disabled) void app.stepOnce();
   } else if (ev.key === "r" || ev.key === "R") {
-    if (!resetBtn.disabled) void app.init(app.playing);
+    if (!resetBtn.disabled) void app.reset(app.playing);
   } else if (ev.key === "p" || ev.key === "P") {
     togglePresenter();
   }
@@ -335,6 +339,47 @@ el<HTMLInputElement>("load-weights").addEventListener("change", async (ev) => {
 // ---- start ------------------------------------------------------------------------------------
 client.onFatal = (message) => chrome.status(`error: ${message}`, "error");
 
+/**
+ * A reload or a crashed tab: continue the autosaved experiment when the address has no link or
+ * the link is that experiment's; a damaged save is discarded with a message.
+ */
+async function resumeAutosave(noLink: boolean): Promise<void> {
+  let raw: unknown;
+  try {
+    raw = await readSaved();
+  } catch (e) {
+    app.autosave = false;
+    console.warn(`autosave unavailable: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  if (raw === null) return;
+  const checked = verify(raw);
+  const discard = async (why: string) => {
+    await clearSaved().catch(() => undefined);
+    chrome.notice(`Your autosaved experiment was damaged (${why}) and has been discarded; starting from ${noLink ? "the default settings" : "the link"}.`, true);
+  };
+  if ("damaged" in checked) return discard(checked.damaged);
+  const saved = checked.ok;
+  const { errors } = await client.request({ type: "validate", config: saved.config });
+  if (errors.length > 0) return discard(`its settings are not allowed: ${errors.map((e) => e.message).join("; ")}`);
+  if (!noLink) {
+    const { fragment } = await client.request({ type: "encodeShare", config: saved.config });
+    if (`#${fragment}` !== location.hash) return; // a different experiment's link wins; the save stays until overwritten
+  }
+  state.config = saved.config;
+  app.carry = {
+    weights: saved.weights,
+    step: saved.step,
+    metrics: saved.metrics,
+    notice: `Resumed your autosaved experiment at step ${saved.step.toLocaleString("en")} (saved ${new Date(saved.savedAt).toLocaleTimeString()}).`,
+  };
+}
+
+/** `?debug`: hooks for the reliability tests (inject a fault into the next training step). */
+if (new URLSearchParams(location.search).has("debug")) {
+  (window as unknown as { rfmDebug: unknown }).rfmDebug = { injectFault: (kind: FaultKind) => app.injectFault(kind) };
+}
+
 async function start(): Promise<void> {
   chrome.status("loading the trainer…", "loading");
   await client.ready;
@@ -344,6 +389,7 @@ async function start(): Promise<void> {
   speedSel.value = String(state.speed);
   app = new App(client, state, views, chrome);
   chrome.notice(start.notice);
+  await resumeAutosave(fragmentFromHash(location.hash) === null);
   controls.set(state.config);
   controls.setDisabled(false);
   await applyConfig(state.config, true);

@@ -104,6 +104,9 @@ export type EnvSnapshot =
       step: number;
     };
 
+/** `rfm_playground::session::FaultKind`: what paused training. */
+export type FaultKind = "nan-q" | "nan-weights" | "ess-collapse" | "exploding-targets" | "device-lost";
+
 /** After `step`: new curve points since the last report, the env to draw, throughput. */
 export interface StepReport {
   /** Total steps so far (RL: env steps; sampler: updates). */
@@ -112,8 +115,13 @@ export interface StepReport {
   env: EnvSnapshot | null;
   /** Updates per second over this batch of steps. */
   updatesPerSec: number;
-  /** Non-null when training paused itself (NaN, ESS collapse…); last good weights kept. */
+  /** Non-null when training paused itself (NaN, ESS collapse…); the last good weights are restored. */
   fault: string | null;
+  faultKind: FaultKind | null;
+  /** The device failed; the worker has already rebuilt the experiment on the CPU (see `fallback`). */
+  deviceLost: boolean;
+  /** Set when the worker moved the experiment to the CPU: the new device and the step it went on from. */
+  fallback?: { device: DeviceInfo; step: number };
 }
 
 /** A grid over the action space (agent units, [-1,1]^d in RL; the target's box in sampler mode). */
@@ -176,6 +184,10 @@ export type Request =
   | { type: "defaults"; id: number }
   | { type: "saveWeights"; id: number }
   | { type: "loadWeights"; id: number; bytes: ArrayBuffer }
+  /** Load weights and continue at their step count (autosave, or weights carried past a fault). */
+  | { type: "resume"; id: number; bytes: ArrayBuffer }
+  /** Test hook: the next `step` meets this fault. */
+  | { type: "injectFault"; id: number; kind: FaultKind }
   | { type: "probe"; id: number; backend: BackendChoice; config?: Partial<ProbeConfig> };
 
 export type Reply =
@@ -191,6 +203,8 @@ export type Reply =
   | { type: "defaults"; id: number; config: PlaygroundConfig }
   | { type: "weights"; id: number; bytes: ArrayBuffer }
   | { type: "weightsLoaded"; id: number }
+  | { type: "resumed"; id: number; step: number }
+  | { type: "faultInjected"; id: number }
   | { type: "probeResult"; id: number; report: ProbeReport; millis: number }
   | { type: "error"; id: number | null; message: string; fields?: FieldError[] };
 

@@ -22,12 +22,15 @@ import type {
 interface WasmSession {
   device(): DeviceInfo;
   config(): PlaygroundConfig;
-  step(n: number): Promise<Omit<StepReport, "updatesPerSec">>;
+  step(n: number): Promise<Omit<StepReport, "updatesPerSec" | "fallback">>;
   density(samples: number | undefined, state: Float64Array | undefined): Promise<DensityView>;
   paths(count: number, state: Float64Array | undefined): Promise<FlowPaths>;
   variance(state: Float64Array | undefined): Promise<VarianceCurve>;
   saveWeights(): Promise<Uint8Array>;
   loadWeights(bytes: Uint8Array): void;
+  resumeFrom(bytes: Uint8Array): number;
+  fallBackToCpu(): number;
+  injectFault(kind: string): void;
   free(): void;
 }
 
@@ -96,9 +99,26 @@ async function handle(api: Wasm, req: Request): Promise<void> {
       const secs = (performance.now() - t0) / 1000;
       const done = Math.max(0, r.step - before);
       lastStep = r.step;
-      post({ type: "stepped", id: req.id, report: { ...r, updatesPerSec: secs > 0 ? done / secs : 0 } });
+      const report: StepReport = { ...r, updatesPerSec: secs > 0 ? done / secs : 0 };
+      if (r.deviceLost) {
+        // The device is gone: go on on the CPU from the session's last good snapshot.
+        const step = s.fallBackToCpu();
+        lastStep = step;
+        report.fallback = { device: s.device(), step };
+      }
+      post({ type: "stepped", id: req.id, report });
       return;
     }
+    case "resume": {
+      const step = requireSession().resumeFrom(new Uint8Array(req.bytes));
+      lastStep = step;
+      post({ type: "resumed", id: req.id, step });
+      return;
+    }
+    case "injectFault":
+      requireSession().injectFault(req.kind);
+      post({ type: "faultInjected", id: req.id });
+      return;
     case "density":
       post({ type: "density", id: req.id, density: await requireSession().density(req.query.samples, f64(req.query.state)) });
       return;

@@ -26,7 +26,7 @@ test("ids are fresh and one request is in flight at a time", async () => {
   assert.equal(c.busy, 2);
   const first = port.posted[0];
   assert.equal(first.type, "step");
-  port.reply({ type: "stepped", id: first.id, report: { step: 5, points: [], env: null, updatesPerSec: 10, fault: null } });
+  port.reply({ type: "stepped", id: first.id, report: { step: 5, points: [], env: null, updatesPerSec: 10, fault: null, faultKind: null, deviceLost: false } });
   assert.equal((await a).report.step, 5);
   assert.equal(port.posted.length, 2);
   const second = port.posted[1];
@@ -59,7 +59,7 @@ test("invalidate rejects queued and in-flight requests with StaleError and ignor
   await assert.rejects(b, StaleError);
   const next = c.request({ type: "defaults" });
   assert.equal(port.posted.length, 1, "still waiting for the in-flight reply");
-  port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null } });
+  port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false } });
   assert.equal(port.posted.length, 2, "the next request goes out once the old one is answered");
   port.reply({ type: "defaults", id: port.posted[1].id, config: { seed: 3 } as never });
   assert.equal((await next).config.seed, 3);
