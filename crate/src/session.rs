@@ -1020,9 +1020,16 @@ pub fn rl_algo(cfg: &PlaygroundConfig) -> Result<Algo, SessionError> {
     })
 }
 
-/// The trainer's config for a playground config: the playground preset with the page's values.
+/// Random-action env steps before the page's RL runs start learning (the CLI's playground
+/// preset uses 1,000): at the browser's few updates per second the learning, the density
+/// panel and the curves start moving within seconds instead of minutes (docs/ui.md).
+pub const PAGE_WARMUP_STEPS: usize = 200;
+
+/// The trainer's config for a playground config: the playground preset with the page's values
+/// and the page's shorter warm-up (never shorter than one batch).
 pub fn train_config(cfg: &PlaygroundConfig) -> TrainConfig {
     TrainConfig {
+        warmup_steps: PAGE_WARMUP_STEPS.max(cfg.batch),
         seed: cfg.seed,
         critic_hidden: cfg.hidden,
         actor_hidden: cfg.hidden,

@@ -114,6 +114,35 @@ async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: nu
   return { firstFrameMs, stepsPerSec, rateShownPerSec };
 }
 
+/** Record the page's main-thread long tasks (> 50 ms) from navigation on (read by `longTasks`). */
+async function watchLongTasks(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __longTasks: { start: number; ms: number }[] };
+    w.__longTasks = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__longTasks.push({ start: e.startTime, ms: e.duration });
+      }).observe({ type: "longtask", buffered: true });
+    } catch {
+      // No Long Tasks API: nothing recorded.
+    }
+  });
+}
+
+/** Long tasks since `sinceMs` (page time): count, total and longest, in ms. */
+async function longTasks(page: Page, sinceMs = 0): Promise<{ count: number; totalMs: number; maxMs: number; windowMs: number }> {
+  return page.evaluate((since) => {
+    const all = (window as unknown as { __longTasks?: { start: number; ms: number }[] }).__longTasks ?? [];
+    const xs = all.filter((t) => t.start >= since);
+    return {
+      count: xs.length,
+      totalMs: Math.round(xs.reduce((a, t) => a + t.ms, 0)),
+      maxMs: Math.round(xs.reduce((a, t) => Math.max(a, t.ms), 0)),
+      windowMs: Math.round(performance.now() - since),
+    };
+  }, sinceMs);
+}
+
 describe("playground (CPU fallback)", () => {
   let browser: Browser;
   before(async () => {
@@ -126,6 +155,7 @@ describe("playground (CPU fallback)", () => {
   test("the default experiment starts by itself on the CPU", async (t) => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
+    await watchLongTasks(page);
     await page.goto(server.url);
     await page.waitForSelector("body[data-state=running], body[data-state=error]", { timeout: 120_000 });
     const notice = (await page.textContent("#notice")) ?? "";
@@ -137,8 +167,11 @@ describe("playground (CPU fallback)", () => {
     await waitRunning(page);
     assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
     assert.match((await page.textContent("#backend")) ?? "", /CPU/);
+    const startup = await longTasks(page);
+    const t0 = await page.evaluate(() => performance.now());
     const m = await measure(page, 3000);
-    const row = { backend: "cpu", adapter: (await page.textContent("#backend")) ?? "", config: "defaults (RL multigoal, RFM)", ...m };
+    const training = await longTasks(page, t0);
+    const row = { backend: "cpu", adapter: (await page.textContent("#backend")) ?? "", config: "defaults (RL multigoal, RFM)", ...m, longTasks: { startup, training } };
     bench.push(row);
     console.log(JSON.stringify(row));
     await screenshot(page, "playground-cpu-default");
@@ -165,12 +198,13 @@ describe("playground (CPU fallback)", () => {
   });
 
   for (const preset of ["multimodal", "estimators", "temperature"]) {
-    test(`preset "${preset}" trains${preset === "multimodal" ? " and its density panel follows the critic" : " and the KL drops"}`, async (t) => {
+    const rl = preset === "multimodal";
+    test(`preset "${preset}" trains and the KL drops from its initial value`, async (t) => {
       const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
       const errors = watchErrors(page);
       await page.goto(server.url);
       await waitStarted(page);
-      await page.selectOption("#speed", preset === "multimodal" ? "100" : "50");
+      await page.selectOption("#speed", rl ? "100" : "50");
       const run = Number(await page.getAttribute("body", "data-run"));
       await page.click(`button[data-preset=${preset}]`);
       assert.equal(await page.isVisible("#preset-text"), true);
@@ -188,33 +222,32 @@ describe("playground (CPU fallback)", () => {
         return;
       }
       await waitRunning(page);
-      if (preset === "multimodal") {
-        // RL first fills its replay buffer with random actions (nothing learns during warm-up),
-        // and its target exp(Q/λ) moves as the critic learns: starting from an untrained,
-        // nearly flat Q, the KL first RISES as the target sharpens. So here the panel must come
-        // alive after warm-up (a new, finite KL at a later step); the strict "KL drops" check is
-        // made on the sampler lessons, whose target is fixed.
+      if (rl) {
+        // RL first fills its replay buffer with random actions (the page's warm-up, 200 env
+        // steps); the panel must then come alive: a new, finite KL from the learning critic.
         await page.waitForSelector("#kl[data-kl-initial]", { timeout: 60_000 });
         const { initial } = await kl(page);
         await page.waitForFunction((k0) => Number(document.getElementById("kl")!.dataset.kl) !== k0, initial, { timeout: 240_000 });
         const { now } = await kl(page);
-        const steps = await stepCount(page);
-        console.log(JSON.stringify({ preset, klInitial: initial, klAfterWarmup: now, steps }));
-        await page.waitForTimeout(2000);
-        await screenshot(page, `playground-preset-${preset}`);
         assert.ok(Number.isFinite(initial) && Number.isFinite(now), `KL ${initial} → ${now}`);
-        assert.deepEqual(errors, []);
-        await page.close();
-        return;
       }
-      const { initial, min } = await waitKlDrop(page, 0.8, 90_000);
+      // The KL must fall below 0.8 × its first value within the budget (sampler lessons: ~a
+      // minute on the CPU here; RL: see below).
+      const { initial, min } = await waitKlDrop(page, 0.8, rl ? 120_000 : 90_000);
       const steps = await stepCount(page);
-      console.log(JSON.stringify({ preset, klInitial: initial, klMin: min, steps }));
+      console.log(JSON.stringify({ preset, klInitial: initial, klMin: min, klNow: (await kl(page)).now, steps }));
       await screenshot(page, `playground-preset-${preset}`);
-      assert.ok(Number.isFinite(initial) && initial > 0, `initial KL ${initial}`);
-      assert.ok(min < 0.8 * initial, `KL did not drop: ${initial} → ${min} after ${steps} steps`);
       assert.deepEqual(errors, []);
       await page.close();
+      assert.ok(Number.isFinite(initial) && initial > 0, `initial KL ${initial}`);
+      if (rl) {
+        // Known gap (issue "Playground"): the RL lesson's first KL compares an untrained policy
+        // with the nearly flat target of an untrained critic (~0.6 nats); once the critic
+        // learns, exp(Q/λ) sharpens and the KL rises to ~4-7 nats and stays there for >1,000
+        // updates (measured natively). The check runs and reports, but does not fail the suite.
+        t.todo("the RL lesson's KL does not yet drop below its initial value within the budget");
+      }
+      assert.ok(min < 0.8 * initial, `KL did not drop: ${initial} → ${min} after ${steps} steps`);
     });
   }
 
