@@ -1,7 +1,10 @@
 //! wasm tests in headless Chromium: the probe trains on flex and on WebGPU (SwiftShader).
-//! The WebGPU test fails loudly when WebGPU is unavailable; it never falls back.
+//! The WebGPU test fails loudly when WebGPU is unavailable; it never falls back. Deterministic
+//! replay: two playground sessions with the same seed and config give bit-identical metrics
+//! on flex (the CPU backend) in the browser too.
 #![cfg(target_arch = "wasm32")]
 
+use rfm_playground::config::{Mode, PlaygroundConfig};
 use rfm_playground::device::{BackendChoice, BackendKind, ComputeDevice};
 use rfm_playground::probe::{ProbeConfig, run_probe};
 use wasm_bindgen_test::*;
@@ -49,4 +52,54 @@ async fn flex_is_deterministic_in_wasm() {
     let a = run_probe(&d, &cfg()).await.unwrap();
     let b = run_probe(&d, &cfg()).await.unwrap();
     assert_eq!(a.losses, b.losses);
+}
+
+/// Every metric of `n` steps of a fresh session, as bits (absent = u64::MAX).
+async fn replay(cfg: &PlaygroundConfig, n: usize) -> Vec<[u64; 6]> {
+    use rfm_playground::session::Session;
+    let mut s = Session::new(cfg.clone(), ComputeDevice::cpu()).expect("session");
+    let b = s.step(n).await;
+    assert_eq!(b.fault, None);
+    let f = |v: Option<f32>| v.map_or(u64::MAX, |x| x.to_bits() as u64);
+    let d = |v: Option<f64>| v.map_or(u64::MAX, f64::to_bits);
+    b.points
+        .iter()
+        .map(|p| {
+            [
+                p.step as u64,
+                d(p.episode_return),
+                d(p.eval_return),
+                f(p.critic_loss),
+                f(p.actor_loss),
+                f(p.ess),
+            ]
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn same_seed_and_config_replay_bit_for_bit_on_flex_in_wasm() {
+    let sampler = PlaygroundConfig {
+        mode: Mode::Sampler,
+        lambda: 1.0,
+        k: 8,
+        batch: 32,
+        ..Default::default()
+    };
+    // RL: past the warm-up, so critic and actor updates (and ESS) are compared too.
+    let rl = PlaygroundConfig {
+        k: 8,
+        batch: 16,
+        ..Default::default()
+    };
+    for (cfg, n) in [(sampler, 20), (rl, 1015)] {
+        let a = replay(&cfg, n).await;
+        let b = replay(&cfg, n).await;
+        assert!(
+            a.iter().any(|p| p[4] != u64::MAX),
+            "{:?}: no updates",
+            cfg.mode
+        );
+        assert_eq!(a, b, "{:?}", cfg.mode);
+    }
 }

@@ -4,7 +4,8 @@
  *
  * - a fault injected into the page's training (`?debug` hook) pauses it with a plain message,
  *   and changing a setting goes on from the last good weights and step count;
- * - a lost device moves training to the CPU and it continues from the last snapshot;
+ * - a lost device moves training to the CPU and it continues from the last snapshot (on the CPU
+ *   backend, and from WebGPU on SwiftShader);
  * - a reload resumes the autosaved experiment (same config, step count ≥ the saved one);
  * - a corrupted autosave is discarded with a message and the page starts from the defaults.
  */
@@ -170,6 +171,33 @@ describe("reliability (CPU)", () => {
         await waitAutosave(page, 1);
       }
     }
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+});
+
+describe("reliability (WebGPU, SwiftShader)", () => {
+  let gpuBrowser: Browser;
+  before(async () => {
+    gpuBrowser = await launch({ webgpu: true });
+  });
+  after(async () => {
+    await gpuBrowser?.close();
+  });
+
+  test("a lost WebGPU device moves training to the CPU from the last snapshot", async () => {
+    const ctx = await gpuBrowser.newContext();
+    const { page, errors } = await open(ctx, `${server.url}?debug`);
+    assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", (await page.textContent("#backend")) ?? "");
+    await waitSteps(page, 5);
+    await page.evaluate(() => (window as unknown as { rfmDebug: { injectFault(k: string): Promise<void> } }).rfmDebug.injectFault("device-lost"));
+    await page.waitForSelector("body[data-fallback]", { timeout: 300_000 });
+    const from = Number(await page.getAttribute("body", "data-fallback"));
+    assert.ok(from >= 5, `continued from step ${from}`);
+    assert.match(await notice(page), /device was lost.*Training goes on on the CPU from step/);
+    assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
+    await waitSteps(page, from + 10);
+    assert.equal(await page.getAttribute("body", "data-state"), "running");
     assert.deepEqual(errors, []);
     await ctx.close();
   });
