@@ -52,9 +52,11 @@ export const REFRESH_MS = { density: 600, paths: 1500, variance: 4000 } as const
 export const COST_FACTOR = { density: 2, paths: 4, variance: 4 } as const;
 /** Paths to sample for the flow view. */
 export const PATH_COUNT = 64;
+/** Curve points kept for the CSV export and the autosave (the newest; memory stays bounded). */
+export const MAX_METRICS = 100_000;
 
 export class App {
-  /** Every metric point since the last init (the CSV export). */
+  /** The metric points since the last init, newest MAX_METRICS (the CSV export). */
   metrics: MetricPoint[] = [];
   step = 0;
   /** Training steps per second seen by the page (NaN until measured). */
@@ -278,6 +280,7 @@ export class App {
     }
     this.step = report.step;
     this.metrics.push(...report.points);
+    if (this.metrics.length > MAX_METRICS) this.metrics.splice(0, this.metrics.length - MAX_METRICS);
     this.views.curves.forEach((c) => c.update(report.points));
     if (report.env) this.views.env.update(report.env);
     if (report.fallback) {
