@@ -22,6 +22,7 @@ pub mod rfm;
 pub mod rng;
 pub mod sampler;
 pub mod session;
+pub mod throughput;
 pub mod trainer;
 
 #[cfg(target_arch = "wasm32")]

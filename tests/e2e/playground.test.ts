@@ -143,6 +143,32 @@ async function longTasks(page: Page, sinceMs = 0): Promise<{ count: number; tota
   }, sinceMs);
 }
 
+/**
+ * Open the `?bench` page and return its JSON rows (throughput per backend and config, see
+ * web/src/bench.ts). Fails when the page reports an error.
+ */
+async function inPageBench(browser: Browser, query: string, timeout: number): Promise<Record<string, unknown>[]> {
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}?${query}`);
+  await page.waitForSelector("body[data-bench=done], body[data-bench=error]", { timeout });
+  const out = JSON.parse((await page.textContent("#bench-result")) ?? "{}") as { rows?: Record<string, unknown>[]; loadMs?: number };
+  assert.equal(await page.getAttribute("body", "data-bench"), "done", JSON.stringify(out));
+  assert.deepEqual(errors, []);
+  await page.close();
+  const rows = out.rows ?? [];
+  assert.ok(rows.length > 0, "the benchmark produced rows");
+  return rows.map((r) => ({ kind: "throughput", loadMs: out.loadMs, ...r }));
+}
+
+/** Assert that `row` has a positive rate for each figure in `keys`. */
+function assertRates(row: Record<string, unknown>, keys: string[]): void {
+  for (const key of keys) {
+    const rate = row[key] as { perS: number; items: number } | undefined;
+    assert.ok(rate && rate.perS > 0 && rate.items > 0, `${key} in ${JSON.stringify(row)}`);
+  }
+}
+
 describe("playground (CPU fallback)", () => {
   let browser: Browser;
   before(async () => {
@@ -369,6 +395,47 @@ describe("playground (CPU fallback)", () => {
     await screenshot(page, "playground-phone");
     assert.deepEqual(errors, []);
     await page.close();
+  });
+});
+
+describe("in-page benchmark (?bench)", () => {
+  // Throughput of the trainer's building blocks in this browser (the figures of `rfm bench`):
+  // critic + actor updates/s, greedy action selections/s, estimator targets/s. Every figure
+  // runs at least one iteration, so slow backends still finish; no speed is asserted.
+  test("reports updates/s, actions/s and estimator targets/s on the CPU (flex in wasm)", async () => {
+    const browser = await launch({ webgpu: false });
+    try {
+      const rows = await inPageBench(browser, "bench=cpu&configs=playground,released&seconds=2", 600_000);
+      for (const r of rows) console.log(JSON.stringify(r));
+      bench.push(...rows);
+      assert.deepEqual(rows.map((r) => `${r.backend}/${r.config}`), ["cpu/playground", "cpu/released"]);
+      for (const r of rows) {
+        assert.deepEqual(r.errors, [], JSON.stringify(r));
+        assertRates(r, ["updates", "actions", "estimatorTargets"]);
+      }
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test("reports the same figures on WebGPU", async (t) => {
+    const browser = await launch({ webgpu: true });
+    try {
+      const rows = await inPageBench(browser, "bench=webgpu&configs=playground&seconds=2", 600_000);
+      for (const r of rows) console.log(JSON.stringify(r));
+      bench.push(...rows);
+      assert.deepEqual(rows.map((r) => `${r.backend}/${r.config}`), ["webgpu/playground"]);
+      const [r] = rows;
+      assertRates(r, ["actions", "estimatorTargets"]);
+      if (!r.updates && /NaN/.test(JSON.stringify(r.errors))) {
+        // Known bug: on WebGPU (SwiftShader here) the first RL update reports a NaN Q at the
+        // posterior samples (the playground's RL lessons pause the same way on WebGPU).
+        t.todo("the RL update gives NaN on WebGPU");
+      }
+      assertRates(r, ["updates"]);
+    } finally {
+      await browser.close();
+    }
   });
 });
 

@@ -4,6 +4,7 @@
  * every number shown comes from the worker.
  */
 import { App, type Chrome } from "./app";
+import { runBenchPage } from "./bench";
 import { clearSaved, readSaved, verify } from "./autosave";
 import { WorkerClient, WorkerError } from "./client";
 import { Controls } from "./controls";
@@ -395,4 +396,6 @@ async function start(): Promise<void> {
   await applyConfig(state.config, true);
 }
 
-start().catch((e) => chrome.status(`error: ${e instanceof Error ? e.message : String(e)}`, "error"));
+// `?bench`: measure throughput instead of starting the playground (see bench.ts).
+if (new URLSearchParams(location.search).has("bench")) void runBenchPage();
+else start().catch((e) => chrome.status(`error: ${e instanceof Error ? e.message : String(e)}`, "error"));

@@ -1,0 +1,333 @@
+//! Throughput of the RFM agent on any backend: the figures of `rfm bench` (critic + actor
+//! updates/s, action selections/s, estimator targets/s), built from the same public pieces so
+//! the browser can measure them too (the page's `?bench` mode calls [`run`] through the wasm
+//! export `runBench`, on flex and on WebGPU).
+//!
+//! - updates/s: [`Trainer::step`] with warm-up off and the replay buffer pre-filled with random
+//!   transitions of the env's shapes, so every step is one full update plus one exploring action;
+//! - actions/s: greedy action selections one at a time (candidates × ODE steps + argmax Q, what
+//!   [`Trainer::evaluate`] does per env step; `rfm bench` times whole 200-step episodes);
+//! - estimator targets/s: the posterior numerics alone (tanh-latent Boltzmann density from
+//!   given Q / ∇Q, the estimator, the velocity target), K candidates per state, on the CPU.
+//!
+//! Each figure runs for about `seconds` (at least one iteration), so a slow backend still
+//! returns in bounded time; it is reported with the number of items it timed.
+
+use serde::Serialize;
+
+use crate::device::ComputeDevice;
+use crate::envs::{EnvName, make_env};
+use crate::rfm::estimators::{PosteriorBatch, draw_candidates, estimate, velocity_target};
+use crate::rfm::path::Path;
+use crate::rfm::targets::boltzmann_latent_log_prob_grad;
+use crate::rng;
+use crate::trainer::rfm::RfmAgent;
+use crate::trainer::{Algo, TrainConfig, Trainer};
+
+/// One measurement: items per second over `seconds`, from `items` items.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rate {
+    pub per_s: f64,
+    pub items: usize,
+    pub seconds: f64,
+}
+
+/// The figures for one config on one device.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Throughput {
+    /// `playground` or `released`.
+    pub config: String,
+    pub backend: String,
+    pub adapter: String,
+    pub env: String,
+    pub batch: usize,
+    pub k: usize,
+    pub candidates: usize,
+    pub ode_steps: usize,
+    pub hidden: usize,
+    pub updates: Option<Rate>,
+    pub actions: Option<Rate>,
+    pub estimator_targets: Option<Rate>,
+    /// Figures that could not be measured, as `"updates: <why>"` (the others still are).
+    pub errors: Vec<String>,
+}
+
+/// Milliseconds on a monotonic-enough clock (the browser has no `Instant`).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static T0: OnceLock<Instant> = OnceLock::new();
+        T0.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
+    }
+}
+
+/// The preset named `name` (`playground` or `released`).
+pub fn preset(name: &str) -> Result<TrainConfig, String> {
+    match name {
+        "playground" => Ok(TrainConfig::playground()),
+        "released" => Ok(TrainConfig::released()),
+        other => Err(format!("unknown config '{other}' (playground or released)")),
+    }
+}
+
+/// A trainer whose every `step()` is an update (see the module docs).
+fn ready_trainer(
+    cfg: &TrainConfig,
+    env: EnvName,
+    device: ComputeDevice,
+) -> Result<Trainer, String> {
+    let cfg = TrainConfig {
+        warmup_steps: 0,
+        ..cfg.clone()
+    };
+    let fill = (4 * cfg.batch_size).max(1000).min(cfg.replay_capacity);
+    let mut trainer = Trainer::new(cfg.clone(), make_env(env, cfg.seed), Algo::Rfm, device)
+        .map_err(|e| e.to_string())?;
+    let mut r = rng::seeded(cfg.seed ^ 0xBE7C);
+    let spec = make_env(env, cfg.seed).spec().clone();
+    let (o, d) = (spec.obs_dim, spec.act_dim);
+    for _ in 0..fill {
+        let obs = rng::normals(&mut r, o);
+        let next = rng::normals(&mut r, o);
+        let act: Vec<f32> = (0..d).map(|_| rng::uniform(&mut r, -1.0, 1.0)).collect();
+        let rew = rng::normal(&mut r);
+        trainer.replay_mut().push(&obs, &act, rew, &next, false);
+    }
+    Ok(trainer)
+}
+
+/// Posterior numerics of one update's shapes (`n = batch`, `K`, `d`) on random Q / ∇Q; returns
+/// targets computed per second over about `seconds`.
+fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, String> {
+    let (n, k) = (cfg.batch_size, cfg.posterior_samples);
+    let r = &mut rng::seeded(cfg.seed);
+    let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
+    let xt = rng::normals(r, n * d);
+    let c = draw_candidates(&Path::Linear, &xt, &t, n, k, d, r);
+    let q: Vec<f32> = rng::normals(r, n * k).iter().map(|v| 0.1 * v).collect();
+    let gq = rng::normals(r, n * k * d);
+    let est = Algo::Rfm.estimator().expect("rfm has an estimator");
+    let mut logp1 = vec![0.0f32; n * k];
+    let mut grad = vec![0.0f32; n * k * d];
+    let start = now_ms();
+    let mut items = 0;
+    loop {
+        boltzmann_latent_log_prob_grad(&q, &gq, &c.x1, cfg.lambda, &mut logp1, &mut grad)
+            .map_err(|e| e.to_string())?;
+        let pb = PosteriorBatch {
+            n,
+            k,
+            d,
+            xt: &xt,
+            t: &t,
+            x0: &c.x0,
+            x1: &c.x1,
+            logp1: &logp1,
+            grad_logp1: &grad,
+        };
+        let e = estimate(&Path::Linear, &est, &pb).map_err(|e| e.to_string())?;
+        let v = velocity_target(&Path::Linear, &t, &e.mu0, &e.mu1, n, d);
+        std::hint::black_box(v);
+        items += n;
+        let el = (now_ms() - start) / 1e3;
+        if el >= seconds {
+            return Ok(Rate {
+                per_s: items as f64 / el.max(1e-6),
+                items,
+                seconds: el,
+            });
+        }
+    }
+}
+
+/// Full updates per second (one untimed update first: it builds the kernels / pipelines).
+async fn updates_rate(
+    cfg: &TrainConfig,
+    env: EnvName,
+    device: ComputeDevice,
+    seconds: f64,
+) -> Result<Rate, String> {
+    let mut trainer = ready_trainer(cfg, env, device)?;
+    trainer.step().await.map_err(|e| e.to_string())?;
+    let start = now_ms();
+    let mut items = 0;
+    loop {
+        trainer.step().await.map_err(|e| e.to_string())?;
+        items += 1;
+        let el = (now_ms() - start) / 1e3;
+        if el >= seconds {
+            return Ok(Rate {
+                per_s: items as f64 / el.max(1e-6),
+                items,
+                seconds: el,
+            });
+        }
+    }
+}
+
+/// Greedy action selections per second (what [`Trainer::evaluate`] does per env step:
+/// candidates × ODE steps + argmax Q), one at a time along the env's own trajectory.
+async fn actions_rate(
+    cfg: &TrainConfig,
+    env: EnvName,
+    device: ComputeDevice,
+    seconds: f64,
+) -> Result<Rate, String> {
+    let mut env = make_env(env, cfg.seed);
+    let spec = env.spec().clone();
+    let mut r = rng::seeded(cfg.seed ^ 0xAC7);
+    let est = Algo::Rfm.estimator().expect("rfm has an estimator");
+    let agent = RfmAgent::new(cfg, est, spec.obs_dim, spec.act_dim, &device, &mut r);
+    let mut obs = env.reset(Some(cfg.seed));
+    // One untimed action: builds the kernels / pipelines and the host copies.
+    agent
+        .act(&obs, false, &mut r)
+        .await
+        .map_err(|e| e.to_string())?;
+    let start = now_ms();
+    let mut items = 0;
+    loop {
+        let a = agent
+            .act(&obs, false, &mut r)
+            .await
+            .map_err(|e| e.to_string())?;
+        let res = env.step(&a);
+        obs = if res.terminated || res.truncated {
+            env.reset(None)
+        } else {
+            res.obs
+        };
+        items += 1;
+        let el = (now_ms() - start) / 1e3;
+        if el >= seconds {
+            return Ok(Rate {
+                per_s: items as f64 / el.max(1e-6),
+                items,
+                seconds: el,
+            });
+        }
+    }
+}
+
+/// Measure `which` (any of `updates`, `actions`, `estimator`) for `cfg` on `device`, on the
+/// shapes of `env`. A figure that fails is
+/// listed in `errors` and the others are still measured.
+pub async fn run(
+    name: &str,
+    cfg: &TrainConfig,
+    device: ComputeDevice,
+    env: EnvName,
+    seconds: f64,
+    which: &[&str],
+) -> Result<Throughput, String> {
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err("seconds must be a finite number ≥ 0".into());
+    }
+    let spec = make_env(env, cfg.seed).spec().clone();
+    let mut out = Throughput {
+        config: name.to_string(),
+        backend: device.kind().to_string(),
+        adapter: device.info().adapter.clone(),
+        env: env.to_string(),
+        batch: cfg.batch_size,
+        k: cfg.posterior_samples,
+        candidates: cfg.candidates,
+        ode_steps: cfg.ode_steps,
+        hidden: cfg.actor_hidden,
+        updates: None,
+        actions: None,
+        estimator_targets: None,
+        errors: Vec::new(),
+    };
+    if which.contains(&"updates") {
+        match updates_rate(cfg, env, device.clone(), seconds).await {
+            Ok(r) => out.updates = Some(r),
+            Err(e) => out.errors.push(format!("updates: {e}")),
+        }
+    }
+    if which.contains(&"actions") {
+        match actions_rate(cfg, env, device, seconds).await {
+            Ok(r) => out.actions = Some(r),
+            Err(e) => out.errors.push(format!("actions: {e}")),
+        }
+    }
+    if which.contains(&"estimator") {
+        match estimator_rate(cfg, spec.act_dim, seconds) {
+            Ok(r) => out.estimator_targets = Some(r),
+            Err(e) => out.errors.push(format!("estimator: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod js {
+    use wasm_bindgen::prelude::*;
+
+    use crate::device::{BackendChoice, ComputeDevice};
+    use crate::envs::EnvName;
+
+    /// `runBench(backend, config, seconds, measure)`: the [`super::Throughput`] of the
+    /// `playground` or `released` preset on `cpu` / `webgpu`, on the pendulum's shapes;
+    /// `measure` is a comma-separated subset of `updates,actions,estimator`.
+    #[wasm_bindgen(js_name = runBench)]
+    pub async fn run_bench(
+        backend: String,
+        config: String,
+        seconds: f64,
+        measure: String,
+    ) -> Result<JsValue, JsError> {
+        let err = |e: String| JsError::new(&e);
+        let choice: BackendChoice = backend.parse().map_err(|e| err(format!("{e}")))?;
+        let device = ComputeDevice::select(choice)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let cfg = super::preset(&config).map_err(err)?;
+        let which: Vec<&str> = measure.split(',').map(str::trim).collect();
+        let r = super::run(&config, &cfg, device, EnvName::Pendulum, seconds, &which)
+            .await
+            .map_err(err)?;
+        serde::Serialize::serialize(&r, &serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_is_measured_and_positive() {
+        let cfg = TrainConfig {
+            batch_size: 16,
+            posterior_samples: 4,
+            candidates: 2,
+            ode_steps: 2,
+            ..TrainConfig::playground()
+        };
+        let r = pollster::block_on(run(
+            "playground",
+            &cfg,
+            ComputeDevice::cpu(),
+            EnvName::Pendulum,
+            0.0,
+            &["updates", "actions", "estimator"],
+        ))
+        .unwrap();
+        assert_eq!(r.backend, "cpu");
+        for rate in [&r.updates, &r.actions, &r.estimator_targets] {
+            let rate = rate.as_ref().expect("measured");
+            assert!(rate.per_s > 0.0 && rate.items > 0, "{rate:?}");
+        }
+        assert_eq!(r.errors, Vec::<String>::new());
+        assert!(preset("nope").is_err());
+    }
+}

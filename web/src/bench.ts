@@ -1,0 +1,137 @@
+/**
+ * `?bench` mode: instead of the playground, measure the trainer's throughput in this browser
+ * (critic + actor updates/s, action selections/s, estimator targets/s; the figures of
+ * `rfm bench`) per backend and config, and show them as JSON in `#bench-result`.
+ *
+ * URL parameters: `bench` = `cpu`, `webgpu` or empty (both, WebGPU only when the browser has
+ * it); `configs` = comma-separated `playground` / `released` (default `playground`);
+ * `seconds` per figure (default 3); `measure` (default `updates,actions,estimator`).
+ * When done, `body[data-bench]` is `done` (or `error`), for tests.
+ */
+import type { BenchJob, BenchReply, GpuCounts } from "./benchProtocol";
+
+export interface BenchPlan {
+  backends: string[];
+  configs: string[];
+  seconds: number;
+  measure: string;
+}
+
+/** The plan for a query string; `hasWebGpu` decides what an empty `bench` means. */
+export function benchPlan(search: string, hasWebGpu: boolean): BenchPlan {
+  const q = new URLSearchParams(search);
+  const b = (q.get("bench") ?? "").trim();
+  const backends = b === "" || b === "all" ? (hasWebGpu ? ["cpu", "webgpu"] : ["cpu"]) : b.split(",").map((s) => s.trim()).filter(Boolean);
+  const configs = (q.get("configs") ?? "playground").split(",").map((s) => s.trim()).filter(Boolean);
+  const s = Number(q.get("seconds") ?? "3");
+  return {
+    backends,
+    configs,
+    seconds: Number.isFinite(s) && s >= 0 ? s : 3,
+    measure: q.get("measure") ?? "updates,actions,estimator",
+  };
+}
+
+export async function runBenchPage(): Promise<void> {
+  const body = document.body;
+  body.dataset.bench = "running";
+  const status = document.getElementById("status");
+  const say = (text: string) => {
+    if (status) status.textContent = text;
+  };
+  const card = document.createElement("section");
+  card.className = "card bench-card";
+  card.setAttribute("aria-labelledby", "bench-title");
+  const h = document.createElement("h2");
+  h.id = "bench-title";
+  h.textContent = "Benchmark (JSON)";
+  const pre = document.createElement("pre");
+  pre.id = "bench-result";
+  card.append(h, pre);
+  document.querySelector("main")?.prepend(card);
+
+  const plan = benchPlan(location.search, "gpu" in navigator);
+  const rows: Record<string, unknown>[] = [];
+  let loadMs = NaN;
+  const show = () => (pre.textContent = JSON.stringify({ userAgent: navigator.userAgent, plan, loadMs, rows }, null, 2));
+  const worker = new Worker(new URL("./benchWorker.js", import.meta.url), { type: "module" });
+  const pending = new Map<number, (r: BenchReply) => void>();
+  let onReady: (r: BenchReply) => void = () => {};
+  const ready = new Promise<BenchReply>((resolve) => (onReady = resolve));
+  worker.onmessage = (ev: MessageEvent<BenchReply>) => {
+    const r = ev.data;
+    if (r.type === "ready") onReady(r);
+    else if (r.id === -1) onReady(r);
+    else pending.get(r.id)?.(r);
+  };
+  say("benchmark: loading the trainer…");
+  const first = await ready;
+  if (first.type === "error") {
+    pre.textContent = JSON.stringify({ error: first.message });
+    body.dataset.bench = "error";
+    say(`benchmark: ${first.message}`);
+    return;
+  }
+  if (first.type === "ready") loadMs = first.loadMs;
+  let id = 0;
+  let failed = false;
+  for (const backend of plan.backends) {
+    for (const config of plan.configs) {
+      say(`benchmark: ${config} on ${backend}…`);
+      // On WebGPU each figure runs as its own job, so the worker's call counters (submits,
+      // dispatches, readbacks) can be divided by that figure's items.
+      const parts = backend === "webgpu" ? plan.measure.split(",").map((m) => m.trim()) : [plan.measure];
+      let row: Record<string, unknown> | null = null;
+      const perItem: Record<string, unknown> = {};
+      for (const measure of parts) {
+        const job: BenchJob = { id: ++id, backend, config, seconds: plan.seconds, measure };
+        const reply = await new Promise<BenchReply>((resolve) => {
+          pending.set(job.id, resolve);
+          worker.postMessage(job);
+        });
+        if (reply.type === "error") {
+          failed = true;
+          row = { ...(row ?? { backend, config }), error: reply.message };
+          break;
+        }
+        if (reply.type !== "result") continue;
+        row = mergeRows(row, reply.result, reply.wallMs);
+        if (reply.gpu && backend === "webgpu") perItem[measure] = gpuPerItem(measure, reply.result, reply.gpu);
+      }
+      if (row && Object.keys(perItem).length > 0) row.gpuCallsPerItem = perItem;
+      if (row) rows.push(row);
+      show();
+    }
+  }
+  show();
+  console.log(pre.textContent);
+  worker.terminate();
+  body.dataset.bench = failed ? "error" : "done";
+  say(failed ? "benchmark finished with errors" : "benchmark done");
+}
+
+/** One row from the per-figure results of the same backend and config. */
+function mergeRows(row: Record<string, unknown> | null, result: Record<string, unknown>, wallMs: number): Record<string, unknown> {
+  if (!row) return { ...result, wallMs };
+  const out: Record<string, unknown> = { ...row, wallMs: (row.wallMs as number) + wallMs };
+  for (const [k, v] of Object.entries(result)) {
+    if (k === "errors") out.errors = [...((row.errors as string[]) ?? []), ...((v as string[]) ?? [])];
+    else if (v !== null && v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+const FIGURE_KEY: Record<string, string> = { updates: "updates", actions: "actions", estimator: "estimatorTargets" };
+
+/**
+ * WebGPU calls per item of `measure`. The counts include set-up (building the networks, and
+ * the untimed first update or action, which is counted as an item here), so they are upper
+ * bounds that approach the steady per-item figure as more items run.
+ */
+export function gpuPerItem(measure: string, result: Record<string, unknown>, gpu: GpuCounts): Record<string, number> {
+  const rate = result[FIGURE_KEY[measure] ?? measure] as { items?: number } | undefined;
+  if (!rate?.items) return { items: 0, ...gpu }; // the figure failed: the job's totals
+  const items = rate.items + (measure === "updates" || measure === "actions" ? 1 : 0);
+  const r = (x: number) => Math.round((x / items) * 10) / 10;
+  return { items, submits: r(gpu.submits), dispatches: r(gpu.dispatches), mapAsync: r(gpu.mapAsync) };
+}

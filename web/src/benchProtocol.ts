@@ -1,0 +1,24 @@
+/** Messages between the `?bench` page (bench.ts) and its worker (benchWorker.ts). */
+export interface BenchJob {
+  id: number;
+  /** `cpu` (flex in wasm) or `webgpu`. */
+  backend: string;
+  /** `playground` or `released`. */
+  config: string;
+  /** Seconds per figure (each runs at least one iteration). */
+  seconds: number;
+  /** Comma-separated subset of `updates,actions,estimator`. */
+  measure: string;
+}
+
+export type BenchReply =
+  | { type: "ready"; loadMs: number }
+  | { type: "result"; id: number; result: Record<string, unknown>; wallMs: number; gpu?: GpuCounts }
+  | { type: "error"; id: number; message: string };
+
+/** WebGPU calls made during one job (see benchWorker.ts). */
+export interface GpuCounts {
+  submits: number;
+  dispatches: number;
+  mapAsync: number;
+}

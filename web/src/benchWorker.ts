@@ -1,0 +1,68 @@
+/**
+ * The benchmark worker (`?bench` mode): loads the wasm core and runs `runBench` (crate
+ * `throughput.rs`, the figures of `rfm bench`) for each request, one at a time.
+ */
+import type { BenchJob, BenchReply } from "./benchProtocol";
+
+interface BenchWasm {
+  default: (input?: unknown) => Promise<unknown>;
+  runBench(backend: string, config: string, seconds: number, measure: string): Promise<Record<string, unknown>>;
+}
+
+const scope = self as unknown as {
+  postMessage(msg: BenchReply): void;
+  onmessage: ((ev: MessageEvent<BenchJob>) => void) | null;
+};
+
+async function load(): Promise<BenchWasm> {
+  const url = new URL("./rfm-playground.js", import.meta.url).href;
+  const api = (await import(/* @vite-ignore */ url)) as BenchWasm;
+  await api.default();
+  return api;
+}
+
+/**
+ * WebGPU work counters: queue submits, compute dispatches (`dispatchWorkgroups`, direct and
+ * indirect) and buffer mappings (`mapAsync`, i.e. readbacks), counted by wrapping the
+ * prototypes in this worker, where the wasm core runs. Absent without WebGPU.
+ */
+const gpuCounts = { submits: 0, dispatches: 0, mapAsync: 0 };
+function countCalls(proto: object | undefined, name: string, key: keyof typeof gpuCounts): boolean {
+  const p = proto as Record<string, unknown> | undefined;
+  const f = p?.[name];
+  if (!p || typeof f !== "function") return false;
+  p[name] = function (this: unknown, ...args: unknown[]) {
+    gpuCounts[key] += 1;
+    return (f as (...a: unknown[]) => unknown).apply(this, args);
+  };
+  return true;
+}
+const g = self as unknown as Record<string, { prototype: object } | undefined>;
+const counting =
+  countCalls(g.GPUQueue?.prototype, "submit", "submits") &&
+  countCalls(g.GPUComputePassEncoder?.prototype, "dispatchWorkgroups", "dispatches") &&
+  countCalls(g.GPUComputePassEncoder?.prototype, "dispatchWorkgroupsIndirect", "dispatches") &&
+  countCalls(g.GPUBuffer?.prototype, "mapAsync", "mapAsync");
+
+const t0 = performance.now();
+const ready = load();
+ready.then(
+  () => scope.postMessage({ type: "ready", loadMs: performance.now() - t0 }),
+  (e) => scope.postMessage({ type: "error", id: -1, message: `could not load the wasm core: ${String(e)}` }),
+);
+
+scope.onmessage = async (ev) => {
+  const job = ev.data;
+  try {
+    const api = await ready;
+    const started = performance.now();
+    const before = { ...gpuCounts };
+    const result = await api.runBench(job.backend, job.config, job.seconds, job.measure);
+    const gpu = counting
+      ? { submits: gpuCounts.submits - before.submits, dispatches: gpuCounts.dispatches - before.dispatches, mapAsync: gpuCounts.mapAsync - before.mapAsync }
+      : undefined;
+    scope.postMessage({ type: "result", id: job.id, result, wallMs: performance.now() - started, gpu });
+  } catch (e) {
+    scope.postMessage({ type: "error", id: job.id, message: e instanceof Error ? e.message : String(e) });
+  }
+};
