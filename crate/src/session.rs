@@ -4,7 +4,7 @@
 //! comes from here. Plain Rust + burn: the wasm glue (`wasm.rs`) only converts types.
 //!
 //! Faults pause the session with a plain-language message ([`StepBatch::fault`]): a NaN/inf
-//! loss, action or weight, NaN/inf or exploding Q values, exploding regression targets (a loss
+//! loss, action or weight, NaN/inf or exploding Q values, exploding TD targets (an RL loss
 //! above [`LOSS_LIMIT`]) and a collapsed estimator (mean ESS of the last [`ESS_WINDOW`] updates
 //! at most [`ESS_COLLAPSE`]). The session keeps a snapshot of the last good weights (taken after
 //! every healthy batch, checked finite) and restores it on a fault, so the user can change a
@@ -123,8 +123,10 @@ impl std::str::FromStr for FaultKind {
     }
 }
 
-/// A loss above this (finite) value counts as exploding targets.
-pub const LOSS_LIMIT: f32 = 1e8;
+/// An RL critic or actor loss above this (finite) value counts as exploding targets (healthy
+/// page runs stay below 1e4). Sampler mode has no such limit: the gradient estimator's
+/// regression targets are heavy-tailed, and its loss on gmm8 legitimately reaches ~1e12.
+pub const LOSS_LIMIT: f32 = 1e10;
 /// A Q value beyond ±this counts as exploding.
 pub const Q_LIMIT: f32 = 1e7;
 /// Updates whose mean ESS is watched for a collapse.
@@ -403,16 +405,32 @@ impl Session {
         }
         use crate::sampler::SamplerError;
         use crate::trainer::TrainError;
-        let why = match e {
-            SessionError::Train(TrainError::NonFinite { step, what, value }) => {
-                format!("the {what} became {value} at step {step}")
+        // From finite weights, an infinite value means the numbers blew up; NaN is NaN.
+        let kind = |v: f32| {
+            if v.is_infinite() {
+                FaultKind::ExplodingTargets
+            } else {
+                FaultKind::NanQ
             }
-            SessionError::Sampler(SamplerError::NonFinite { step, value }) => {
-                format!("the loss became {value} at step {step}")
-            }
-            other => other.to_string(),
         };
-        (FaultKind::NanQ, why)
+        let blew = |v: f32| {
+            if v.is_infinite() {
+                " (the targets are blowing up)"
+            } else {
+                ""
+            }
+        };
+        match e {
+            SessionError::Train(TrainError::NonFinite { step, what, value }) => (
+                kind(value),
+                format!("the {what} became {value} at step {step}{}", blew(value)),
+            ),
+            SessionError::Sampler(SamplerError::NonFinite { step, value }) => (
+                kind(value),
+                format!("the loss became {value} at step {step}{}", blew(value)),
+            ),
+            other => (FaultKind::NanQ, other.to_string()),
+        }
     }
 
     /// Every weight must be finite.
@@ -446,7 +464,7 @@ impl Session {
                     format!("the {what} loss became {v} at step {}", p.step),
                 ));
             }
-            if v > LOSS_LIMIT {
+            if v > LOSS_LIMIT && self.cfg.mode == Mode::Rl {
                 return Err((
                     FaultKind::ExplodingTargets,
                     format!(
@@ -533,7 +551,7 @@ impl Session {
     }
 
     /// Test hook: make the next [`Session::step`] meet `kind` (NaN critic or policy weights,
-    /// ESS readings of 1, critic weights scaled by 100 so the TD loss explodes, or a lost
+    /// ESS readings of 1, critic weights scaled by 1000 so the TD loss explodes, or a lost
     /// device). The Q faults need a critic (RL mode). The session must detect it, pause with a message and restore the last good
     /// weights (a lost device instead asks for [`Session::fall_back_to_cpu`]).
     #[doc(hidden)]
@@ -554,11 +572,11 @@ impl Session {
 
     async fn apply_injection(&mut self, kind: FaultKind) -> Result<(), (FaultKind, String)> {
         // NaN Q: the critic's weights become NaN; NaN weights: the policy's; exploding
-        // targets: the critic's weights scaled by 100, so its outputs, and the loss against
+        // targets: the critic's weights scaled by 1000, so its outputs, and the loss against
         // the TD targets, blow up.
         let (prefix, poison): (&str, fn(f32) -> f32) = match (kind, self.inner()) {
             (FaultKind::NanQ, _) => ("critic", |_| f32::NAN),
-            (FaultKind::ExplodingTargets, _) => ("critic", |v| v * 100.0),
+            (FaultKind::ExplodingTargets, _) => ("critic", |v| v * 1000.0),
             (_, Inner::Rl(_)) => ("actor", |_| f32::NAN),
             (_, Inner::Sampler(_)) => ("policy", |_| f32::NAN),
         };
@@ -1378,7 +1396,10 @@ mod tests {
         let ess = fault_round_trip(&mut s, FaultKind::EssCollapse);
         assert!(ess.contains("effective sample size collapsed"), "{ess}");
         let boom = fault_round_trip(&mut s, FaultKind::ExplodingTargets);
-        assert!(boom.contains("exploded"), "{boom}");
+        assert!(
+            boom.contains("exploded") || boom.contains("blowing up"),
+            "{boom}"
+        );
     }
 
     #[test]
