@@ -4,10 +4,10 @@
 //! evaluated as `z / (1 + exp(−u))` with a branch-free polynomial `exp` (range reduction
 //! `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r`, `2ⁿ` built from the
 //! exponent bits): every operation is a lane-wise add, multiply, min/max, divide, integer add or
-//! shift, so each loop below compiles to SIMD (SSE2 / AVX2 natively, SIMD128 in
-//! wasm). Relative error of [`exp`] < 3e-7 on its range; absolute error of [`gelu`] against the
-//! `f64` formula < 2e-6·max(1, |z|) (both tested). No fused multiply-adds are used, so the
-//! AVX2 and the baseline paths give bit-identical results.
+//! shift, so each loop below compiles to SIMD (SSE2 / AVX2 / AVX-512 natively, picked at run
+//! time; SIMD128 in wasm). Relative error of [`exp`] < 3e-7 on its range; absolute error of
+//! [`gelu`] against the `f64` formula < 2e-6·max(1, |z|) (both tested). No fused multiply-adds
+//! are used, so every path gives bit-identical results.
 //!
 //! The fused kernels apply a per-column bias first (the Dense layer's bias) and either replace
 //! the input (`h = gelu(z + b)`) or add to a residual (`h += gelu(z + b)`); rows are the leading
@@ -64,22 +64,47 @@ fn residual_gelu_generic(h: &mut [f32], z: &[f32], bias: &[f32]) {
     }
 }
 
+/// The widest vector unit this CPU has among those the kernels are compiled for.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn bias_gelu_avx2(z: &mut [f32], bias: &[f32]) {
-    bias_gelu_generic(z, bias)
+#[derive(Clone, Copy, PartialEq)]
+enum Simd {
+    Baseline,
+    Avx2,
+    Avx512,
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn residual_gelu_avx2(h: &mut [f32], z: &[f32], bias: &[f32]) {
-    residual_gelu_generic(h, z, bias)
+fn simd() -> Simd {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        Simd::Avx512
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Simd::Avx2
+    } else {
+        Simd::Baseline
+    }
+}
+
+/// The generic kernels compiled again with a wider target feature (same operations, so the
+/// same results).
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_feature {
+    ($feature:literal, $bias:ident, $residual:ident) => {
+        #[target_feature(enable = $feature)]
+        fn $bias(z: &mut [f32], bias: &[f32]) {
+            bias_gelu_generic(z, bias)
+        }
+
+        #[target_feature(enable = $feature)]
+        fn $residual(h: &mut [f32], z: &[f32], bias: &[f32]) {
+            residual_gelu_generic(h, z, bias)
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-}
+with_feature!("avx2", bias_gelu_avx2, residual_gelu_avx2);
+#[cfg(target_arch = "x86_64")]
+with_feature!("avx512f", bias_gelu_avx512, residual_gelu_avx512);
 
 /// `z[r, j] ← gelu(z[r, j] + bias[j])` for every row `r` of `z` (`[rows, bias.len()]`).
 pub fn bias_gelu(z: &mut [f32], bias: &[f32]) {
@@ -89,9 +114,11 @@ pub fn bias_gelu(z: &mut [f32], bias: &[f32]) {
         "bias_gelu: z is not [rows, bias.len()]"
     );
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { bias_gelu_avx2(z, bias) };
+    match simd() {
+        // SAFETY: the CPU has the feature each kernel is compiled for (checked by `simd`).
+        Simd::Avx512 => return unsafe { bias_gelu_avx512(z, bias) },
+        Simd::Avx2 => return unsafe { bias_gelu_avx2(z, bias) },
+        Simd::Baseline => {}
     }
     bias_gelu_generic(z, bias)
 }
@@ -105,9 +132,11 @@ pub fn residual_gelu(h: &mut [f32], z: &[f32], bias: &[f32]) {
         "residual_gelu: h is not [rows, bias.len()]"
     );
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { residual_gelu_avx2(h, z, bias) };
+    match simd() {
+        // SAFETY: the CPU has the feature each kernel is compiled for (checked by `simd`).
+        Simd::Avx512 => return unsafe { residual_gelu_avx512(h, z, bias) },
+        Simd::Avx2 => return unsafe { residual_gelu_avx2(h, z, bias) },
+        Simd::Baseline => {}
     }
     residual_gelu_generic(h, z, bias)
 }

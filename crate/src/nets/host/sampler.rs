@@ -2,11 +2,13 @@
 //! sample with a critic: the same grid, solvers and parameterisations (see `nets/policy.rs`),
 //! run block by block of rows with every buffer reused.
 //!
-//! Rows are independent, so they are cut into blocks of [`block_rows`] rows (sized so a
-//! block's hidden activations stay in cache); each block integrates all its ODE steps before
-//! the next. Natively the blocks are spread over the rayon pool in a few contiguous groups,
-//! each with its own buffers; in wasm one group runs them in order. Results do not depend on
-//! the grouping. No random numbers are drawn here: the caller supplies `y0`.
+//! Rows are independent, so they are cut into blocks of at most [`block_rows`] rows (sized so
+//! a block's hidden activations stay in cache; fewer when there are few rows, so that every
+//! worker gets some); each block integrates all its ODE steps before the next. Natively the blocks are spread over the rayon pool in a few contiguous groups,
+//! each with its own buffers; in wasm one group runs them in order. A run is reproducible for a
+//! given machine and thread count; across those, a row's result can change in the last bits
+//! (gemm's kernels sum a row in an order that depends on its place in the block). No random
+//! numbers are drawn here: the caller supplies `y0`.
 
 use super::critic::{CriticScratch, HostCritic};
 use super::policy::{HostPolicy, Scratch};
@@ -119,7 +121,8 @@ impl HostSampler {
             policy.cond_hidden(*t, lambda, c);
         }
 
-        let block = block_rows(hid);
+        // Few rows (acting on one state): smaller blocks, so every worker gets some.
+        let block = block_rows(hid).min(rows.div_ceil(workers()).max(MIN_SPLIT_ROWS));
         let blocks = rows.div_ceil(block);
         let groups = blocks.min(max_groups());
         let group_rows = blocks.div_ceil(groups) * block;
@@ -167,17 +170,25 @@ impl HostSampler {
     }
 }
 
-/// How many groups to split the blocks into: a few per worker thread, so a slow worker (the
-/// machine is shared) does not hold up the rest.
-fn max_groups() -> usize {
+/// Blocks are not cut below this many rows to feed more workers.
+const MIN_SPLIT_ROWS: usize = 8;
+
+/// Worker threads the groups are spread over (1 in wasm).
+fn workers() -> usize {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        2 * rayon::current_num_threads()
+        rayon::current_num_threads()
     }
     #[cfg(target_arch = "wasm32")]
     {
         1
     }
+}
+
+/// How many groups to split the blocks into: a few per worker thread, so a slow worker (the
+/// machine is shared) does not hold up the rest.
+fn max_groups() -> usize {
+    2 * workers()
 }
 
 /// Integrate one block of rows `y` (`[rows, act]`) over the grid `times`; `cond` holds the

@@ -170,7 +170,8 @@ fn critic_and_scored_sampler_match_burn() {
     sampler.sample_scored(&hp, &hc, &mut y, &s, 0.02, &ode, &mut scores);
     let a: Vec<f32> = y.iter().map(|v| v.tanh()).collect();
     hc.q_min(&s, &a, &mut q, &mut Default::default());
-    assert_eq!(scores, q);
+    // Equal up to rounding: gemm may order a row's sums differently by its place in the matrix.
+    assert_close(&q, &scores, 1e-6, "scores");
 }
 
 #[test]
@@ -180,7 +181,8 @@ fn reused_buffers_give_the_same_numbers() {
     let hp = block(load::policy(&p)).unwrap();
     let ode = OdeConfig::default();
     let mut r = rng::seeded(8);
-    let (big, small) = (1500, 7);
+    // 37 rows are cut into blocks of 19 on two workers, 1500 into blocks of 512.
+    let (big, small) = (1500, 37);
     let y_big = rng::normals(&mut r, big * 2);
     let s_big = rng::normals(&mut r, big * 2);
     let run = |sampler: &mut HostSampler, n: usize| {
@@ -193,6 +195,7 @@ fn reused_buffers_give_the_same_numbers() {
     let first_big = run(&mut reused, big);
     assert_eq!(run(&mut reused, small), fresh_small);
     assert_eq!(run(&mut reused, big), first_big);
-    // Rows are independent: the first rows of the big call are the small call's.
-    assert_eq!(&first_big[..small * 2], &fresh_small[..]);
+    // Rows are independent: the first rows of the big call are the small call's (up to the
+    // rounding of gemm's position-dependent kernels).
+    assert_close(&first_big[..small * 2], &fresh_small, 1e-5, "rows");
 }
