@@ -6,7 +6,8 @@
 
 Each round runs, per config, ours then theirs (one measurement each), recording the 1-minute
 load average before every measurement; the summary gives the medians over rounds and the ratio
-ours / theirs. `--scale` instead measures updates/s at the playground size with batch, K,
+ours / theirs. `--baseline <rfm binary>` adds an earlier build of ours, run just before ours in
+every round (before/after of a change, interleaved). `--scale` instead measures updates/s at the playground size with batch, K,
 hidden width and candidates doubled one at a time (both implementations, interleaved).
 Output: JSON lines (raw), then a Markdown summary table on stdout.
 """
@@ -46,8 +47,8 @@ def run_json(cmd):
     return [json.loads(l) for l in res.stdout.splitlines() if l.startswith("{")]
 
 
-def ours(a, config, measure, overrides=None, seconds=None):
-    cmd = [a.rfm, "bench", "--config", config, "--measure", measure, "--repeats", "1",
+def ours(a, config, measure, overrides=None, seconds=None, binary=None):
+    cmd = [binary or a.rfm, "bench", "--config", config, "--measure", measure, "--repeats", "1",
            "--seconds", str(seconds or a.seconds), "--env", "pendulum"]
     if overrides:
         cmd += ["--overrides", json.dumps(overrides)]
@@ -69,6 +70,7 @@ def med(xs):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rfm", required=True)
+    p.add_argument("--baseline", help="an earlier rfm binary, measured before ours each round")
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=4.0)
@@ -107,6 +109,10 @@ def main():
     configs = a.configs.split(",")
     for rnd in range(a.rounds):
         for c in configs:
+            b = None
+            if a.baseline:
+                lb = load1()
+                b = ours(a, c, "updates,actions", binary=a.baseline)
             l0 = load1()
             o = ours(a, c, "updates,actions,estimator")
             l1 = load1()
@@ -116,8 +122,15 @@ def main():
                        ours_actions=o["actions_per_s"], jax_actions=t["actions_per_s"],
                        ours_estimator_targets=o["estimator_targets_per_s"],
                        jax_compile_s=t.get("compile_s"))
+            if b:
+                rec.update(load_baseline=lb, baseline_updates=b["updates_per_s"],
+                           baseline_actions=b["actions_per_s"])
             print(json.dumps(rec), flush=True)
-            r = rows.setdefault(c, {k: [] for k in ("ou", "tu", "oa", "ta", "oe", "l")})
+            r = rows.setdefault(c, {k: [] for k in ("ou", "tu", "oa", "ta", "oe", "l", "bu", "ba")})
+            if b:
+                r["bu"].append(b["updates_per_s"])
+                r["ba"].append(b["actions_per_s"])
+                r["l"].append(lb)
             r["ou"].append(o["updates_per_s"])
             r["tu"].append(t["updates_per_s"])
             r["oa"].append(o["actions_per_s"])
@@ -132,6 +145,15 @@ def main():
         ou, tu, oa, ta = med(r["ou"]), med(r["tu"]), med(r["oa"]), med(r["ta"])
         print(f"| {c} | {ou:.2f} | {tu:.2f} | {ou / tu:.2f} | {oa:.0f} | {ta:.0f} | "
               f"{oa / ta:.2f} | {med(r['oe']):.3g} | {min(r['l']):.1f}–{max(r['l']):.1f} |")
+    if a.baseline:
+        print("\n| config | baseline upd/s | ours upd/s | ours/baseline | baseline act/s | "
+              "ours act/s | ours/baseline |")
+        print("|---|---|---|---|---|---|---|")
+        for c in configs:
+            r = rows[c]
+            bu, ou, ba, oa = med(r["bu"]), med(r["ou"]), med(r["ba"]), med(r["oa"])
+            print(f"| {c} | {bu:.2f} | {ou:.2f} | {ou / bu:.2f} | {ba:.0f} | {oa:.0f} | "
+                  f"{oa / ba:.2f} |")
 
 
 if __name__ == "__main__":

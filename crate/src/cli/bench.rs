@@ -22,6 +22,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rfm_playground::device::{ComputeDevice, read_f32, read_scalar};
 use rfm_playground::envs::{EnvName, make_env};
 use rfm_playground::nets::critic::CriticConfig;
+use rfm_playground::nets::host::{self, HostSampler};
 use rfm_playground::nets::{OdeConfig, Parameterisation, PolicyConfig};
 use rfm_playground::rfm::estimators::{
     Estimator, PosteriorBatch, draw_candidates, estimate, velocity_target,
@@ -199,8 +200,8 @@ impl EstInputs {
 
 /// Milliseconds per update of the update's building blocks, each built from the public nets
 /// API with the config's shapes (plain device unless it trains):
-/// - `sample_ms`: the generic `Policy::sample` over `2·batch·candidates` rows + `q_min` of the
-///   candidates (the trainer uses its own restated sampler, usually faster: an upper bound);
+/// - `sample_ms`: the trainer's CPU candidate sampler (`nets::host`, incl. reading the weights
+///   back) over `2·batch·candidates` rows + `min(Q1, Q2)` of the candidates;
 /// - `td_ms`: `q_min` of the target critic on `batch` rows;
 /// - `critic_step_ms`: twin-critic forward + backward + Adam on `batch` rows;
 /// - `qgrad_ms`: `q_min_and_grad` on `batch·K` rows (value and ∇ₐ of min(Q1, Q2));
@@ -235,13 +236,13 @@ fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, C
     };
     let rows = 2 * n * c;
     let s_rows = rng::normals(&mut r, rows * o);
+    let mut sampler = HostSampler::default();
     let sample_ms = time_median(reps, || {
-        let y0 = tensor2(rng::normals(&mut r, rows * d), rows, d, &dev);
-        let s = tensor2(s_rows.clone(), rows, o, &dev);
-        let y = actor.sample(y0, Some(s.clone()), cfg.lambda, &ode, false).y;
-        let q = critic_v.q_min(s, tanh(y.clone()));
-        block(read_f32(y))?;
-        block(read_f32(q))?;
+        let hp = block(host::load::policy(&actor))?;
+        let hc = block(host::load::critic(&critic))?;
+        let mut y = rng::normals(&mut r, rows * d);
+        let mut q = vec![0.0f32; rows];
+        sampler.sample_scored(&hp, &hc, &mut y, &s_rows, cfg.lambda, &ode, &mut q);
         Ok(())
     })? * 1e3;
     let s_n = rng::normals(&mut r, n * o);
