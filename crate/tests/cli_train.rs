@@ -192,5 +192,13 @@ fn bad_input_is_a_one_line_error() {
     ]
     .concat());
     assert_one_line_error(&out, "x.json");
+    assert_one_line_error(
+        &rfm(&[
+            &base[..],
+            &["--env", "multigoal", "--eval-policy", "softmax"],
+        ]
+        .concat()),
+        "softmax",
+    );
     assert_one_line_error(&rfm(&["eval", "--load", "/nonexistent/run"]), "config.json");
 }

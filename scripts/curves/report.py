@@ -4,7 +4,7 @@
     python3 scripts/curves/report.py --out curves --png docs/figures/learning-curves.png
 
 The table has, per env and algorithm: seeds, eval return at each eval step (mean ± std over seeds),
-the final eval return (mean ± std, min..max), median updates/s, and on multigoal the final
+the final eval return's range over seeds, median updates/s, and on multigoal the final
 evaluation's episodes per goal summed over seeds. The plot (needs matplotlib) has one panel per
 env: mean eval return against env steps with a band from the lowest to the highest seed.
 """
@@ -53,7 +53,7 @@ def table(runs) -> str:
             continue
         steps = [s for s, _ in runs[(env, algos[0])][0]["evals"]]
         head = ["algo", "seeds"] + [f"{s // 1000 if s % 1000 == 0 else s / 1000}k" for s in steps]
-        head += ["final (min..max)", "upd/s (median)"]
+        head += ["final: lowest..highest seed", "upd/s (median)"]
         if env == "multigoal":
             head.append("final eval episodes per goal (all seeds)")
         rows.append(f"\n**{env}** — eval return after N env steps, mean ± std over seeds\n")
@@ -65,7 +65,7 @@ def table(runs) -> str:
             for i in range(len(steps)):
                 cells.append(pm([r["evals"][i][1] for r in rs if i < len(r["evals"])]))
             finals = [r["final"] for r in rs]
-            cells.append(f"{pm(finals)} ({min(finals):.0f}..{max(finals):.0f})")
+            cells.append(f"{min(finals):.0f}..{max(finals):.0f}")
             rates = [r["rate"] for r in rs if r["rate"]]
             cells.append(f"{st.median(rates):.1f}" if rates else "–")
             if env == "multigoal":

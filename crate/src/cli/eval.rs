@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use rfm_playground::device::ComputeDevice;
-use rfm_playground::trainer::Trainer;
+use rfm_playground::trainer::{EvalPolicy, Trainer};
 use serde_json::json;
 
 use super::CliError;
@@ -17,19 +17,25 @@ pub struct Args {
     /// Evaluation episodes.
     #[arg(long, default_value_t = 10)]
     episodes: usize,
+    /// Actions: greedy (best candidate / Gaussian mean) or sample (the training policy's random
+    /// draws, e.g. to see which multigoal goals it reaches).
+    #[arg(long, default_value = "greedy")]
+    policy: String,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     if args.episodes == 0 {
         return Err("--episodes must be at least 1".into());
     }
+    let policy: EvalPolicy = args.policy.parse()?;
     let mut trainer = Trainer::load(&args.load, ComputeDevice::cpu())?;
-    let ev = pollster::block_on(trainer.evaluate(args.episodes))?;
+    let ev = pollster::block_on(trainer.evaluate_with(args.episodes, policy))?;
     let mut line = json!({
         "env": trainer.env_name().as_str(),
         "algo": trainer.algo().as_str(),
         "steps": trainer.steps(),
         "episodes": ev.episodes,
+        "policy": args.policy,
         "eval_return": ev.mean_return,
         "returns": ev.returns,
     });

@@ -17,7 +17,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfm_playground::device::ComputeDevice;
 use rfm_playground::envs::{EnvName, make_env};
-use rfm_playground::trainer::{Algo, Preset, StepReport, TrainConfig, Trainer};
+use rfm_playground::trainer::{Algo, EvalPolicy, Preset, StepReport, TrainConfig, Trainer};
 use serde_json::{Value, json};
 
 use super::CliError;
@@ -52,6 +52,10 @@ pub struct Args {
     /// Episodes per evaluation.
     #[arg(long, default_value_t = 5)]
     eval_episodes: usize,
+    /// Evaluation actions: greedy (best candidate / Gaussian mean) or sample (the training
+    /// policy's random draws, e.g. to see which multigoal goals it reaches).
+    #[arg(long, default_value = "greedy")]
+    eval_policy: String,
 }
 
 /// The config the arguments describe: preset, then the file's fields, then `--seed`.
@@ -99,6 +103,7 @@ fn report_line(r: &StepReport, updates_per_sec: f64) -> Value {
 pub fn run(args: Args) -> Result<(), CliError> {
     let env_name: EnvName = args.env.parse()?;
     let algo: Algo = args.algo.parse()?;
+    let eval_policy: EvalPolicy = args.eval_policy.parse()?;
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
@@ -148,7 +153,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             bar.suspend(|| println!("{}", report_line(&r, updates_per_sec)));
         }
         if args.eval_every > 0 && r.step % args.eval_every == 0 && r.step < args.steps {
-            let ev = pollster::block_on(trainer.evaluate(args.eval_episodes))?;
+            let ev = pollster::block_on(trainer.evaluate_with(args.eval_episodes, eval_policy))?;
             let mut line = json!({"step": r.step, "eval_return": ev.mean_return});
             if !ev.goals_reached.is_empty() {
                 line["goals_reached"] = json!(ev.goals_reached);
@@ -160,7 +165,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let ev = pollster::block_on(trainer.evaluate(args.eval_episodes.max(1)))?;
+    let ev = pollster::block_on(trainer.evaluate_with(args.eval_episodes.max(1), eval_policy))?;
     if let Some(dir) = &args.save {
         pollster::block_on(trainer.save(dir))?;
     }

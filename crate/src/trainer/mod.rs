@@ -90,6 +90,31 @@ impl FromStr for Algo {
     }
 }
 
+/// How [`Trainer::evaluate_with`] picks actions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalPolicy {
+    /// RFM: the candidate with the largest `min(Q1, Q2)`; SAC: `tanh(mean)`. The usual
+    /// evaluation: it shows what the agent has learned, with the exploration noise removed.
+    #[default]
+    Greedy,
+    /// The stochastic policy the agent trains with (RFM: softmax(`Q/λ`) over the flow's
+    /// candidates; SAC: a Gaussian draw). Shows the policy's modes: on multigoal, which goals
+    /// it reaches from the same start.
+    Sample,
+}
+
+impl FromStr for EvalPolicy {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "greedy" => Ok(Self::Greedy),
+            "sample" => Ok(Self::Sample),
+            other => Err(TrainError::UnknownEvalPolicy(other.to_string())),
+        }
+    }
+}
+
 /// Everything that stops a run; each message is one line.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -97,6 +122,8 @@ pub enum TrainError {
     Config(#[from] ConfigError),
     #[error("unknown algorithm '{0}' (valid: rfm, rfm-noise, rfm-grad, sac)")]
     UnknownAlgo(String),
+    #[error("unknown evaluation policy '{0}' (valid: greedy, sample)")]
+    UnknownEvalPolicy(String),
     #[error(
         "{what} became {value} at step {step}; training stopped, the last good weights are kept"
     )]
@@ -347,6 +374,17 @@ impl Trainer {
     /// candidate with the largest `min(Q1, Q2)`; SAC: `tanh(mean)`). The episode starts and
     /// candidate draws are the same at every call (fixed seeds), and the training RNG is untouched.
     pub async fn evaluate(&mut self, episodes: usize) -> Result<EvalReport, TrainError> {
+        self.evaluate_with(episodes, EvalPolicy::Greedy).await
+    }
+
+    /// [`Trainer::evaluate`] with a choice of action rule ([`EvalPolicy::Sample`]: the training
+    /// policy's own random draws, from the same fixed-seed RNG, so it too repeats exactly).
+    pub async fn evaluate_with(
+        &mut self,
+        episodes: usize,
+        policy: EvalPolicy,
+    ) -> Result<EvalReport, TrainError> {
+        let explore = policy == EvalPolicy::Sample;
         let mut env = make_env(self.env_name, self.cfg.seed ^ EVAL_SEED);
         let mut rng = rng::seeded(self.cfg.seed ^ EVAL_SEED);
         let mut returns = Vec::with_capacity(episodes);
@@ -355,7 +393,7 @@ impl Trainer {
             let mut obs = env.reset(Some((self.cfg.seed ^ EVAL_SEED).wrapping_add(ep as u64)));
             let mut total = 0.0;
             loop {
-                let action = self.agent.act(&obs, false, &mut rng).await?;
+                let action = self.agent.act(&obs, explore, &mut rng).await?;
                 if let Some(&bad) = action.iter().find(|a| !a.is_finite()) {
                     return Err(TrainError::NonFinite {
                         step: self.steps,
@@ -795,6 +833,40 @@ mod tests {
         (0..n)
             .map(|_| pollster::block_on(t.step()).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn sampled_evaluation_repeats_exactly_and_counts_goals() {
+        let cfg = tiny();
+        let mut t = Trainer::new(
+            cfg.clone(),
+            make_env(EnvName::Multigoal, cfg.seed),
+            Algo::Rfm,
+            ComputeDevice::cpu(),
+        )
+        .unwrap();
+        run(&mut t, 150);
+        let eval = |t: &mut Trainer, p| pollster::block_on(t.evaluate_with(6, p)).unwrap();
+        let (s1, s2) = (
+            eval(&mut t, EvalPolicy::Sample),
+            eval(&mut t, EvalPolicy::Sample),
+        );
+        assert_eq!(s1, s2, "fixed-seed sampled evaluation");
+        let g = eval(&mut t, EvalPolicy::Greedy);
+        assert_ne!(s1.returns, g.returns, "sampling must change the actions");
+        for r in [&s1, &g] {
+            assert_eq!(r.goals_reached.len(), 4);
+            assert!(r.goals_reached.iter().sum::<usize>() <= 6);
+        }
+        assert_eq!("sample".parse::<EvalPolicy>().unwrap(), EvalPolicy::Sample);
+        let err = "softmax".parse::<EvalPolicy>().unwrap_err().to_string();
+        assert!(
+            err.contains("softmax") && err.contains("greedy, sample"),
+            "{err}"
+        );
+        // Pendulum has no goals to count.
+        let mut p = trainer(Algo::Sac);
+        assert!(eval(&mut p, EvalPolicy::Greedy).goals_reached.is_empty());
     }
 
     #[test]
