@@ -4,8 +4,8 @@
  * every number shown comes from the worker.
  */
 import { App, type Chrome } from "./app";
-import { runBenchPage } from "./bench";
 import { clearSaved, readSaved, verify } from "./autosave";
+import { runBenchPage } from "./bench";
 import { WorkerClient, WorkerError } from "./client";
 import { Controls } from "./controls";
 import { configToJson, download, exportPng, fileStem, metricsToCsv } from "./export";
