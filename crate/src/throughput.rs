@@ -78,8 +78,9 @@ pub fn preset(name: &str) -> Result<TrainConfig, String> {
     }
 }
 
-/// A trainer whose every `step()` is an update (see the module docs).
-fn ready_trainer(
+/// A trainer whose every `step()` is an update (see the module docs): warm-up off, replay
+/// pre-filled with `max(4·batch, 1000)` random transitions of the env's shapes.
+pub fn ready_trainer(
     cfg: &TrainConfig,
     env: EnvName,
     device: ComputeDevice,

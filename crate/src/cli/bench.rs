@@ -30,6 +30,7 @@ use rfm_playground::rfm::estimators::{
 use rfm_playground::rfm::path::Path;
 use rfm_playground::rfm::targets::boltzmann_latent_log_prob_grad;
 use rfm_playground::rng::{self, Rng};
+use rfm_playground::throughput;
 use rfm_playground::trainer::{Algo, TrainConfig, Trainer};
 use serde_json::{Value, json};
 
@@ -111,28 +112,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 /// A trainer whose every `step()` is an update: warm-up off, replay pre-filled with random
 /// transitions (uniform actions in [-1, 1], normal observations and rewards).
 fn ready_trainer(cfg: &TrainConfig, env: EnvName) -> Result<Trainer, CliError> {
-    let cfg = TrainConfig {
-        warmup_steps: 0,
-        ..cfg.clone()
-    };
-    let fill = (4 * cfg.batch_size).max(1000).min(cfg.replay_capacity);
-    let mut trainer = Trainer::new(
-        cfg.clone(),
-        make_env(env, cfg.seed),
-        Algo::Rfm,
-        ComputeDevice::cpu(),
-    )?;
-    let mut r = rng::seeded(cfg.seed ^ 0xBE7C);
-    let spec = make_env(env, cfg.seed).spec().clone();
-    let (o, d) = (spec.obs_dim, spec.act_dim);
-    for _ in 0..fill {
-        let obs = rng::normals(&mut r, o);
-        let next = rng::normals(&mut r, o);
-        let act: Vec<f32> = (0..d).map(|_| rng::uniform(&mut r, -1.0, 1.0)).collect();
-        let rew = rng::normal(&mut r);
-        trainer.replay_mut().push(&obs, &act, rew, &next, false);
-    }
-    Ok(trainer)
+    Ok(throughput::ready_trainer(cfg, env, ComputeDevice::cpu())?)
 }
 
 /// Random posterior inputs of the update's shapes: `n = batch`, `K`, `d = act_dim`, with
