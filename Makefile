@@ -40,7 +40,7 @@ test-e2e:
 
 # Opt-in, not part of `make test`: train for SOAK_MINUTES (default 60) in headless Chromium,
 # sampling memory every minute (tests/e2e/soak.ts; docs/reliability.md).
-soak:
+soak: build
 	$(ENV) cd tests && node --import tsx e2e/soak.ts
 
 check: fmt lint
