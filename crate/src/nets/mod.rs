@@ -10,3 +10,41 @@ pub mod policy;
 
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use policy::{OdeConfig, Parameterisation, Policy, PolicyConfig, PolicyError, Solver};
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::tanh;
+
+/// `tanh(x)` that stays finite on every backend: the input is clamped to `±SQUASH_CLAMP` first.
+///
+/// WGSL's built-in `tanh` is specified through `exp`, and WebGPU implementations (SwiftShader's
+/// among them) return NaN once `exp(|x|)` overflows; the RFM posterior draws latents with
+/// magnitudes in the hundreds at small `t`. In f32, `tanh(x)` already rounds to exactly `±1`
+/// for `|x| > 9.02`, so the clamp changes no value on the CPU, and its gradient beyond the clamp
+/// (zero instead of `< 1e-12`) is the same for every practical purpose.
+pub fn squash<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    tanh(x.clamp(-SQUASH_CLAMP, SQUASH_CLAMP))
+}
+
+/// Where [`squash`] clamps its input (`tanh(15)` is `1.0` in f32).
+pub const SQUASH_CLAMP: f32 = 15.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{ComputeDevice, read_f32};
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn squash_equals_tanh_in_f32_and_saturates_instead_of_nan() {
+        let xs = [
+            -1e30f32, -500.0, -15.0, -9.1, -1.0, 0.0, 0.3, 9.1, 15.0, 88.8, 1e30,
+        ];
+        let dev = ComputeDevice::cpu();
+        let t = Tensor::<1>::from_data(TensorData::new(xs.to_vec(), [xs.len()]), dev.device());
+        let got = pollster::block_on(read_f32(squash(t))).unwrap();
+        for (x, y) in xs.iter().zip(&got) {
+            assert_eq!(*y, x.tanh(), "squash({x})");
+        }
+        assert_eq!((-SQUASH_CLAMP).tanh(), -1.0);
+    }
+}

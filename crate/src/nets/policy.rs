@@ -343,11 +343,7 @@ pub async fn paths_to_host(
     let mut paths: Vec<Vec<Vec<f32>>> = Vec::new();
     for y in steps {
         let [rows, d] = y.dims();
-        let y = if squash {
-            burn::tensor::activation::tanh(y)
-        } else {
-            y
-        };
+        let y = if squash { crate::nets::squash(y) } else { y };
         let v = crate::device::read_f32(y).await?;
         paths.resize_with(rows, Vec::new);
         for (i, p) in v.chunks_exact(d).enumerate() {

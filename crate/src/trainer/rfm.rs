@@ -22,7 +22,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::tanh;
 
 use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
@@ -31,7 +30,7 @@ use super::{
 use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
 use crate::nets::host::{self, HostCritic, HostPolicy, HostSampler};
-use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig};
+use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig, squash};
 use crate::replay::Batch;
 use crate::rfm::estimators::{self, Estimator, PosteriorBatch};
 use crate::rfm::path::Path;
@@ -169,7 +168,7 @@ impl RfmAgent {
                 &self.ode,
                 false,
             );
-            let q = self.critic.valid().q_min(s, tanh(out.y.clone()));
+            let q = self.critic.valid().q_min(s, squash(out.y.clone()));
             y = read_f32(out.y).await?;
             read_f32(q).await?
         };
@@ -216,7 +215,7 @@ impl RfmAgent {
         let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
         let mut y1 = self.sample_latents(&both, 2 * n, true, rng).await?;
         let y_next = y1.split_off(n * d);
-        let a_next = tanh(tensor2(y_next, n, d, &dev));
+        let a_next = squash(tensor2(y_next, n, d, &dev));
         let q_next = read_f32(
             self.target
                 .q_min(tensor2(batch.next_obs.clone(), n, o, &dev), a_next),
@@ -251,7 +250,7 @@ impl RfmAgent {
         let updated = critic.valid();
         let s_k = tensor2(repeat_rows(&batch.obs, o, k), n * k, o, &dev);
         let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
-        let (q, gq) = updated.q_min_and_grad(s_k, tanh(x1));
+        let (q, gq) = updated.q_min_and_grad(s_k, squash(x1));
         let q = read_f32(q).await?;
         let gq = read_f32(gq).await?;
         let mut logp1 = vec![0.0f32; n * k];

@@ -15,7 +15,7 @@
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{relu, softplus, tanh};
+use burn::tensor::activation::{relu, softplus};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{
@@ -25,6 +25,7 @@ use super::{
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
 use crate::nets::mlp::linear;
+use crate::nets::squash;
 use crate::replay::Batch;
 use crate::rng::{self, Rng};
 
@@ -67,7 +68,7 @@ impl GaussianActor {
         for l in &self.trunk {
             h = relu(l.forward(h));
         }
-        let raw = tanh(self.log_std.forward(h.clone()));
+        let raw = squash(self.log_std.forward(h.clone()));
         let log_std = (raw + 1.0) * (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) + LOG_STD_MIN;
         (self.mean.forward(h), log_std)
     }
@@ -86,7 +87,7 @@ pub fn tanh_gaussian_sample(
     let log_jac =
         (u.clone() * (-1.0) - softplus(u.clone() * (-2.0), 1.0) + std::f32::consts::LN_2) * 2.0;
     let logp = (log_normal - log_jac).sum_dim(1);
-    (tanh(u), logp)
+    (squash(u), logp)
 }
 
 /// The learned temperature `log α`.
@@ -170,7 +171,7 @@ impl SacAgent {
             let eps = tensor2(rng::normals(rng, self.act_dim), 1, self.act_dim, dev);
             tanh_gaussian_sample(mean, log_std, eps).0
         } else {
-            tanh(mean)
+            squash(mean)
         };
         read_f32(a).await
     }

@@ -2,8 +2,8 @@
 //! samples at an observation, the critic's `min(Q1, Q2)` on a set of actions, the flow's
 //! sample paths, and the env snapshot. Nothing here changes the run (own RNG streams).
 
+use crate::nets::squash;
 use burn::module::Module;
-use burn::tensor::activation::tanh;
 use burn::tensor::{Tensor, TensorData};
 
 use super::{Agent, TrainError, Trainer};
@@ -52,7 +52,7 @@ impl Trainer {
                 let out = agent
                     .actor()
                     .sample(y0, Some(s), self.cfg.lambda, agent.ode(), false);
-                tanh(out.y)
+                squash(out.y)
             }
             Agent::Sac(agent) => {
                 let (mean, log_std) = agent.actor().valid().forward(s);
