@@ -650,10 +650,7 @@ impl Session {
                 })
             }
             Inner::Rl(t) => {
-                let state = state.unwrap_or_else(|| t.env_state());
-                let obs = t
-                    .obs_for_state(&state)
-                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let (state, obs) = probe_point(t, state)?;
                 let d = t.act_dim();
                 let bins = if d == 1 { GRID_1D } else { GRID_2D };
                 let centres = action_grid(d, bins);
@@ -709,10 +706,7 @@ impl Session {
                 Ok(FlowPaths { t: ts, paths })
             }
             Inner::Rl(t) => {
-                let state = state.unwrap_or_else(|| t.env_state());
-                let obs = t
-                    .obs_for_state(&state)
-                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let (_, obs) = probe_point(t, state)?;
                 let mut r = rng::seeded(self.cfg.seed ^ 0x9a75_0000 ^ t.steps() as u64);
                 match t.flow_paths(&obs, count, &mut r).await? {
                     Some((ts, paths)) => Ok(FlowPaths { t: ts, paths }),
@@ -767,14 +761,21 @@ impl Session {
                 })
             }
             Inner::Rl(t) => {
-                let state = state.unwrap_or_else(|| t.env_state());
-                let obs = t
-                    .obs_for_state(&state)
-                    .map_err(|e| SessionError::Query(e.to_string()))?;
+                let (_, obs) = probe_point(t, state)?;
                 rl_variance(t, &obs, &self.cfg).await
             }
         }
     }
+}
+
+/// The env state a view looks at (the given one, else the run's current state) and its
+/// observation.
+fn probe_point(t: &Trainer, state: Option<Vec<f64>>) -> Result<(Vec<f64>, Vec<f32>), SessionError> {
+    let state = state.unwrap_or_else(|| t.env_state());
+    let obs = t
+        .obs_for_state(&state)
+        .map_err(|e| SessionError::Query(e.to_string()))?;
+    Ok((state, obs))
 }
 
 /// A saved experiment's weights: the config that built the networks, the step count and every
