@@ -78,6 +78,25 @@ pub fn preset(name: &str) -> Result<TrainConfig, String> {
     }
 }
 
+/// Wall time since a measurement started.
+struct Clock(f64);
+
+impl Clock {
+    fn start() -> Self {
+        Self(now_ms())
+    }
+
+    /// The rate of `items` once at least `seconds` have passed, else `None` (keep going).
+    fn rate_once(&self, items: usize, seconds: f64) -> Option<Rate> {
+        let el = (now_ms() - self.0) / 1e3;
+        (el >= seconds).then(|| Rate {
+            per_s: items as f64 / el.max(1e-6),
+            items,
+            seconds: el,
+        })
+    }
+}
+
 /// A trainer whose every `step()` is an update (see the module docs): warm-up off, replay
 /// pre-filled with `max(4·batch, 1000)` random transitions of the env's shapes.
 pub fn ready_trainer(
@@ -118,7 +137,7 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
     let est = Algo::Rfm.estimator().expect("rfm has an estimator");
     let mut logp1 = vec![0.0f32; n * k];
     let mut grad = vec![0.0f32; n * k * d];
-    let start = now_ms();
+    let clock = Clock::start();
     let mut items = 0;
     loop {
         boltzmann_latent_log_prob_grad(&q, &gq, &c.x1, cfg.lambda, &mut logp1, &mut grad)
@@ -138,13 +157,8 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
         let v = velocity_target(&Path::Linear, &t, &e.mu0, &e.mu1, n, d);
         std::hint::black_box(v);
         items += n;
-        let el = (now_ms() - start) / 1e3;
-        if el >= seconds {
-            return Ok(Rate {
-                per_s: items as f64 / el.max(1e-6),
-                items,
-                seconds: el,
-            });
+        if let Some(rate) = clock.rate_once(items, seconds) {
+            return Ok(rate);
         }
     }
 }
@@ -158,18 +172,13 @@ async fn updates_rate(
 ) -> Result<Rate, String> {
     let mut trainer = ready_trainer(cfg, env, device)?;
     trainer.step().await.map_err(|e| e.to_string())?;
-    let start = now_ms();
+    let clock = Clock::start();
     let mut items = 0;
     loop {
         trainer.step().await.map_err(|e| e.to_string())?;
         items += 1;
-        let el = (now_ms() - start) / 1e3;
-        if el >= seconds {
-            return Ok(Rate {
-                per_s: items as f64 / el.max(1e-6),
-                items,
-                seconds: el,
-            });
+        if let Some(rate) = clock.rate_once(items, seconds) {
+            return Ok(rate);
         }
     }
 }
@@ -193,7 +202,7 @@ async fn actions_rate(
         .act(&obs, false, &mut r)
         .await
         .map_err(|e| e.to_string())?;
-    let start = now_ms();
+    let clock = Clock::start();
     let mut items = 0;
     loop {
         let a = agent
@@ -207,13 +216,8 @@ async fn actions_rate(
             res.obs
         };
         items += 1;
-        let el = (now_ms() - start) / 1e3;
-        if el >= seconds {
-            return Ok(Rate {
-                per_s: items as f64 / el.max(1e-6),
-                items,
-                seconds: el,
-            });
+        if let Some(rate) = clock.rate_once(items, seconds) {
+            return Ok(rate);
         }
     }
 }
