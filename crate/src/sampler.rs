@@ -343,6 +343,7 @@ impl SamplerTrainer {
             x1: &cand.x1,
             logp1: &logp,
             grad_logp1: &grad,
+            log_iw: &[],
         };
         let est = estimators::estimate(&self.path, &self.estimator, &batch).map_err(|e| {
             SamplerError::Estimator {

@@ -152,6 +152,7 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
             x1: &c.x1,
             logp1: &logp1,
             grad_logp1: &grad,
+            log_iw: &[],
         };
         let e = estimate(&Path::Linear, &est, &pb).map_err(|e| e.to_string())?;
         let v = velocity_target(&Path::Linear, &t, &e.mu0, &e.mu1, n, d);

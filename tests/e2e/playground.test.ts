@@ -1,8 +1,9 @@
 /**
  * The playground end to end, against the built site in headless Chromium.
  *
- * CPU fallback (WebGPU disabled): every class preset trains and its density panel's KL drops
- * from its first value; a share link round-trips the config; malformed, tampered and
+ * CPU fallback (WebGPU disabled): every class preset trains; the sampler lessons' density-panel
+ * KL drops from its first value, and the RL lesson's falls well below the KL of uniform actions
+ * against the same (moving) target; a share link round-trips the config; malformed, tampered and
  * future-version links fall back to the defaults with a message; invalid values are refused
  * inline; keyboard shortcuts, presenter mode and phone width work. WebGPU (SwiftShader, ~100×
  * slower for tiny nets): the page picks WebGPU and trains a few steps without errors.
@@ -98,6 +99,26 @@ async function waitKlDrop(page: Page, factor: number, timeoutMs: number): Promis
     if (min < factor * initial) break;
   }
   return { initial, min };
+}
+
+/**
+ * Watch KL(target ‖ policy) against KL(target ‖ uniform) in the same frame until their ratio is
+ * below `factor` (or time runs out); returns the best frame seen. Frames whose target is still
+ * nearly flat (KL to uniform under 0.3 nats) are skipped.
+ */
+async function waitBeatsUniform(page: Page, factor: number, timeoutMs: number): Promise<{ ratio: number; klNow: number; klUniform: number }> {
+  let best = { ratio: Infinity, klNow: NaN, klUniform: NaN };
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    await page.waitForTimeout(500);
+    const [k, u] = await page.evaluate(() => [
+      Number(document.getElementById("kl")!.dataset.kl),
+      Number(document.getElementById("kl-uniform")!.dataset.klUniform),
+    ]);
+    if (Number.isFinite(k) && Number.isFinite(u) && u > 0.3 && k / u < best.ratio) best = { ratio: k / u, klNow: k, klUniform: u };
+    if (best.ratio < factor) break;
+  }
+  return best;
 }
 
 /** Time to first frame (from navigation) and steps/s measured over `windowMs` of training. */
@@ -225,7 +246,8 @@ describe("playground (CPU fallback)", () => {
 
   for (const preset of ["multimodal", "estimators", "temperature"]) {
     const rl = preset === "multimodal";
-    test(`preset "${preset}" trains and the KL drops from its initial value`, async (t) => {
+    const claim = rl ? "its KL falls well below uniform actions' KL" : "the KL drops from its initial value";
+    test(`preset "${preset}" trains and ${claim}`, async (t) => {
       const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
       const errors = watchErrors(page);
       await page.goto(server.url);
@@ -257,22 +279,29 @@ describe("playground (CPU fallback)", () => {
         const { now } = await kl(page);
         assert.ok(Number.isFinite(initial) && Number.isFinite(now), `KL ${initial} → ${now}`);
       }
-      // The KL must fall below 0.8 × its first value within the budget (sampler lessons: ~a
-      // minute on the CPU here; RL: see below).
-      const { initial, min } = await waitKlDrop(page, 0.8, rl ? 120_000 : 90_000);
+      if (rl) {
+        // RL: the target exp(Q/λ) is nearly flat before the critic has learned anything, so the
+        // first KL (an untrained policy against a flat target, ~0.6 nats) is no yardstick; the
+        // target then sharpens to a few nats of KL from uniform. The policy must follow it: its
+        // KL must fall below 0.8 × the KL that uniform actions have against the same target
+        // (an untrained flow scores worse than uniform; measured natively in docs/ui.md).
+        const { ratio, klNow, klUniform } = await waitBeatsUniform(page, 0.8, 240_000);
+        const steps = await stepCount(page);
+        console.log(JSON.stringify({ preset, klNow, klUniform, ratio, steps }));
+        await screenshot(page, `playground-preset-${preset}`);
+        assert.deepEqual(errors, []);
+        await page.close();
+        assert.ok(ratio < 0.8, `the policy did not follow the target: best KL/KL(uniform) ${ratio} after ${steps} steps`);
+        return;
+      }
+      // The KL must fall below 0.8 × its first value within the budget (~a minute on the CPU here).
+      const { initial, min } = await waitKlDrop(page, 0.8, 90_000);
       const steps = await stepCount(page);
       console.log(JSON.stringify({ preset, klInitial: initial, klMin: min, klNow: (await kl(page)).now, steps }));
       await screenshot(page, `playground-preset-${preset}`);
       assert.deepEqual(errors, []);
       await page.close();
       assert.ok(Number.isFinite(initial) && initial > 0, `initial KL ${initial}`);
-      if (rl) {
-        // Known gap (issue "Playground"): the RL lesson's first KL compares an untrained policy
-        // with the nearly flat target of an untrained critic (~0.6 nats); once the critic
-        // learns, exp(Q/λ) sharpens and the KL rises to ~4-7 nats and stays there for >1,000
-        // updates (measured natively). The check runs and reports, but does not fail the suite.
-        t.todo("the RL lesson's KL does not yet drop below its initial value within the budget");
-      }
       assert.ok(min < 0.8 * initial, `KL did not drop: ${initial} → ${min} after ${steps} steps`);
     });
   }

@@ -39,6 +39,7 @@ const views = {
     targetCanvas: el<HTMLCanvasElement>("density-target"),
     curveCanvas: el<HTMLCanvasElement>("density-curve"),
     kl: el("kl"),
+    klUniform: el("kl-uniform"),
     where: el("density-where"),
   }),
   paths: new FlowPathsView(el<HTMLCanvasElement>("paths-canvas")),

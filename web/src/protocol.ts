@@ -143,6 +143,11 @@ export interface DensityView {
   target: number[];
   /** KL(target ‖ policy) on the grid, in nats. */
   kl: number;
+  /**
+   * KL(target ‖ uniform) on the same grid: what a policy that knows nothing scores against this
+   * target. In RL the target sharpens as the critic learns, so this is the yardstick there.
+   */
+  klUniform: number;
   /** The state it was computed at (RL), or null (sampler). */
   state: number[] | null;
 }

@@ -165,6 +165,7 @@ impl EstInputs {
             x1: &self.x1,
             logp1: &logp1,
             grad_logp1: &grad,
+            log_iw: &[],
         };
         let e = estimate(&Path::Linear, est, &pb)?;
         Ok(velocity_target(

@@ -201,6 +201,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         x1: &cand.x1,
         logp1: &lp,
         grad_logp1: &g,
+        log_iw: &[],
     };
 
     let mut results = Vec::new();

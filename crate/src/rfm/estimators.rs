@@ -167,13 +167,60 @@ impl Estimator {
     }
 }
 
-/// `K` candidates for each of `N` points: `x0 [n*k*d]` and `x1 [n*k*d]`.
+/// `K` candidates for each of `N` points: `x0 [n*k*d]`, `x1 [n*k*d]` and, when the proposal is
+/// not the prior on `x0`, the log importance correction of each candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidates {
-    /// Noise candidates `x0 ~ N(0, I)`, `[n * k * d]` (point-major, then candidate).
+    /// Noise candidates, `[n * k * d]` (point-major, then candidate); `x_t = alpha x1 + beta x0`.
     pub x0: Vec<f32>,
     /// Endpoints `x1 = (x_t - beta x0)/alpha`, `[n * k * d]`.
     pub x1: Vec<f32>,
+    /// `[n * k]` `log r_prior(x1) - log r(x1)` for a proposal `r` other than the prior (added to
+    /// `log p1` in the weights); empty for [`Proposal::Prior`].
+    pub log_iw: Vec<f32>,
+}
+
+/// Where the `K` candidates of a point come from. Every choice estimates the same posterior
+/// mean; they differ in variance and, with few candidates, in bias.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Proposal {
+    /// The paper's and the released code's: `x0 ~ N(0, I)`, so `x1 ~ N(x_t/alpha, (beta/alpha)² I)`.
+    /// At small `t` that is a Gaussian `1/t` times wider than the target; with few candidates
+    /// the self-normalised weights pick the endpoint nearest the target's bulk, which is still
+    /// far out, and the estimate is biased outward.
+    #[default]
+    Prior,
+    /// Defensive mixture (multiple importance sampling, balance heuristic): a fraction `share`
+    /// of the candidates is drawn in data space, `x1 ~ N(0, scale² I)`, the rest from the prior;
+    /// every candidate is weighted by `p1(x1) r_prior(x1) / r_mix(x1)` with
+    /// `r_mix = (1 - share) r_prior + share N(0, scale² I)`. Consistent at every `t`; at small
+    /// `t` the data-space half carries the estimate, near `t = 1` the prior half does.
+    Mixture { scale: f32, share: f32 },
+}
+
+impl Proposal {
+    /// The mixture used by the playground's RL presets: half the candidates from `N(0, 1.5² I)`
+    /// in the tanh latent (`tanh(3) = 0.995`, so it covers the action box).
+    pub const LATENT_MIXTURE: Proposal = Proposal::Mixture {
+        scale: 1.5,
+        share: 0.5,
+    };
+
+    /// `scale` finite and positive, `share` in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), EstimatorError> {
+        match *self {
+            Proposal::Prior => Ok(()),
+            Proposal::Mixture { scale, share }
+                if scale.is_finite() && scale > 0.0 && (0.0..1.0).contains(&share) =>
+            {
+                Ok(())
+            }
+            _ => Err(EstimatorError::BadParam(format!(
+                "proposal scale must be > 0 and share in [0, 1), got {self:?}"
+            ))),
+        }
+    }
 }
 
 /// Draw `K` noise candidates per point: `x0 ~ N(0, I)` `[n*k*d]` and
@@ -190,25 +237,100 @@ pub fn draw_candidates(
     d: usize,
     rng: &mut Rng,
 ) -> Candidates {
+    draw_candidates_from(&Proposal::Prior, path, xt, t, n, k, d, rng)
+}
+
+/// [`draw_candidates`] from any [`Proposal`]. With a mixture, the first
+/// `k - round(share·k)` candidates of each point come from the prior and the rest from the
+/// data-space Gaussian (at least one from the prior whenever `k ≥ 2`).
+#[allow(clippy::too_many_arguments)]
+pub fn draw_candidates_from(
+    proposal: &Proposal,
+    path: &Path,
+    xt: &[f32],
+    t: &[f32],
+    n: usize,
+    k: usize,
+    d: usize,
+    rng: &mut Rng,
+) -> Candidates {
     assert!(
         xt.len() == n * d && t.len() == n,
         "draw_candidates: xt [{}] must be [n*d] = [{n}*{d}] and t [{}] must be [n] = [{n}]",
         xt.len(),
         t.len()
     );
-    let x0 = rng::normals(rng, n * k * d);
+    let mut x0 = rng::normals(rng, n * k * d);
     let mut x1 = vec![0.0; n * k * d];
+    let (scale, k_data) = match *proposal {
+        Proposal::Prior => (1.0, 0),
+        Proposal::Mixture { scale, share } => {
+            let kd = ((share as f64 * k as f64).round() as usize).min(k.saturating_sub(1));
+            (scale as f64, kd)
+        }
+    };
+    let k_prior = k - k_data;
     for i in 0..n {
         let c = path.coeffs(t[i]);
         let (a, b) = (c.alpha as f64, c.beta as f64);
         for kk in 0..k {
             let o = (i * k + kk) * d;
             for j in 0..d {
-                x1[o + j] = ((xt[i * d + j] as f64 - b * x0[o + j] as f64) / a) as f32;
+                let x = xt[i * d + j] as f64;
+                if kk < k_prior {
+                    x1[o + j] = ((x - b * x0[o + j] as f64) / a) as f32;
+                } else {
+                    // The same standard normal, read as a data-space draw.
+                    let e = scale * x0[o + j] as f64;
+                    x1[o + j] = e as f32;
+                    x0[o + j] = ((x - a * e) / b) as f32;
+                }
             }
         }
     }
-    Candidates { x0, x1 }
+    let log_iw = if k_data == 0 {
+        Vec::new()
+    } else {
+        mixture_log_iw(path, t, &x0, &x1, n, k, d, scale, k_data as f64 / k as f64)
+    };
+    Candidates { x0, x1, log_iw }
+}
+
+/// `log r_prior(x1) - log r_mix(x1)` per candidate, with the densities over `x1`:
+/// `r_prior = N(x_t/alpha, (beta/alpha)² I)` (its exponent is `-|x0|²/2`) and
+/// `r_data = N(0, scale² I)`; constants common to all candidates of a point are dropped.
+#[allow(clippy::too_many_arguments)]
+fn mixture_log_iw(
+    path: &Path,
+    t: &[f32],
+    x0: &[f32],
+    x1: &[f32],
+    n: usize,
+    k: usize,
+    d: usize,
+    scale: f64,
+    share: f64,
+) -> Vec<f32> {
+    let mut out = vec![0.0; n * k];
+    let dd = d as f64;
+    for i in 0..n {
+        let c = path.coeffs(t[i]);
+        let sigma = c.beta as f64 / c.alpha as f64;
+        for kk in 0..k {
+            let o = (i * k + kk) * d;
+            let (mut s0, mut s1) = (0.0, 0.0);
+            for j in 0..d {
+                s0 += (x0[o + j] as f64).powi(2);
+                s1 += (x1[o + j] as f64).powi(2);
+            }
+            let lp = -0.5 * s0 - dd * sigma.ln();
+            let ld = -0.5 * s1 / (scale * scale) - dd * scale.ln();
+            let (u, v) = ((1.0 - share).ln() + lp, share.ln() + ld);
+            let lmix = u.max(v) + (-(u - v).abs()).exp().ln_1p();
+            out[i * k + kk] = (lp - lmix) as f32;
+        }
+    }
+    out
 }
 
 /// Everything an estimator sees for `N` points with `K` candidates each, dimension `d`.
@@ -232,6 +354,9 @@ pub struct PosteriorBatch<'a> {
     pub logp1: &'a [f32],
     /// `[n * k * d]` `∇ log p1(x1)`.
     pub grad_logp1: &'a [f32],
+    /// `[n * k]` proposal correction added to `logp1` in the weights ([`Candidates::log_iw`]);
+    /// empty for the prior proposal.
+    pub log_iw: &'a [f32],
 }
 
 /// Posterior means for `N` points.
@@ -287,6 +412,10 @@ impl PosteriorBatch<'_> {
         check_len("x1 [n*k*d]", self.x1, n * k * d)?;
         check_len("logp1 [n*k]", self.logp1, n * k)?;
         check_len("grad_logp1 [n*k*d]", self.grad_logp1, n * k * d)?;
+        if !self.log_iw.is_empty() {
+            check_len("log_iw [n*k]", self.log_iw, n * k)?;
+            check_finite("log_iw", self.log_iw)?;
+        }
         check_finite("xt", self.xt)?;
         check_finite("t", self.t)?;
         check_finite("x0", self.x0)?;
@@ -320,8 +449,14 @@ pub fn estimate(
         let (alpha, beta) = (c.alpha as f64, c.beta as f64);
         let xt = &b.xt[i * d..(i + 1) * d];
         let rows = i * k * d..(i + 1) * k * d;
+        let iw = if b.log_iw.is_empty() {
+            &[][..]
+        } else {
+            &b.log_iw[i * k..(i + 1) * k]
+        };
         ws.load(
             &b.logp1[i * k..(i + 1) * k],
+            iw,
             &b.x0[rows.clone()],
             &b.x1[rows.clone()],
             &b.grad_logp1[rows],
@@ -450,12 +585,25 @@ impl Workspace {
 
     /// Softmax weights of `logp` and the weighted means; `a_over_b = alpha/beta` builds the
     /// score `s = g + (alpha/beta) x0`.
-    fn load(&mut self, logp: &[f32], x0: &[f32], x1: &[f32], g: &[f32], a_over_b: f64) {
+    /// `log_iw` (`[k]` or empty) is the proposal's correction to `logp`.
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        &mut self,
+        logp: &[f32],
+        log_iw: &[f32],
+        x0: &[f32],
+        x1: &[f32],
+        g: &[f32],
+        a_over_b: f64,
+    ) {
         let (k, d) = (self.k, self.d);
-        let mx = logp.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        for (kk, w) in self.w.iter_mut().enumerate() {
+            *w = logp[kk] as f64 + log_iw.get(kk).map_or(0.0, |&v| v as f64);
+        }
+        let mx = self.w.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
         let mut z = 0.0;
-        for (w, &l) in self.w.iter_mut().zip(logp) {
-            *w = (l as f64 - mx).exp();
+        for w in self.w.iter_mut() {
+            *w = (*w - mx).exp();
             z += *w;
         }
         let mut sw2 = 0.0;
@@ -554,7 +702,6 @@ pub fn score_target(path: &Path, t: &[f32], mu0: &[f32], n: usize, d: usize) -> 
 
 /// Draw candidates, evaluate `target` at them and estimate: the whole step for a known
 /// density (sampler mode, tests, metrics). `xt [n*d]`, `t [n]`, `d = target.dim()`.
-#[allow(clippy::too_many_arguments)]
 pub fn estimate_with_target(
     path: &Path,
     est: &Estimator,
@@ -564,6 +711,22 @@ pub fn estimate_with_target(
     k: usize,
     rng: &mut Rng,
 ) -> Result<PosteriorEstimate, EstimatorError> {
+    estimate_with_target_from(&Proposal::Prior, path, est, target, xt, t, k, rng)
+}
+
+/// [`estimate_with_target`] with candidates from `proposal`.
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_with_target_from(
+    proposal: &Proposal,
+    path: &Path,
+    est: &Estimator,
+    target: &dyn LogDensity,
+    xt: &[f32],
+    t: &[f32],
+    k: usize,
+    rng: &mut Rng,
+) -> Result<PosteriorEstimate, EstimatorError> {
+    proposal.validate()?;
     let d = target.dim();
     let n = t.len();
     if k == 0 || d == 0 {
@@ -572,7 +735,7 @@ pub fn estimate_with_target(
     check_len("xt [n*d]", xt, n * d)?;
     check_finite("xt", xt)?;
     check_finite("t", t)?;
-    let c = draw_candidates(path, xt, t, n, k, d, rng);
+    let c = draw_candidates_from(proposal, path, xt, t, n, k, d, rng);
     let (logp1, grad) = target.evaluate(&c.x1)?;
     let b = PosteriorBatch {
         n,
@@ -584,6 +747,7 @@ pub fn estimate_with_target(
         x1: &c.x1,
         logp1: &logp1,
         grad_logp1: &grad,
+        log_iw: &c.log_iw,
     };
     estimate(path, est, &b)
 }
@@ -669,6 +833,151 @@ mod tests {
         }
     }
 
+    /// `(mse, squared bias)` of `mu1` like [`mse_mu1`], with candidates from `proposal`.
+    #[allow(clippy::too_many_arguments)]
+    fn mse_mu1_from(
+        proposal: &Proposal,
+        est: &Estimator,
+        target: &dyn LogDensity,
+        xt: &[f32],
+        t: f32,
+        k: usize,
+        reps: usize,
+        truth: &[f32],
+        seed: u64,
+    ) -> (f64, f64) {
+        let mut rng = seeded(seed);
+        let d = xt.len();
+        let xts: Vec<f32> = xt.iter().copied().cycle().take(reps * d).collect();
+        let ts = vec![t; reps];
+        let e =
+            estimate_with_target_from(proposal, &Path::Linear, est, target, &xts, &ts, k, &mut rng)
+                .unwrap();
+        let mut mse = 0.0;
+        let mut mean_err = vec![0.0f64; d];
+        for m in e.mu1.chunks(d) {
+            for j in 0..d {
+                let err = m[j] as f64 - truth[j] as f64;
+                mse += err * err / reps as f64;
+                mean_err[j] += err / reps as f64;
+            }
+        }
+        (mse, mean_err.iter().map(|v| v * v).sum())
+    }
+
+    #[test]
+    fn mixture_proposal_converges_to_the_gaussian_posterior_mean() {
+        let target = GaussianMixture::gaussian(vec![0.8, -0.5], 0.6).unwrap();
+        let mix = Proposal::LATENT_MIXTURE;
+        for (t, xt) in [
+            (0.01f32, [0.3f32, 0.1]),
+            (0.3, [0.2, 0.5]),
+            (0.9, [1.4, -0.2]),
+        ] {
+            let truth = target.posterior_mean_x1(&Path::Linear, &xt, &[t]);
+            for est in all_estimators() {
+                let name = est.name();
+                let (mse, bias2) = mse_mu1_from(&mix, &est, &target, &xt, t, 1000, 200, &truth, 3);
+                let var = mse - bias2;
+                assert!(
+                    bias2 < 16.0 * var / 200.0 + 1e-6,
+                    "t={t} {name}: bias² {bias2:.3e}, variance {var:.3e}"
+                );
+                // No worse than the prior's own K = 1000 error (the gradient form's error grows
+                // like (beta/alpha)² at small t whatever the proposal).
+                let (prior, _) = mse_mu1_from(
+                    &Proposal::Prior,
+                    &est,
+                    &target,
+                    &xt,
+                    t,
+                    1000,
+                    200,
+                    &truth,
+                    4,
+                );
+                assert!(
+                    mse < 0.01f64.max(2.0 * prior),
+                    "t={t} {name}: mse {mse:.3e} (prior {prior:.3e}) at K = 1000"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mixture_proposal_removes_the_small_t_outward_bias() {
+        // At t = 0.02 the prior proposal is a Gaussian 49× wider than the target; with K = 16
+        // the weights pick the endpoint nearest the target, which still lies far out in the
+        // direction of x_t: a bias of several units. Half the candidates in data space remove it.
+        let target = GaussianMixture::gaussian(vec![0.3, -0.2], 0.5).unwrap();
+        let (t, xt) = (0.02f32, [0.9f32, -0.6]);
+        let truth = target.posterior_mean_x1(&Path::Linear, &xt, &[t]);
+        let est = Estimator::default();
+        let (mse_p, bias_p) =
+            mse_mu1_from(&Proposal::Prior, &est, &target, &xt, t, 16, 400, &truth, 5);
+        let (mse_m, bias_m) = mse_mu1_from(
+            &Proposal::LATENT_MIXTURE,
+            &est,
+            &target,
+            &xt,
+            t,
+            16,
+            400,
+            &truth,
+            5,
+        );
+        assert!(bias_p.sqrt() > 1.0, "prior bias {:.3}", bias_p.sqrt());
+        assert!(bias_m.sqrt() < 0.1, "mixture bias {:.3}", bias_m.sqrt());
+        assert!(
+            mse_m < mse_p / 50.0,
+            "mse prior {mse_p:.3e}, mixture {mse_m:.3e}"
+        );
+    }
+
+    #[test]
+    fn mixture_log_weights_match_a_hand_computation() {
+        // d = 1, t = 0.5 (alpha = beta = 0.5, σ = 1), x_t = 0.2, K = 2, share 0.5: the first
+        // candidate from the prior, the second from N(0, 2²).
+        let mix = Proposal::Mixture {
+            scale: 2.0,
+            share: 0.5,
+        };
+        let mut rng = seeded(9);
+        let c = draw_candidates_from(&mix, &Path::Linear, &[0.2], &[0.5], 1, 2, 1, &mut rng);
+        for kk in 0..2 {
+            // x_t = alpha x1 + beta x0 holds for both.
+            assert!((0.5 * c.x1[kk] + 0.5 * c.x0[kk] - 0.2).abs() < 1e-6);
+            let (x0, x1) = (c.x0[kk] as f64, c.x1[kk] as f64);
+            let prior = (-0.5 * x0 * x0).exp(); // N(x1; x_t/alpha, 1) up to 1/sqrt(2π)
+            let data = (-0.5 * x1 * x1 / 4.0).exp() / 2.0;
+            let expect = (prior / (0.5 * prior + 0.5 * data)).ln();
+            assert!(
+                (c.log_iw[kk] as f64 - expect).abs() < 1e-5,
+                "{kk}: {} vs {expect}",
+                c.log_iw[kk]
+            );
+        }
+        // The prior proposal carries no correction.
+        let p = draw_candidates(&Path::Linear, &[0.2], &[0.5], 1, 2, 1, &mut rng);
+        assert!(p.log_iw.is_empty());
+        assert!(
+            Proposal::Mixture {
+                scale: 0.0,
+                share: 0.5
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Proposal::Mixture {
+                scale: 1.0,
+                share: 1.0
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
     #[test]
     fn stein_term_has_zero_mean() {
         // Σ_k w_k s_k over many independent draws, gmm8 target, linear path, x_t from the path
@@ -696,6 +1005,7 @@ mod tests {
                 let r = i * k * d..(i + 1) * k * d;
                 ws.load(
                     &lp[i * k..(i + 1) * k],
+                    &[],
                     &cand.x0[r.clone()],
                     &cand.x1[r.clone()],
                     &g[r],
@@ -818,6 +1128,7 @@ mod tests {
             x1: &c.x1,
             logp1: &lp,
             grad_logp1: &g,
+            log_iw: &[],
         };
         let e = estimate(&path, &Estimator::Noise, &b).unwrap();
         assert!(e.ess.iter().all(|&s| (s - 8.0).abs() < 1e-4));
@@ -840,6 +1151,7 @@ mod tests {
             x1: &c.x1,
             logp1: &lp,
             grad_logp1: &g,
+            log_iw: &[],
         };
         assert!(estimate(&path, &Estimator::default(), &ok).is_ok());
 

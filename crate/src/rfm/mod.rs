@@ -13,8 +13,9 @@ pub mod path;
 pub mod targets;
 
 pub use estimators::{
-    Candidates, Estimator, EstimatorError, PosteriorBatch, PosteriorEstimate, draw_candidates,
-    estimate, estimate_with_target, noise_target, score_target, velocity_target,
+    Candidates, Estimator, EstimatorError, PosteriorBatch, PosteriorEstimate, Proposal,
+    draw_candidates, draw_candidates_from, estimate, estimate_with_target, noise_target,
+    score_target, velocity_target,
 };
 pub use path::{Coeffs, Path};
 pub use targets::{

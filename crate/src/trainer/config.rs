@@ -6,7 +6,9 @@
 //!   replay 250k, 10k uniform warm-up steps, global-norm clip 10.
 //! - [`TrainConfig::playground`]: a small preset that trains at tens of updates per second on
 //!   one CPU core (browser tab): 2 × 64 nets, batch 128, K = 16, 8 candidates, 1k warm-up,
-//!   replay 50k.
+//!   replay 50k, and the posterior candidates from a defensive mixture
+//!   ([`Proposal::LATENT_MIXTURE`]): with K = 16 the prior proposal's small-`t` bias pushes the
+//!   flow into the corners of the action box (docs/estimators.md).
 //!
 //! The JSON form is camelCase. A config file may name any subset of the fields: the rest come
 //! from the chosen preset ([`TrainConfig::with_overrides`]); unknown fields are errors.
@@ -17,6 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::nets::Solver;
+use crate::rfm::estimators::Proposal;
 
 /// Every setting of a training run (algorithm-specific fields are ignored by the others).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +75,9 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Global gradient-norm clip of actor and critic updates. Default 10; finite, (0, 1e6].
     pub grad_clip: f32,
+    /// Where the posterior estimator's candidates come from (RFM agents): the released code's
+    /// prior on the noise, or a defensive mixture with a data-space Gaussian in the latent.
+    pub proposal: Proposal,
 }
 
 impl Default for TrainConfig {
@@ -151,6 +157,7 @@ impl TrainConfig {
             replay_capacity: 250_000,
             warmup_steps: 10_000,
             grad_clip: 10.0,
+            proposal: Proposal::Prior,
         }
     }
 
@@ -165,6 +172,7 @@ impl TrainConfig {
             candidates: 8,
             replay_capacity: 50_000,
             warmup_steps: 1_000,
+            proposal: Proposal::LATENT_MIXTURE,
             ..Self::released()
         }
     }
@@ -274,6 +282,13 @@ impl TrainConfig {
         )?;
         if !(self.grad_clip.is_finite() && self.grad_clip > 0.0 && self.grad_clip <= 1e6) {
             bad("gradClip", self.grad_clip, "finite, (0, 1e6]")?;
+        }
+        if self.proposal.validate().is_err() {
+            bad(
+                "proposal",
+                format!("{:?}", self.proposal),
+                "prior, or mixture with scale > 0 and share in [0, 1)",
+            )?;
         }
         Ok(())
     }
@@ -455,6 +470,16 @@ mod tests {
                     ..base.clone()
                 },
             ),
+            (
+                "proposal",
+                TrainConfig {
+                    proposal: Proposal::Mixture {
+                        scale: f32::NAN,
+                        share: 0.5,
+                    },
+                    ..base.clone()
+                },
+            ),
         ];
         for (field, cfg) in cases {
             let e = cfg.validate().unwrap_err();
@@ -491,6 +516,22 @@ mod tests {
         assert!(e.contains("batchSzie"), "{e}");
         assert!(base.with_overrides("{not json").is_err());
         assert!(base.with_overrides("[1]").is_err());
+        // The proposal: the playground's mixture, or the released code's prior by name.
+        assert_eq!(base.proposal, Proposal::LATENT_MIXTURE);
+        let c = base
+            .with_overrides(r#"{"proposal": {"type": "prior"}}"#)
+            .unwrap();
+        assert_eq!(c.proposal, Proposal::Prior);
+        let c = base
+            .with_overrides(r#"{"proposal": {"type": "mixture", "scale": 2, "share": 0.25}}"#)
+            .unwrap();
+        assert_eq!(
+            c.proposal,
+            Proposal::Mixture {
+                scale: 2.0,
+                share: 0.25
+            }
+        );
         // The JSON form round-trips.
         let s = serde_json::to_string(&base).unwrap();
         assert!(s.contains("\"posteriorSamples\":16"), "{s}");

@@ -246,7 +246,8 @@ impl RfmAgent {
                 xt[i * d + j] = t[i] * y1[i * d + j] + (1.0 - t[i]) * y0[i * d + j];
             }
         }
-        let cand = estimators::draw_candidates(&self.path, &xt, &t, n, k, d, rng);
+        let cand =
+            estimators::draw_candidates_from(&self.cfg.proposal, &self.path, &xt, &t, n, k, d, rng);
         let updated = critic.valid();
         let s_k = tensor2(repeat_rows(&batch.obs, o, k), n * k, o, &dev);
         let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
@@ -275,6 +276,7 @@ impl RfmAgent {
             x1: &cand.x1,
             logp1: &logp1,
             grad_logp1: &grad_logp1,
+            log_iw: &cand.log_iw,
         };
         let est = estimators::estimate(&self.path, &self.estimator, &pb)
             .map_err(|e| est_err(e.to_string()))?;

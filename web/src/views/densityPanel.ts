@@ -4,7 +4,8 @@
  * 1-D actions: two overlaid curves. `update(view)`, `reset()`.
  *
  * The KL element carries the number in `data-kl` (and the first value after a reset in
- * `data-kl-initial`) so tests and screen readers can read it.
+ * `data-kl-initial`) so tests and screen readers can read it; the uniform-policy yardstick
+ * (KL of uniform actions against the same target) is in `data-kl-uniform` on its own element.
  */
 import type { DensityView } from "../protocol";
 import { maxOf } from "../colormap";
@@ -18,6 +19,7 @@ export interface DensityElements {
   targetCanvas: HTMLCanvasElement;
   curveCanvas: HTMLCanvasElement;
   kl: HTMLElement;
+  klUniform: HTMLElement;
   where: HTMLElement;
 }
 
@@ -61,6 +63,8 @@ export class DensityPanel {
     }
     this.el.kl.dataset.kl = String(view.kl);
     this.el.kl.textContent = fmtKl(view.kl);
+    this.el.klUniform.dataset.klUniform = String(view.klUniform);
+    this.el.klUniform.textContent = Number.isFinite(view.klUniform) ? `(uniform actions: ${fmtKl(view.klUniform)})` : "";
     this.el.where.textContent = view.state
       ? `at state [${view.state.map((v) => v.toFixed(2)).join(", ")}]`
       : "over the target's box";
@@ -73,6 +77,8 @@ export class DensityPanel {
     delete this.el.kl.dataset.kl;
     delete this.el.kl.dataset.klInitial;
     this.el.kl.textContent = "—";
+    delete this.el.klUniform.dataset.klUniform;
+    this.el.klUniform.textContent = "";
     this.el.where.textContent = "";
     this.policy.reset();
     this.target.reset();
