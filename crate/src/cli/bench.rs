@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor, TensorData};
 use rfm_playground::device::{ComputeDevice, read_f32, read_scalar};
 use rfm_playground::envs::{EnvName, make_env};
@@ -185,7 +184,8 @@ impl EstInputs {
 ///   back) over `2·batch·candidates` rows + `min(Q1, Q2)` of the candidates;
 /// - `td_ms`: `q_min` of the target critic on `batch` rows;
 /// - `critic_step_ms`: twin-critic forward + backward + Adam on `batch` rows;
-/// - `qgrad_ms`: `q_min_and_grad` on `batch·K` rows (value and ∇ₐ of min(Q1, Q2));
+/// - `qgrad_ms`: the trainer's CPU `HostCritic::q_min_and_grad` (incl. reading the critic back)
+///   on `batch·K` rows (value and ∇ₐ of min(Q1, Q2));
 /// - `estimator_ms`: the posterior numerics (`EstInputs::run`) incl. candidate draws;
 /// - `actor_step_ms`: velocity-net forward + backward + Adam on `batch` rows.
 fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, CliError> {
@@ -256,12 +256,10 @@ fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, C
     let s_k = rng::normals(&mut r, n * k * o);
     let x_k = rng::normals(&mut r, n * k * d);
     let qgrad_ms = time_median(reps, || {
-        let (q, g) = critic_v.q_min_and_grad(
-            tensor2(s_k.clone(), n * k, o, &dev),
-            tanh(tensor2(x_k.clone(), n * k, d, &dev)),
-        );
-        block(read_f32(q))?;
-        block(read_f32(g))?;
+        let hc = block(host::load::critic(&critic))?;
+        let a: Vec<f32> = x_k.iter().map(|u| u.tanh()).collect();
+        let (mut q, mut g) = (vec![0.0f32; n * k], vec![0.0f32; n * k * d]);
+        hc.q_min_and_grad(&s_k, &a, &mut q, &mut g);
         Ok(())
     })? * 1e3;
     let est = Algo::Rfm.estimator().expect("rfm has an estimator");

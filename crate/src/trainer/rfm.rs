@@ -248,12 +248,20 @@ impl RfmAgent {
         }
         let cand =
             estimators::draw_candidates_from(&self.cfg.proposal, &self.path, &xt, &t, n, k, d, rng);
-        let updated = critic.valid();
-        let s_k = tensor2(repeat_rows(&batch.obs, o, k), n * k, o, &dev);
-        let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
-        let (q, gq) = updated.q_min_and_grad(s_k, squash(x1));
-        let q = read_f32(q).await?;
-        let gq = read_f32(gq).await?;
+        let s_k = repeat_rows(&batch.obs, o, k);
+        let (q, gq) = if self.device.kind() == BackendKind::Cpu {
+            // On the host copy of the just-updated critic (its weights read back once).
+            let hc = host::load::critic(&critic).await?;
+            let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
+            let (mut q, mut gq) = (vec![0.0f32; n * k], vec![0.0f32; n * k * d]);
+            hc.q_min_and_grad(&s_k, &a, &mut q, &mut gq);
+            (q, gq)
+        } else {
+            let updated = critic.valid();
+            let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
+            let (q, gq) = updated.q_min_and_grad(tensor2(s_k, n * k, o, &dev), squash(x1));
+            (read_f32(q).await?, read_f32(gq).await?)
+        };
         let mut logp1 = vec![0.0f32; n * k];
         let mut grad_logp1 = vec![0.0f32; n * k * d];
         let est_err = |message: String| TrainError::Estimator { step, message };

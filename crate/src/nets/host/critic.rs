@@ -7,8 +7,16 @@
 //! q_i = h·W_out + b_out      (heads i = 1, 2)       [rows]
 //! q = min(q_1, q_2)
 //! ```
+//!
+//! [`HostCritic::q_min_and_grad`] adds `∇_a min(Q1, Q2)` by the explicit backward pass of
+//! [`crate::nets::critic::Critic::q_min_and_grad`]: the smaller head's gradient per row (head 1
+//! on ties), `δ_L = w_out ⊙ [z_L > 0]`, `δ_{l-1} = (δ_l·W_lᵀ) ⊙ [z_{l-1} > 0]`, and the action
+//! columns of `δ_1·W_1ᵀ`.
 
-use super::dense::{Dense, matmul};
+use super::dense::{Dense, matmul, matmul_bt};
+
+/// Rows per block of [`HostCritic::q_min_and_grad`]: the activations of a block stay in cache.
+const GRAD_BLOCK_ROWS: usize = 256;
 
 /// Host copy of a [`crate::nets::critic::Critic`]'s weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +75,163 @@ impl HostCritic {
             .zip(q2.iter())
             .for_each(|(a, b)| *a = a.min(*b));
     }
+}
+
+/// Buffers of one block of [`HostCritic::q_min_and_grad`], reused across blocks and calls.
+#[derive(Debug, Default)]
+pub struct GradScratch {
+    x: Vec<f32>,
+    /// Post-ReLU activations of each hidden layer of the current head.
+    acts: Vec<Vec<f32>>,
+    d1: Vec<f32>,
+    d2: Vec<f32>,
+    /// The second head's `q` and action gradient.
+    q2: Vec<f32>,
+    g2: Vec<f32>,
+}
+
+impl HostCritic {
+    /// `min(Q1, Q2)(s, a)` into `q` (`[rows]`) and its gradient with respect to `a` into `g`
+    /// (`[rows, act_dim]`): the smaller head's per row, head 1 on ties. Rows are processed in
+    /// blocks; natively the blocks are spread over the rayon pool.
+    pub fn q_min_and_grad(&self, s: &[f32], a: &[f32], q: &mut [f32], g: &mut [f32]) {
+        let (o, d) = (self.obs_dim, self.act_dim);
+        let rows = q.len();
+        assert_eq!(s.len(), rows * o, "q_min_and_grad: s is not [{rows}, {o}]");
+        assert_eq!(a.len(), rows * d, "q_min_and_grad: a is not [{rows}, {d}]");
+        assert_eq!(g.len(), rows * d, "q_min_and_grad: g is not [{rows}, {d}]");
+        let job = |scratch: &mut GradScratch, (b, (qb, gb)): (usize, (&mut [f32], &mut [f32]))| {
+            let r0 = b * GRAD_BLOCK_ROWS;
+            let r1 = r0 + qb.len();
+            self.block_q_grad(&s[r0 * o..r1 * o], &a[r0 * d..r1 * d], qb, gb, scratch);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            q.par_chunks_mut(GRAD_BLOCK_ROWS)
+                .zip(g.par_chunks_mut(GRAD_BLOCK_ROWS * d))
+                .enumerate()
+                .for_each_init(GradScratch::default, job);
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let mut scratch = GradScratch::default();
+            q.chunks_mut(GRAD_BLOCK_ROWS)
+                .zip(g.chunks_mut(GRAD_BLOCK_ROWS * d))
+                .enumerate()
+                .for_each(|item| job(&mut scratch, item));
+        }
+    }
+
+    fn block_q_grad(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        q: &mut [f32],
+        g: &mut [f32],
+        scratch: &mut GradScratch,
+    ) {
+        let (o, d) = (self.obs_dim, self.act_dim);
+        let rows = q.len();
+        let GradScratch {
+            x,
+            acts,
+            d1,
+            d2,
+            q2,
+            g2,
+        } = scratch;
+        x.clear();
+        for r in 0..rows {
+            x.extend_from_slice(&s[r * o..(r + 1) * o]);
+            x.extend_from_slice(&a[r * d..(r + 1) * d]);
+        }
+        q2.resize(rows, 0.0);
+        g2.resize(rows * d, 0.0);
+        head_q_grad(&self.heads[0], o, d, x, q, g, acts, d1, d2);
+        head_q_grad(&self.heads[1], o, d, x, q2, g2, acts, d1, d2);
+        for r in 0..rows {
+            // Head 2 only where it is strictly smaller (burn's `lower` mask).
+            if q2[r] < q[r] {
+                q[r] = q2[r];
+                g[r * d..(r + 1) * d].copy_from_slice(&g2[r * d..(r + 1) * d]);
+            }
+        }
+    }
+}
+
+/// One ReLU head's value `q` (`[rows]`) and action gradient `g` (`[rows, act]`) at
+/// `x = concat(s, a)` (`[rows, obs + act]`).
+#[allow(clippy::too_many_arguments)]
+fn head_q_grad(
+    layers: &[Dense],
+    obs: usize,
+    act: usize,
+    x: &[f32],
+    q: &mut [f32],
+    g: &mut [f32],
+    acts: &mut Vec<Vec<f32>>,
+    d1: &mut Vec<f32>,
+    d2: &mut Vec<f32>,
+) {
+    let last = layers.len() - 1;
+    let rows = q.len();
+    if acts.len() < last {
+        acts.resize_with(last, Vec::new);
+    }
+    // Forward, keeping each hidden layer's output (its sign is the ReLU mask).
+    for l in 0..last {
+        let layer = &layers[l];
+        let (before, rest) = acts.split_at_mut(l);
+        let h = &mut rest[0];
+        h.resize(rows * layer.d_out, 0.0);
+        let input: &[f32] = if l == 0 { x } else { &before[l - 1] };
+        matmul(input, &layer.w, h, layer.d_in, layer.d_out, false);
+        for row in h.chunks_exact_mut(layer.d_out) {
+            row.iter_mut()
+                .zip(&layer.b)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0));
+        }
+    }
+    let out_layer = &layers[last];
+    if last == 0 {
+        // A linear critic: the gradient is the action rows of the weight.
+        matmul(x, &out_layer.w, q, out_layer.d_in, 1, false);
+        q.iter_mut().for_each(|v| *v += out_layer.b[0]);
+        for r in 0..rows {
+            g[r * act..(r + 1) * act].copy_from_slice(&out_layer.w[obs..obs + act]);
+        }
+        return;
+    }
+    matmul(&acts[last - 1], &out_layer.w, q, out_layer.d_in, 1, false);
+    q.iter_mut().for_each(|v| *v += out_layer.b[0]);
+    // Backward: δ = w_out ⊙ mask of the last hidden layer.
+    let hidden = out_layer.d_in;
+    d1.resize(rows * hidden, 0.0);
+    for (dr, hr) in d1
+        .chunks_exact_mut(hidden)
+        .zip(acts[last - 1].chunks_exact(hidden))
+    {
+        for ((dv, &hv), &w) in dr.iter_mut().zip(hr).zip(&out_layer.w) {
+            *dv = if hv > 0.0 { w } else { 0.0 };
+        }
+    }
+    for l in (1..last).rev() {
+        let layer = &layers[l];
+        d2.resize(rows * layer.d_in, 0.0);
+        // δ·W_lᵀ: W_l is [d_in, d_out] row-major, i.e. [n = d_in, k = d_out] for `matmul_bt`.
+        matmul_bt(d1, &layer.w, d2, layer.d_out, layer.d_in);
+        for (dv, &hv) in d2.iter_mut().zip(acts[l - 1].iter()) {
+            if hv <= 0.0 {
+                *dv = 0.0;
+            }
+        }
+        std::mem::swap(d1, d2);
+    }
+    // The action columns of δ_1·W_1ᵀ: rows `obs..obs + act` of W_1 ([d_in, hidden]).
+    let first = &layers[0];
+    let w_act = &first.w[obs * first.d_out..(obs + act) * first.d_out];
+    matmul_bt(d1, w_act, g, first.d_out, act);
 }
 
 /// One ReLU head: `x` `[rows, d_in]` → `out` `[rows]`, with `h`, `g` as scratch.

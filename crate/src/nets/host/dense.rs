@@ -76,6 +76,47 @@ pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumul
     }
 }
 
+/// `out ← x·wᵀ`: `x` is `[rows, k]`, `w` is `[n, k]` row-major (so `wᵀ` is `[k, n]`), `out` is
+/// `[rows, n]`. The backward pass of `y = x·W` through its input uses it with `W` itself.
+pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
+    let rows = out.len() / n.max(1);
+    assert_eq!(out.len(), rows * n, "matmul_bt: out is not [rows, {n}]");
+    assert_eq!(x.len(), rows * k, "matmul_bt: x is not [{rows}, {k}]");
+    assert_eq!(w.len(), n * k, "matmul_bt: w is not [{n}, {k}]");
+    if rows == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    // SAFETY: as in `matmul`; the right-hand side is `w` read transposed: its element (i, j)
+    // is `w[j * k + i]`, i.e. column stride `k` and row stride 1, all inside `w`.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +148,16 @@ mod tests {
         for (a, b) in acc.iter().zip(&want) {
             assert_eq!(*a, b + 1.0);
         }
+        // x·wᵀ with w stored as [n, k].
+        let mut wt = vec![0.0f32; n * k];
+        for i in 0..k {
+            for j in 0..n {
+                wt[j * k + i] = w[i * n + j];
+            }
+        }
+        let mut bt = vec![f32::NAN; rows * n];
+        matmul_bt(&x, &wt, &mut bt, k, n);
+        assert_eq!(bt, want);
         // k = 0: x·w is the zero matrix.
         let mut z = vec![3.0f32; 4];
         matmul(&[], &[], &mut z, 0, 2, false);

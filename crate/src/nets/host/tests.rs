@@ -134,6 +134,59 @@ fn sampler_matches_policy_sample() {
 }
 
 #[test]
+fn critic_value_and_action_gradient_match_burn() {
+    let d = ComputeDevice::cpu();
+    // 600 rows: several blocks and a ragged last one; 1, 2 and 3 layers (linear head too).
+    for layers in [1, 2, 3] {
+        let (obs, act, rows) = (3, 2, 600);
+        let mut rng = rng::seeded(20 + layers as u64);
+        let mut critic = CriticConfig {
+            layers,
+            ..CriticConfig::new(obs, act, 40)
+        }
+        .init(d.device(), &mut rng);
+        for head in [&mut critic.q1, &mut critic.q2] {
+            for l in &mut head.layers {
+                random_bias(l, &mut rng, &d);
+            }
+        }
+        let hc = block(load::critic(&critic)).unwrap();
+        let s = rng::normals(&mut rng, rows * obs);
+        let a: Vec<f32> = rng::normals(&mut rng, rows * act)
+            .iter()
+            .map(|v| v.tanh())
+            .collect();
+        let (wq, wg) =
+            critic.q_min_and_grad(t2(s.clone(), rows, obs, &d), t2(a.clone(), rows, act, &d));
+        let (wq, wg) = (block(read_f32(wq)).unwrap(), block(read_f32(wg)).unwrap());
+        let (mut q, mut g) = (vec![0.0; rows], vec![0.0; rows * act]);
+        hc.q_min_and_grad(&s, &a, &mut q, &mut g);
+        assert_close(&wq, &q, 1e-5, "q");
+        assert_close(&wg, &g, 1e-5, "grad");
+        // And the gradient is the derivative: a central difference of the host's own min Q.
+        let h = 1e-2f32;
+        for r in [0, 299, 599] {
+            for j in 0..act {
+                let mut ap = a[r * act..(r + 1) * act].to_vec();
+                let mut am = ap.clone();
+                ap[j] += h;
+                am[j] -= h;
+                let sr = &s[r * obs..(r + 1) * obs];
+                let (mut qp, mut qm) = ([0.0f32], [0.0f32]);
+                hc.q_min(sr, &ap, &mut qp, &mut Default::default());
+                hc.q_min(sr, &am, &mut qm, &mut Default::default());
+                let fd = (qp[0] - qm[0]) / (2.0 * h);
+                assert!(
+                    (fd - g[r * act + j]).abs() < 2e-2 * (1.0 + fd.abs()),
+                    "{layers} layers, row {r}: fd {fd} vs {}",
+                    g[r * act + j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn critic_and_scored_sampler_match_burn() {
     let d = ComputeDevice::cpu();
     let (obs, rows) = (3, 300);
