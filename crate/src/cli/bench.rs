@@ -21,6 +21,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rfm_playground::device::{ComputeDevice, read_f32, read_scalar};
 use rfm_playground::envs::{EnvName, make_env};
 use rfm_playground::nets::critic::CriticConfig;
+use rfm_playground::nets::host::actor::{ActorScratch, HostAdam};
 use rfm_playground::nets::host::{self, HostSampler};
 use rfm_playground::nets::{OdeConfig, Parameterisation, PolicyConfig};
 use rfm_playground::rfm::estimators::{
@@ -187,7 +188,8 @@ impl EstInputs {
 /// - `qgrad_ms`: the trainer's CPU `HostCritic::q_min_and_grad` (incl. reading the critic back)
 ///   on `batch·K` rows (value and ∇ₐ of min(Q1, Q2));
 /// - `estimator_ms`: the posterior numerics (`EstInputs::run`) incl. candidate draws;
-/// - `actor_step_ms`: velocity-net forward + backward + Adam on `batch` rows.
+/// - `actor_step_ms`: the trainer's CPU actor step (`nets::host::actor`: velocity-net forward,
+///   explicit backward, clip, Adam) on `batch` rows (without refreshing the burn module).
 fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, CliError> {
     let cd = ComputeDevice::cpu();
     let dev = cd.device().clone();
@@ -268,22 +270,18 @@ fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, C
         inp.run(&est, cfg.lambda)?;
         Ok(())
     })? * 1e3;
-    let mut actor_opt = AdamConfig::new().init();
-    let mut actor_t = actor.clone();
     let t_n: Vec<f32> = (0..n).map(|_| rng::uniform(&mut r, 0.01, 0.99)).collect();
     let x_n = rng::normals(&mut r, n * d);
     let v_n = rng::normals(&mut r, n * d);
+    let mut hp = block(host::load::policy(&actor))?;
+    let mut adam = HostAdam::default();
+    let mut scratch = ActorScratch::default();
     let actor_step_ms = time_median(reps, || {
-        let cond = actor_t.conditioning(&t_n, cfg.lambda, &ad);
-        let pred = actor_t.forward(
-            tensor2(x_n.clone(), n, d, &ad),
-            Some(tensor2(s_n.clone(), n, o, &ad)),
-            cond,
-        );
-        let loss = (pred - tensor2(v_n.clone(), n, d, &ad)).square().mean();
-        block(read_scalar(loss.clone().inner()))?;
-        let g = GradientsParams::from_grads(loss.backward(), &actor_t);
-        actor_t = actor_opt.step(3e-4, actor_t.clone(), g);
+        let (_, mut g) =
+            host::actor::loss_and_grads(&hp, &s_n, &x_n, &t_n, cfg.lambda, &v_n, &mut scratch);
+        let norm = host::actor::global_norm(&g);
+        host::actor::clip(&mut g, norm, cfg.grad_clip);
+        adam.step(hp.params_mut(), &g, cfg.actor_lr);
         Ok(())
     })? * 1e3;
     let total = sample_ms + td_ms + critic_step_ms + qgrad_ms + estimator_ms + actor_step_ms;

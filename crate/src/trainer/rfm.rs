@@ -57,6 +57,17 @@ pub struct RfmAgent {
     /// Host copies of `actor` and `critic` for CPU sampling, `None` when stale (cleared whenever
     /// either changes).
     host: Mutex<Option<HostNets>>,
+    /// The CPU actor step's state: the master copy of the actor's weights (`None` when the burn
+    /// module is newer, e.g. after an import) and Adam's moments.
+    host_actor: HostActorTrain,
+}
+
+/// State of the host actor step (`nets::host::actor`).
+#[derive(Debug, Default)]
+struct HostActorTrain {
+    policy: Option<HostPolicy>,
+    adam: host::actor::HostAdam,
+    scratch: host::actor::ActorScratch,
 }
 
 /// The nets the CPU sampling path runs on, and its reusable buffers.
@@ -121,6 +132,7 @@ impl RfmAgent {
             act_dim,
             cfg: cfg.clone(),
             host: Mutex::new(None),
+            host_actor: HostActorTrain::default(),
         }
     }
 
@@ -249,18 +261,20 @@ impl RfmAgent {
         let cand =
             estimators::draw_candidates_from(&self.cfg.proposal, &self.path, &xt, &t, n, k, d, rng);
         let s_k = repeat_rows(&batch.obs, o, k);
-        let (q, gq) = if self.device.kind() == BackendKind::Cpu {
-            // On the host copy of the just-updated critic (its weights read back once).
+        let cpu = self.device.kind() == BackendKind::Cpu;
+        let (q, gq, host_critic) = if cpu {
+            // On the host copy of the just-updated critic (its weights read back once; the
+            // acting step after this update reuses the copy).
             let hc = host::load::critic(&critic).await?;
             let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
             let (mut q, mut gq) = (vec![0.0f32; n * k], vec![0.0f32; n * k * d]);
             hc.q_min_and_grad(&s_k, &a, &mut q, &mut gq);
-            (q, gq)
+            (q, gq, Some(hc))
         } else {
             let updated = critic.valid();
             let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
             let (q, gq) = updated.q_min_and_grad(tensor2(s_k, n * k, o, &dev), squash(x1));
-            (read_f32(q).await?, read_f32(gq).await?)
+            (read_f32(q).await?, read_f32(gq).await?, None)
         };
         let mut logp1 = vec![0.0f32; n * k];
         let mut grad_logp1 = vec![0.0f32; n * k * d];
@@ -298,28 +312,79 @@ impl RfmAgent {
         }
         let ess = est.ess.iter().sum::<f32>() / n as f32;
 
-        // (5) Actor step on the stop-gradient target.
-        let cond = self.actor.conditioning(&t, lambda, &ad);
-        let pred = self.actor.forward(tensor2(xt, n, d, &ad), Some(s_ad), cond);
-        let actor_loss = (pred - tensor2(target, n, d, &ad)).square().mean();
-        let actor_loss_v = check_finite(
-            step,
-            "actor loss",
-            read_scalar(actor_loss.clone().inner()).await?,
-        )?;
-        let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
-        let (grads, norm) = clip_global_norm(grads, &self.actor, self.cfg.grad_clip).await?;
-        check_finite(step, "actor gradient norm", norm)?;
+        // (5) Actor step on the stop-gradient target: on the CPU by the host's explicit
+        // backward pass and Adam (`nets::host::actor`, the master copy of the actor's weights
+        // and moments; the burn module is refreshed from it), elsewhere by burn's autodiff.
         let mut actor_opt = self.actor_opt.clone();
-        let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), grads);
+        let (actor, actor_loss_v, host_policy) = if cpu {
+            let mut policy = match self.host_actor.policy.take() {
+                Some(p) => p,
+                None => host::load::policy(&self.actor).await?,
+            };
+            let ha = &mut self.host_actor;
+            let (loss, mut grads) = host::actor::loss_and_grads(
+                &policy,
+                &batch.obs,
+                &xt,
+                &t,
+                lambda,
+                &target,
+                &mut ha.scratch,
+            );
+            let loss = check_finite(step, "actor loss", loss)?;
+            let norm = host::actor::global_norm(&grads);
+            check_finite(step, "actor gradient norm", norm)?;
+            host::actor::clip(&mut grads, norm, self.cfg.grad_clip);
+            ha.adam.step(policy.params_mut(), &grads, self.cfg.actor_lr);
+            let named = policy
+                .params()
+                .into_iter()
+                .enumerate()
+                .map(|(i, (shape, v))| NamedTensor {
+                    name: format!("actor.{i}"),
+                    shape,
+                    data: v.to_vec(),
+                })
+                .collect();
+            let actor = import_module("actor", self.actor.clone(), &mut TensorStore::new(named))
+                .expect("the host actor's parameters follow the burn module's order and shapes");
+            (actor, loss, Some(policy))
+        } else {
+            let cond = self.actor.conditioning(&t, lambda, &ad);
+            let pred = self.actor.forward(tensor2(xt, n, d, &ad), Some(s_ad), cond);
+            let actor_loss = (pred - tensor2(target, n, d, &ad)).square().mean();
+            let actor_loss_v = check_finite(
+                step,
+                "actor loss",
+                read_scalar(actor_loss.clone().inner()).await?,
+            )?;
+            let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
+            let (grads, norm) = clip_global_norm(grads, &self.actor, self.cfg.grad_clip).await?;
+            check_finite(step, "actor gradient norm", norm)?;
+            let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), grads);
+            (actor, actor_loss_v, None)
+        };
 
-        // (6) Commit, then Polyak.
+        // (6) Commit, then Polyak. On the CPU the sampler's host copies are the new weights
+        // themselves (no read-back before the next acting step).
         self.target = polyak(self.target.clone(), &critic, self.cfg.tau);
         self.critic = critic;
         self.critic_opt = critic_opt;
         self.actor = actor;
         self.actor_opt = actor_opt;
-        *self.host.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        let cell = self.host.get_mut().unwrap_or_else(|e| e.into_inner());
+        let sampler = cell.take().map(|h| h.sampler).unwrap_or_default();
+        *cell = match (host_policy, host_critic) {
+            (Some(policy), Some(critic)) => {
+                self.host_actor.policy = Some(policy.clone());
+                Some(HostNets {
+                    policy,
+                    critic,
+                    sampler,
+                })
+            }
+            _ => None,
+        };
         Ok(UpdateStats {
             critic_loss: critic_loss_v,
             actor_loss: actor_loss_v,
@@ -340,6 +405,10 @@ impl RfmAgent {
             critic: import_module("critic", self.critic, store)?,
             target: import_module("target", self.target, store)?,
             host: Mutex::new(None),
+            host_actor: HostActorTrain {
+                policy: None,
+                ..self.host_actor
+            },
             ..self
         })
     }

@@ -220,7 +220,7 @@ fn head_q_grad(
         let layer = &layers[l];
         d2.resize(rows * layer.d_in, 0.0);
         // δ·W_lᵀ: W_l is [d_in, d_out] row-major, i.e. [n = d_in, k = d_out] for `matmul_bt`.
-        matmul_bt(d1, &layer.w, d2, layer.d_out, layer.d_in);
+        matmul_bt(d1, &layer.w, d2, layer.d_out, layer.d_in, false);
         for (dv, &hv) in d2.iter_mut().zip(acts[l - 1].iter()) {
             if hv <= 0.0 {
                 *dv = 0.0;
@@ -231,7 +231,7 @@ fn head_q_grad(
     // The action columns of δ_1·W_1ᵀ: rows `obs..obs + act` of W_1 ([d_in, hidden]).
     let first = &layers[0];
     let w_act = &first.w[obs * first.d_out..(obs + act) * first.d_out];
-    matmul_bt(d1, w_act, g, first.d_out, act);
+    matmul_bt(d1, w_act, g, first.d_out, act, false);
 }
 
 /// One ReLU head: `x` `[rows, d_in]` → `out` `[rows]`, with `h`, `g` as scratch.

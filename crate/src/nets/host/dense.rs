@@ -76,9 +76,10 @@ pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumul
     }
 }
 
-/// `out ← x·wᵀ`: `x` is `[rows, k]`, `w` is `[n, k]` row-major (so `wᵀ` is `[k, n]`), `out` is
-/// `[rows, n]`. The backward pass of `y = x·W` through its input uses it with `W` itself.
-pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
+/// `out ← x·wᵀ` (or `out ← out + x·wᵀ` when `accumulate`): `x` is `[rows, k]`, `w` is `[n, k]`
+/// row-major (so `wᵀ` is `[k, n]`), `out` is `[rows, n]`. The backward pass of `y = x·W`
+/// through its input uses it with `W` itself.
+pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumulate: bool) {
     let rows = out.len() / n.max(1);
     assert_eq!(out.len(), rows * n, "matmul_bt: out is not [rows, {n}]");
     assert_eq!(x.len(), rows * k, "matmul_bt: x is not [{rows}, {k}]");
@@ -87,7 +88,9 @@ pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
         return;
     }
     if k == 0 {
-        out.fill(0.0);
+        if !accumulate {
+            out.fill(0.0);
+        }
         return;
     }
     // SAFETY: as in `matmul`; the right-hand side is `w` read transposed: its element (i, j)
@@ -100,13 +103,55 @@ pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
             out.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             x.as_ptr(),
             1,
             k as isize,
             w.as_ptr(),
             k as isize,
             1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `out ← aᵀ·b`: `a` is `[r, m]`, `b` is `[r, n]`, `out` is `[m, n]`, all row-major. The
+/// weight gradient of `y = x·W` is `xᵀ·δ`.
+pub fn matmul_at(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize) {
+    let r = a.len().checked_div(m).unwrap_or(0);
+    assert_eq!(a.len(), r * m, "matmul_at: a is not [r, {m}]");
+    assert_eq!(b.len(), r * n, "matmul_at: b is not [{r}, {n}]");
+    assert_eq!(out.len(), m * n, "matmul_at: out is not [{m}, {n}]");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if r == 0 {
+        out.fill(0.0);
+        return;
+    }
+    // SAFETY: shapes checked above; the left-hand side is `a` read transposed: its element
+    // (i, kk) is `a[kk * m + i]`, i.e. column stride `m` and row stride 1, all inside `a`;
+    // `out` is the only `&mut` and aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            r,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            1,
+            n as isize,
             1.0f32,
             1.0f32,
             false,
@@ -156,8 +201,25 @@ mod tests {
             }
         }
         let mut bt = vec![f32::NAN; rows * n];
-        matmul_bt(&x, &wt, &mut bt, k, n);
+        matmul_bt(&x, &wt, &mut bt, k, n, false);
         assert_eq!(bt, want);
+        let mut bt1 = vec![1.0f32; rows * n];
+        matmul_bt(&x, &wt, &mut bt1, k, n, true);
+        for (a, b) in bt1.iter().zip(&want) {
+            assert_eq!(*a, b + 1.0);
+        }
+        // xᵀ·y with x [rows, k] and y [rows, n]: the naive product of the transposed x.
+        let y: Vec<f32> = (0..rows * n).map(|i| ((i * 3) % 5) as f32 - 2.0).collect();
+        let mut xt = vec![0.0f32; k * rows];
+        for r in 0..rows {
+            for i in 0..k {
+                xt[i * rows + r] = x[r * k + i];
+            }
+        }
+        let want_at = naive(&xt, &y, rows, n);
+        let mut at = vec![f32::NAN; k * n];
+        matmul_at(&x, &y, &mut at, k, n);
+        assert_eq!(at, want_at);
         // k = 0: x·w is the zero matrix.
         let mut z = vec![3.0f32; 4];
         matmul(&[], &[], &mut z, 0, 2, false);

@@ -11,10 +11,12 @@
 //! - [`gelu`]: the tanh-approximation GELU with a polynomial `exp`, fused with bias / residual;
 //! - [`dense`]: a Dense layer's weights and the SGEMM (the `gemm` crate) every net uses;
 //! - [`policy`]: the policy net's forward pass, in the pieces the sampler needs;
-//! - [`critic`]: the twin critic's `min(Q1, Q2)`;
+//! - [`critic`]: the twin critic's `min(Q1, Q2)` and its action gradient;
+//! - [`actor`]: the actor's training step (loss, explicit backward pass, clip, Adam);
 //! - [`sampler`]: Euler / Heun integration of the flow or diffusion ODE, with optional scoring;
 //! - [`load`] (burn glue): host copies of a [`crate::nets::Policy`] / critic.
 
+pub mod actor;
 pub mod critic;
 pub mod dense;
 pub mod gelu;

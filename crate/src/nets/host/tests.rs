@@ -252,3 +252,82 @@ fn reused_buffers_give_the_same_numbers() {
     // rounding of gemm's position-dependent kernels).
     assert_close(&first_big[..small * 2], &fresh_small, 1e-5, "rows");
 }
+
+#[test]
+fn actor_step_matches_burn_autodiff_clip_and_adam() {
+    use super::actor::{ActorScratch, HostAdam, clip, global_norm, loss_and_grads};
+    use crate::device::read_scalar;
+    use burn::optim::{AdamConfig, GradientsParams};
+
+    let cd = ComputeDevice::cpu();
+    let ad = cd.autodiff();
+    let cfg = PolicyConfig {
+        state_dim: 3,
+        act_dim: 2,
+        hidden: 24,
+        emb_width: 8,
+        blocks: 2,
+        ..Default::default()
+    };
+    let mut rng = rng::seeded(31);
+    let mut p = cfg.init(&ad, &mut rng);
+    let mut layers: Vec<&mut Linear> = vec![&mut p.input, &mut p.output];
+    layers.extend(p.blocks.iter_mut());
+    for l in layers {
+        let n = l.weight.val().dims()[1];
+        let b: Vec<f32> = rng::normals(&mut rng, n).iter().map(|v| 0.3 * v).collect();
+        l.bias = Some(Param::from_data(TensorData::new(b, [n]), &ad));
+    }
+    // The host's parameter order is the exported (and imported) order.
+    let mut exported = Vec::new();
+    block(crate::trainer::export_module("actor", &p, &mut exported)).unwrap();
+    let mut hp = block(load::policy(&p)).unwrap();
+    let listed = hp.params();
+    assert_eq!(exported.len(), listed.len());
+    for (e, (shape, v)) in exported.iter().zip(&listed) {
+        assert_eq!(&e.shape, shape, "{}", e.name);
+        assert_eq!(&e.data[..], *v, "{}", e.name);
+    }
+
+    let n = 40;
+    let s = rng::normals(&mut rng, n * 3);
+    let y = rng::normals(&mut rng, n * 2);
+    let target = rng::normals(&mut rng, n * 2);
+    let t: Vec<f32> = (0..n).map(|_| rng::uniform(&mut rng, 0.01, 0.99)).collect();
+    let lambda = 0.3;
+    let rows =
+        |v: &Vec<f32>, c: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [n, c]), &ad);
+    let mut opt = AdamConfig::new().init();
+    let mut bp = p;
+    let mut adam = HostAdam::default();
+    let mut ws = ActorScratch::default();
+    // Step 1 unclipped, steps 2-3 with a clip below the norm.
+    for (step, max_norm) in [(0, 1e3f32), (1, 0.05), (2, 0.05)] {
+        let cond = bp.conditioning(&t, lambda, &ad);
+        let pred = bp.forward(rows(&y, 2), Some(rows(&s, 3)), cond);
+        let loss = (pred - rows(&target, 2)).square().mean();
+        let want_loss = block(read_scalar(loss.clone().inner())).unwrap();
+        let grads = GradientsParams::from_grads(loss.backward(), &bp);
+        let (grads, want_norm) =
+            block(crate::trainer::clip_global_norm(grads, &bp, max_norm)).unwrap();
+        bp = opt.step(1e-2, bp, grads);
+
+        let (got_loss, mut g) = loss_and_grads(&hp, &s, &y, &t, lambda, &target, &mut ws);
+        let got_norm = global_norm(&g);
+        assert!(
+            (want_loss - got_loss).abs() <= 1e-5 * (1.0 + want_loss),
+            "step {step}: loss {want_loss} vs {got_loss}"
+        );
+        assert!(
+            (want_norm - got_norm).abs() <= 1e-4 * (1.0 + want_norm),
+            "step {step}: norm {want_norm} vs {got_norm}"
+        );
+        clip(&mut g, got_norm, max_norm);
+        adam.step(hp.params_mut(), &g, 1e-2);
+        let want = block(load::policy(&bp)).unwrap();
+        for (i, ((_, a), (_, b))) in want.params().iter().zip(hp.params()).enumerate() {
+            assert_close(a, b, 1e-4, &format!("step {step} param {i}"));
+        }
+    }
+    assert_eq!(adam.time, 3);
+}
