@@ -16,12 +16,12 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use rfm_playground::device::{ComputeDevice, read_f32, read_scalar};
+use rfm_playground::device::{ComputeDevice, read_f32};
 use rfm_playground::envs::{EnvName, make_env};
 use rfm_playground::nets::critic::CriticConfig;
 use rfm_playground::nets::host::actor::{ActorScratch, HostAdam};
+use rfm_playground::nets::host::critic::CriticTrainScratch;
 use rfm_playground::nets::host::{self, HostSampler};
 use rfm_playground::nets::{OdeConfig, Parameterisation, PolicyConfig};
 use rfm_playground::rfm::estimators::{
@@ -184,7 +184,8 @@ impl EstInputs {
 /// - `sample_ms`: the trainer's CPU candidate sampler (`nets::host`, incl. reading the weights
 ///   back) over `2·batch·candidates` rows + `min(Q1, Q2)` of the candidates;
 /// - `td_ms`: `q_min` of the target critic on `batch` rows;
-/// - `critic_step_ms`: twin-critic forward + backward + Adam on `batch` rows;
+/// - `critic_step_ms`: the trainer's CPU critic step (`HostCritic::td_loss_and_grads`, clip,
+///   Adam) on `batch` rows;
 /// - `qgrad_ms`: the trainer's CPU `HostCritic::q_min_and_grad` (incl. reading the critic back)
 ///   on `batch·K` rows (value and ∇ₐ of min(Q1, Q2));
 /// - `estimator_ms`: the posterior numerics (`EstInputs::run`) incl. candidate draws;
@@ -240,19 +241,15 @@ fn phases(cfg: &TrainConfig, o: usize, d: usize, reps: usize) -> Result<Value, C
         block(read_f32(q))?;
         Ok(())
     })? * 1e3;
-    let mut critic_opt = AdamConfig::new().init();
-    let mut critic_t = critic.clone();
     let y_n = rng::normals(&mut r, n);
+    let mut hc = block(host::load::critic(&critic))?;
+    let mut critic_adam = HostAdam::default();
+    let mut critic_scratch = CriticTrainScratch::default();
     let critic_step_ms = time_median(reps, || {
-        let (q1, q2) = critic_t.forward(
-            tensor2(s_n.clone(), n, o, &ad),
-            tensor2(a_n.clone(), n, d, &ad),
-        );
-        let y = tensor2(y_n.clone(), n, 1, &ad);
-        let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
-        block(read_scalar(loss.clone().inner()))?;
-        let g = GradientsParams::from_grads(loss.backward(), &critic_t);
-        critic_t = critic_opt.step(1e-3, critic_t.clone(), g);
+        let (_, mut g) = hc.td_loss_and_grads(&s_n, &a_n, &y_n, &mut critic_scratch);
+        let norm = host::optim::global_norm(&g);
+        host::optim::clip(&mut g, norm, cfg.grad_clip);
+        critic_adam.step(hc.params_mut(), &g, cfg.critic_lr);
         Ok(())
     })? * 1e3;
     let s_k = rng::normals(&mut r, n * k * o);

@@ -60,13 +60,39 @@ pub struct RfmAgent {
     /// The CPU actor step's state: the master copy of the actor's weights (`None` when the burn
     /// module is newer, e.g. after an import) and Adam's moments.
     host_actor: HostActorTrain,
+    /// The CPU critic step's state: the master copy of the online critic and Adam's moments.
+    host_critic: HostCriticTrain,
+}
+
+/// State of the host critic step (`HostCritic::td_loss_and_grads`).
+#[derive(Debug, Default)]
+struct HostCriticTrain {
+    critic: Option<HostCritic>,
+    adam: host::optim::HostAdam,
+    scratch: host::critic::CriticTrainScratch,
+}
+
+/// `module` with its float parameters replaced by `params` (burn's visiting order and shapes;
+/// the host copies list theirs in that order, which the host tests check).
+fn refreshed<M: Module>(prefix: &str, module: M, params: Vec<(Vec<usize>, &[f32])>) -> M {
+    let named = params
+        .into_iter()
+        .enumerate()
+        .map(|(i, (shape, v))| NamedTensor {
+            name: format!("{prefix}.{i}"),
+            shape,
+            data: v.to_vec(),
+        })
+        .collect();
+    import_module(prefix, module, &mut TensorStore::new(named))
+        .expect("host parameters follow the burn module's order and shapes")
 }
 
 /// State of the host actor step (`nets::host::actor`).
 #[derive(Debug, Default)]
 struct HostActorTrain {
     policy: Option<HostPolicy>,
-    adam: host::actor::HostAdam,
+    adam: host::optim::HostAdam,
     scratch: host::actor::ActorScratch,
 }
 
@@ -133,6 +159,7 @@ impl RfmAgent {
             cfg: cfg.clone(),
             host: Mutex::new(None),
             host_actor: HostActorTrain::default(),
+            host_critic: HostCriticTrain::default(),
         }
     }
 
@@ -235,19 +262,39 @@ impl RfmAgent {
         .await?;
         let y = td_target(&batch.rew, &batch.done, &q_next, self.cfg.gamma);
 
-        // (3) Critic step.
+        // (3) Critic step: on the CPU by the host's explicit backward pass and Adam on the
+        // master copy (committed at (6) with everything else), elsewhere by burn.
+        let cpu = self.device.kind() == BackendKind::Cpu;
         let s_ad = tensor2(batch.obs.clone(), n, o, &ad);
-        let a_ad = tensor2(batch.act.clone(), n, d, &ad);
-        let (critic, critic_opt, critic_loss_v) = critic_step(
-            &self.critic,
-            &self.critic_opt,
-            s_ad.clone(),
-            a_ad,
-            y,
-            &self.cfg,
-            step,
-        )
-        .await?;
+        let (critic, critic_opt, critic_loss_v, host_critic) = if cpu {
+            let mut hc = match self.host_critic.critic.clone() {
+                Some(c) => c,
+                None => host::load::critic(&self.critic).await?,
+            };
+            let mut adam = self.host_critic.adam.clone();
+            let (loss, mut grads) =
+                hc.td_loss_and_grads(&batch.obs, &batch.act, &y, &mut self.host_critic.scratch);
+            let loss = check_finite(step, "critic loss", loss)?;
+            let norm = host::optim::global_norm(&grads);
+            check_finite(step, "critic gradient norm", norm)?;
+            host::optim::clip(&mut grads, norm, self.cfg.grad_clip);
+            adam.step(hc.params_mut(), &grads, self.cfg.critic_lr);
+            let critic = refreshed("critic", self.critic.clone(), hc.params());
+            (critic, self.critic_opt.clone(), loss, Some((hc, adam)))
+        } else {
+            let a_ad = tensor2(batch.act.clone(), n, d, &ad);
+            let (critic, critic_opt, loss) = critic_step(
+                &self.critic,
+                &self.critic_opt,
+                s_ad.clone(),
+                a_ad,
+                y,
+                &self.cfg,
+                step,
+            )
+            .await?;
+            (critic, critic_opt, loss, None)
+        };
 
         // (4) Posterior estimate with the just-updated critics.
         let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
@@ -261,20 +308,17 @@ impl RfmAgent {
         let cand =
             estimators::draw_candidates_from(&self.cfg.proposal, &self.path, &xt, &t, n, k, d, rng);
         let s_k = repeat_rows(&batch.obs, o, k);
-        let cpu = self.device.kind() == BackendKind::Cpu;
-        let (q, gq, host_critic) = if cpu {
-            // On the host copy of the just-updated critic (its weights read back once; the
-            // acting step after this update reuses the copy).
-            let hc = host::load::critic(&critic).await?;
+        let (q, gq) = if let Some((hc, _)) = &host_critic {
+            // On the host copy of the just-updated critic.
             let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
             let (mut q, mut gq) = (vec![0.0f32; n * k], vec![0.0f32; n * k * d]);
             hc.q_min_and_grad(&s_k, &a, &mut q, &mut gq);
-            (q, gq, Some(hc))
+            (q, gq)
         } else {
             let updated = critic.valid();
             let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
             let (q, gq) = updated.q_min_and_grad(tensor2(s_k, n * k, o, &dev), squash(x1));
-            (read_f32(q).await?, read_f32(gq).await?, None)
+            (read_f32(q).await?, read_f32(gq).await?)
         };
         let mut logp1 = vec![0.0f32; n * k];
         let mut grad_logp1 = vec![0.0f32; n * k * d];
@@ -332,22 +376,11 @@ impl RfmAgent {
                 &mut ha.scratch,
             );
             let loss = check_finite(step, "actor loss", loss)?;
-            let norm = host::actor::global_norm(&grads);
+            let norm = host::optim::global_norm(&grads);
             check_finite(step, "actor gradient norm", norm)?;
-            host::actor::clip(&mut grads, norm, self.cfg.grad_clip);
+            host::optim::clip(&mut grads, norm, self.cfg.grad_clip);
             ha.adam.step(policy.params_mut(), &grads, self.cfg.actor_lr);
-            let named = policy
-                .params()
-                .into_iter()
-                .enumerate()
-                .map(|(i, (shape, v))| NamedTensor {
-                    name: format!("actor.{i}"),
-                    shape,
-                    data: v.to_vec(),
-                })
-                .collect();
-            let actor = import_module("actor", self.actor.clone(), &mut TensorStore::new(named))
-                .expect("the host actor's parameters follow the burn module's order and shapes");
+            let actor = refreshed("actor", self.actor.clone(), policy.params());
             (actor, loss, Some(policy))
         } else {
             let cond = self.actor.conditioning(&t, lambda, &ad);
@@ -375,8 +408,10 @@ impl RfmAgent {
         let cell = self.host.get_mut().unwrap_or_else(|e| e.into_inner());
         let sampler = cell.take().map(|h| h.sampler).unwrap_or_default();
         *cell = match (host_policy, host_critic) {
-            (Some(policy), Some(critic)) => {
+            (Some(policy), Some((critic, adam))) => {
                 self.host_actor.policy = Some(policy.clone());
+                self.host_critic.critic = Some(critic.clone());
+                self.host_critic.adam = adam;
                 Some(HostNets {
                     policy,
                     critic,
@@ -408,6 +443,10 @@ impl RfmAgent {
             host_actor: HostActorTrain {
                 policy: None,
                 ..self.host_actor
+            },
+            host_critic: HostCriticTrain {
+                critic: None,
+                ..self.host_critic
             },
             ..self
         })

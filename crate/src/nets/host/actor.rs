@@ -21,6 +21,7 @@
 
 use super::dense::{Dense, matmul, matmul_at, matmul_bt};
 use super::gelu::exp;
+pub use super::optim::{HostAdam, clip, global_norm};
 use super::policy::HostPolicy;
 use crate::nets::policy::sinusoidal;
 
@@ -199,75 +200,6 @@ pub fn loss_and_grads(
     grads.push(g_out_w);
     grads.push(g_out_b);
     (loss, grads)
-}
-
-/// `sqrt(Σ g²)` over every gradient.
-pub fn global_norm(grads: &[Vec<f32>]) -> f32 {
-    grads
-        .iter()
-        .flatten()
-        .map(|&v| (v as f64).powi(2))
-        .sum::<f64>()
-        .sqrt() as f32
-}
-
-/// Scale the gradients to norm `max_norm` when `norm` (their global norm) is finite and above
-/// it, as `trainer::clip_global_norm` does: factor `max_norm / (norm + 1e-6)`.
-pub fn clip(grads: &mut [Vec<f32>], norm: f32, max_norm: f32) {
-    if norm.is_finite() && norm > max_norm {
-        let scale = max_norm / (norm + 1e-6);
-        grads.iter_mut().flatten().for_each(|v| *v *= scale);
-    }
-}
-
-/// Adam with burn's defaults (`β1 = 0.9`, `β2 = 0.999`, `ε = 1e-5`, no weight decay) and
-/// burn's arithmetic: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
-/// `p ← p − lr · m·c / (√v + ε·√(1−β2^t))` with `c = √(1−β2^t) / (1−β1^t)`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct HostAdam {
-    /// Steps taken.
-    pub time: i32,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-}
-
-impl HostAdam {
-    pub const BETA_1: f32 = 0.9;
-    pub const BETA_2: f32 = 0.999;
-    pub const EPSILON: f32 = 1e-5;
-
-    /// One step on `params` (the same order and lengths as `grads`).
-    pub fn step(&mut self, params: Vec<&mut Vec<f32>>, grads: &[Vec<f32>], lr: f64) {
-        assert_eq!(
-            params.len(),
-            grads.len(),
-            "Adam: parameter and gradient counts"
-        );
-        if self.m.len() != grads.len() {
-            self.m = grads.iter().map(|g| vec![0.0; g.len()]).collect();
-            self.v = self.m.clone();
-            self.time = 0;
-        }
-        self.time += 1;
-        let (b1, b2) = (Self::BETA_1, Self::BETA_2);
-        let bc2 = (1.0 - b2.powi(self.time)).sqrt();
-        let factor = bc2 / (1.0 - b1.powi(self.time));
-        let eps = Self::EPSILON * bc2;
-        let lr = lr as f32;
-        for (((p, g), m), v) in params
-            .into_iter()
-            .zip(grads)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            assert_eq!(p.len(), g.len(), "Adam: parameter and gradient lengths");
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                *m = *m * b1 + g * (1.0 - b1);
-                *v = *v * b2 + g * g * (1.0 - b2);
-                *p -= (*m * factor / (v.sqrt() + eps)) * lr;
-            }
-        }
-    }
 }
 
 impl HostPolicy {

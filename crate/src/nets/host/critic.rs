@@ -13,7 +13,7 @@
 //! on ties), `δ_L = w_out ⊙ [z_L > 0]`, `δ_{l-1} = (δ_l·W_lᵀ) ⊙ [z_{l-1} > 0]`, and the action
 //! columns of `δ_1·W_1ᵀ`.
 
-use super::dense::{Dense, matmul, matmul_bt};
+use super::dense::{Dense, matmul, matmul_at, matmul_bt};
 
 /// Rows per block of [`HostCritic::q_min_and_grad`]: the activations of a block stay in cache.
 const GRAD_BLOCK_ROWS: usize = 256;
@@ -253,4 +253,163 @@ fn head_forward(layers: &[Dense], x: &[f32], out: &mut [f32], h: &mut Vec<f32>, 
     let out_layer = &layers[last];
     matmul(input, &out_layer.w, out, out_layer.d_in, 1, false);
     out.iter_mut().for_each(|v| *v += out_layer.b[0]);
+}
+
+/// Buffers of the host critic step, reused across steps.
+#[derive(Debug, Default)]
+pub struct CriticTrainScratch {
+    x: Vec<f32>,
+    acts: Vec<Vec<f32>>,
+    q: Vec<f32>,
+    d1: Vec<f32>,
+    d2: Vec<f32>,
+}
+
+impl HostCritic {
+    /// The TD regression loss `mean((Q1 − y)²) + mean((Q2 − y)²)` over `rows = y.len()` rows of
+    /// `(s, a)` and its gradient with respect to every parameter, in burn's order (head 1's
+    /// layers then head 2's, each weight then bias) — the host version of `trainer::critic_step`'s
+    /// loss and autodiff.
+    pub fn td_loss_and_grads(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        y: &[f32],
+        ws: &mut CriticTrainScratch,
+    ) -> (f32, Vec<Vec<f32>>) {
+        let (o, d) = (self.obs_dim, self.act_dim);
+        let rows = y.len();
+        assert_eq!(s.len(), rows * o, "critic step: s is not [{rows}, {o}]");
+        assert_eq!(a.len(), rows * d, "critic step: a is not [{rows}, {d}]");
+        ws.x.clear();
+        for r in 0..rows {
+            ws.x.extend_from_slice(&s[r * o..(r + 1) * o]);
+            ws.x.extend_from_slice(&a[r * d..(r + 1) * d]);
+        }
+        let mut loss = 0.0f32;
+        let mut grads = Vec::new();
+        for head in &self.heads {
+            let (l, g) = head_td_grads(head, rows, y, ws);
+            loss += l;
+            grads.extend(g);
+        }
+        (loss, grads)
+    }
+
+    /// Every parameter in burn's order (see [`td_loss_and_grads`](Self::td_loss_and_grads)),
+    /// mutable.
+    pub fn params_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        let mut out = Vec::new();
+        for head in &mut self.heads {
+            for l in head.iter_mut() {
+                out.push(&mut l.w);
+                out.push(&mut l.b);
+            }
+        }
+        out
+    }
+
+    /// Every parameter in burn's order with its shape.
+    pub fn params(&self) -> Vec<(Vec<usize>, &[f32])> {
+        let mut out = Vec::new();
+        for head in &self.heads {
+            for l in head {
+                out.push((vec![l.d_in, l.d_out], &l.w[..]));
+                out.push((vec![l.d_out], &l.b[..]));
+            }
+        }
+        out
+    }
+}
+
+/// One head's `mean((q − y)²)` and its parameter gradients (weight then bias per layer); the
+/// input rows are `ws.x`.
+fn head_td_grads(
+    layers: &[Dense],
+    rows: usize,
+    y: &[f32],
+    ws: &mut CriticTrainScratch,
+) -> (f32, Vec<Vec<f32>>) {
+    let last = layers.len() - 1;
+    if ws.acts.len() < last {
+        ws.acts.resize_with(last, Vec::new);
+    }
+    for l in 0..last {
+        let layer = &layers[l];
+        let (before, rest) = ws.acts.split_at_mut(l);
+        let h = &mut rest[0];
+        h.resize(rows * layer.d_out, 0.0);
+        let input: &[f32] = if l == 0 { &ws.x } else { &before[l - 1] };
+        matmul(input, &layer.w, h, layer.d_in, layer.d_out, false);
+        for row in h.chunks_exact_mut(layer.d_out) {
+            row.iter_mut()
+                .zip(&layer.b)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0));
+        }
+    }
+    let out_layer = &layers[last];
+    let input_last: &[f32] = if last == 0 { &ws.x } else { &ws.acts[last - 1] };
+    ws.q.resize(rows, 0.0);
+    matmul(
+        input_last,
+        &out_layer.w,
+        &mut ws.q,
+        out_layer.d_in,
+        1,
+        false,
+    );
+    let mut loss = 0.0f64;
+    // δ at the output: d mean((q − y)²) / dq = 2 (q − y) / rows.
+    for (q, &t) in ws.q.iter_mut().zip(y) {
+        let diff = *q + out_layer.b[0] - t;
+        loss += (diff as f64).powi(2);
+        *q = 2.0 * diff / rows as f32;
+    }
+    let loss = (loss / rows as f64) as f32;
+    let mut grads: Vec<Vec<f32>> = Vec::with_capacity(2 * layers.len());
+    // Output layer: ∇W = h_Lᵀ δ, ∇b = Σ δ; δh = δ w_outᵀ ⊙ [h > 0].
+    let mut gw = vec![0.0f32; out_layer.d_in];
+    matmul_at(input_last, &ws.q, &mut gw, out_layer.d_in, 1);
+    let gb = vec![ws.q.iter().sum::<f32>()];
+    let mut rev = vec![(gw, gb)];
+    if last > 0 {
+        let hidden = out_layer.d_in;
+        ws.d1.resize(rows * hidden, 0.0);
+        for ((dr, hr), &dq) in ws
+            .d1
+            .chunks_exact_mut(hidden)
+            .zip(ws.acts[last - 1].chunks_exact(hidden))
+            .zip(&ws.q)
+        {
+            for ((dv, &hv), &w) in dr.iter_mut().zip(hr).zip(&out_layer.w) {
+                *dv = if hv > 0.0 { dq * w } else { 0.0 };
+            }
+        }
+        for l in (0..last).rev() {
+            let layer = &layers[l];
+            let input: &[f32] = if l == 0 { &ws.x } else { &ws.acts[l - 1] };
+            let mut gw = vec![0.0f32; layer.d_in * layer.d_out];
+            matmul_at(input, &ws.d1, &mut gw, layer.d_in, layer.d_out);
+            let mut gb = vec![0.0f32; layer.d_out];
+            for row in ws.d1.chunks_exact(layer.d_out) {
+                gb.iter_mut().zip(row).for_each(|(g, v)| *g += v);
+            }
+            rev.push((gw, gb));
+            if l > 0 {
+                ws.d2.resize(rows * layer.d_in, 0.0);
+                matmul_bt(&ws.d1, &layer.w, &mut ws.d2, layer.d_out, layer.d_in, false);
+                for (dv, &hv) in ws.d2.iter_mut().zip(ws.acts[l - 1].iter()) {
+                    if hv <= 0.0 {
+                        *dv = 0.0;
+                    }
+                }
+                std::mem::swap(&mut ws.d1, &mut ws.d2);
+            }
+        }
+    }
+    for (w, b) in rev.into_iter().rev() {
+        grads.push(w);
+        grads.push(b);
+    }
+    (loss, grads)
 }

@@ -12,7 +12,8 @@
 //! - [`dense`]: a Dense layer's weights and the SGEMM (the `gemm` crate) every net uses;
 //! - [`policy`]: the policy net's forward pass, in the pieces the sampler needs;
 //! - [`critic`]: the twin critic's `min(Q1, Q2)` and its action gradient;
-//! - [`actor`]: the actor's training step (loss, explicit backward pass, clip, Adam);
+//! - [`actor`]: the actor's training step (loss and explicit backward pass);
+//! - [`optim`]: global-norm clip and Adam for the host training steps;
 //! - [`sampler`]: Euler / Heun integration of the flow or diffusion ODE, with optional scoring;
 //! - [`load`] (burn glue): host copies of a [`crate::nets::Policy`] / critic.
 
@@ -21,6 +22,7 @@ pub mod critic;
 pub mod dense;
 pub mod gelu;
 pub mod load;
+pub mod optim;
 pub mod policy;
 pub mod sampler;
 

@@ -331,3 +331,76 @@ fn actor_step_matches_burn_autodiff_clip_and_adam() {
     }
     assert_eq!(adam.time, 3);
 }
+
+#[test]
+fn critic_step_matches_burn_autodiff_clip_and_adam() {
+    use super::critic::CriticTrainScratch;
+    use super::optim::{HostAdam, clip, global_norm};
+    use crate::device::read_scalar;
+    use burn::optim::{AdamConfig, GradientsParams};
+
+    let cd = ComputeDevice::cpu();
+    let ad = cd.autodiff();
+    let (obs, act, n) = (3, 2, 50);
+    let mut rng = rng::seeded(41);
+    let mut critic = CriticConfig::new(obs, act, 24).init(&ad, &mut rng);
+    for head in [&mut critic.q1, &mut critic.q2] {
+        for l in &mut head.layers {
+            let k = l.weight.val().dims()[1];
+            let b: Vec<f32> = rng::normals(&mut rng, k).iter().map(|v| 0.3 * v).collect();
+            l.bias = Some(Param::from_data(TensorData::new(b, [k]), &ad));
+        }
+    }
+    let mut exported = Vec::new();
+    block(crate::trainer::export_module(
+        "critic",
+        &critic,
+        &mut exported,
+    ))
+    .unwrap();
+    let mut hc = block(load::critic(&critic)).unwrap();
+    let listed = hc.params();
+    assert_eq!(exported.len(), listed.len());
+    for (e, (shape, v)) in exported.iter().zip(&listed) {
+        assert_eq!(&e.shape, shape, "{}", e.name);
+        assert_eq!(&e.data[..], *v, "{}", e.name);
+    }
+    let s = rng::normals(&mut rng, n * obs);
+    let a: Vec<f32> = rng::normals(&mut rng, n * act)
+        .iter()
+        .map(|v| v.tanh())
+        .collect();
+    let y: Vec<f32> = rng::normals(&mut rng, n).iter().map(|v| 3.0 * v).collect();
+    let t =
+        |v: &Vec<f32>, c: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [n, c]), &ad);
+    let mut opt = AdamConfig::new().init();
+    let mut adam = HostAdam::default();
+    let mut ws = CriticTrainScratch::default();
+    let mut bc = critic;
+    for (step, max_norm) in [(0, 1e3f32), (1, 0.5), (2, 0.5)] {
+        let (q1, q2) = bc.forward(t(&s, obs), t(&a, act));
+        let loss = (q1 - t(&y, 1)).square().mean() + (q2 - t(&y, 1)).square().mean();
+        let want_loss = block(read_scalar(loss.clone().inner())).unwrap();
+        let grads = GradientsParams::from_grads(loss.backward(), &bc);
+        let (grads, want_norm) =
+            block(crate::trainer::clip_global_norm(grads, &bc, max_norm)).unwrap();
+        bc = opt.step(1e-2, bc, grads);
+
+        let (got_loss, mut g) = hc.td_loss_and_grads(&s, &a, &y, &mut ws);
+        let got_norm = global_norm(&g);
+        assert!(
+            (want_loss - got_loss).abs() <= 1e-5 * (1.0 + want_loss),
+            "step {step}: loss {want_loss} vs {got_loss}"
+        );
+        assert!(
+            (want_norm - got_norm).abs() <= 1e-4 * (1.0 + want_norm),
+            "step {step}: norm {want_norm} vs {got_norm}"
+        );
+        clip(&mut g, got_norm, max_norm);
+        adam.step(hc.params_mut(), &g, 1e-2);
+        let want = block(load::critic(&bc)).unwrap();
+        for (i, ((_, w), (_, h))) in want.params().iter().zip(hc.params()).enumerate() {
+            assert_close(w, h, 1e-4, &format!("step {step} param {i}"));
+        }
+    }
+}
