@@ -778,12 +778,41 @@ mod tests {
         truth: &[f32],
         seed: u64,
     ) -> (f64, f64) {
+        mse_mu1_from(
+            &Proposal::Prior,
+            path,
+            est,
+            target,
+            xt,
+            t,
+            k,
+            reps,
+            truth,
+            seed,
+        )
+    }
+
+    /// [`mse_mu1`] with candidates from `proposal`.
+    #[allow(clippy::too_many_arguments)]
+    fn mse_mu1_from(
+        proposal: &Proposal,
+        path: &Path,
+        est: &Estimator,
+        target: &dyn LogDensity,
+        xt: &[f32],
+        t: f32,
+        k: usize,
+        reps: usize,
+        truth: &[f32],
+        seed: u64,
+    ) -> (f64, f64) {
         let mut rng = seeded(seed);
         // All repeats as one batch of identical points.
         let d = xt.len();
         let xts: Vec<f32> = xt.iter().copied().cycle().take(reps * d).collect();
         let ts = vec![t; reps];
-        let e = estimate_with_target(path, est, target, &xts, &ts, k, &mut rng).unwrap();
+        let e =
+            estimate_with_target_from(proposal, path, est, target, &xts, &ts, k, &mut rng).unwrap();
         let mut mse = 0.0;
         let mut mean_err = vec![0.0f64; d];
         for m in e.mu1.chunks(d) {
@@ -833,38 +862,6 @@ mod tests {
         }
     }
 
-    /// `(mse, squared bias)` of `mu1` like [`mse_mu1`], with candidates from `proposal`.
-    #[allow(clippy::too_many_arguments)]
-    fn mse_mu1_from(
-        proposal: &Proposal,
-        est: &Estimator,
-        target: &dyn LogDensity,
-        xt: &[f32],
-        t: f32,
-        k: usize,
-        reps: usize,
-        truth: &[f32],
-        seed: u64,
-    ) -> (f64, f64) {
-        let mut rng = seeded(seed);
-        let d = xt.len();
-        let xts: Vec<f32> = xt.iter().copied().cycle().take(reps * d).collect();
-        let ts = vec![t; reps];
-        let e =
-            estimate_with_target_from(proposal, &Path::Linear, est, target, &xts, &ts, k, &mut rng)
-                .unwrap();
-        let mut mse = 0.0;
-        let mut mean_err = vec![0.0f64; d];
-        for m in e.mu1.chunks(d) {
-            for j in 0..d {
-                let err = m[j] as f64 - truth[j] as f64;
-                mse += err * err / reps as f64;
-                mean_err[j] += err / reps as f64;
-            }
-        }
-        (mse, mean_err.iter().map(|v| v * v).sum())
-    }
-
     #[test]
     fn mixture_proposal_converges_to_the_gaussian_posterior_mean() {
         let target = GaussianMixture::gaussian(vec![0.8, -0.5], 0.6).unwrap();
@@ -877,7 +874,18 @@ mod tests {
             let truth = target.posterior_mean_x1(&Path::Linear, &xt, &[t]);
             for est in all_estimators() {
                 let name = est.name();
-                let (mse, bias2) = mse_mu1_from(&mix, &est, &target, &xt, t, 1000, 200, &truth, 3);
+                let (mse, bias2) = mse_mu1_from(
+                    &mix,
+                    &Path::Linear,
+                    &est,
+                    &target,
+                    &xt,
+                    t,
+                    1000,
+                    200,
+                    &truth,
+                    3,
+                );
                 let var = mse - bias2;
                 assert!(
                     bias2 < 16.0 * var / 200.0 + 1e-6,
@@ -887,6 +895,7 @@ mod tests {
                 // like (beta/alpha)² at small t whatever the proposal).
                 let (prior, _) = mse_mu1_from(
                     &Proposal::Prior,
+                    &Path::Linear,
                     &est,
                     &target,
                     &xt,
@@ -913,10 +922,21 @@ mod tests {
         let (t, xt) = (0.02f32, [0.9f32, -0.6]);
         let truth = target.posterior_mean_x1(&Path::Linear, &xt, &[t]);
         let est = Estimator::default();
-        let (mse_p, bias_p) =
-            mse_mu1_from(&Proposal::Prior, &est, &target, &xt, t, 16, 400, &truth, 5);
+        let (mse_p, bias_p) = mse_mu1_from(
+            &Proposal::Prior,
+            &Path::Linear,
+            &est,
+            &target,
+            &xt,
+            t,
+            16,
+            400,
+            &truth,
+            5,
+        );
         let (mse_m, bias_m) = mse_mu1_from(
             &Proposal::LATENT_MIXTURE,
+            &Path::Linear,
             &est,
             &target,
             &xt,

@@ -160,6 +160,28 @@ impl HostCritic {
     }
 }
 
+/// The hidden layers of one ReLU head at `x` (`[rows, d_in]`), keeping every layer's output in
+/// `acts` (`acts[l]` is `[rows, hidden]`; its sign is the ReLU mask of the backward pass).
+fn hidden_forward(layers: &[Dense], x: &[f32], rows: usize, acts: &mut Vec<Vec<f32>>) {
+    let last = layers.len() - 1;
+    if acts.len() < last {
+        acts.resize_with(last, Vec::new);
+    }
+    for l in 0..last {
+        let layer = &layers[l];
+        let (before, rest) = acts.split_at_mut(l);
+        let h = &mut rest[0];
+        h.resize(rows * layer.d_out, 0.0);
+        let input: &[f32] = if l == 0 { x } else { &before[l - 1] };
+        matmul(input, &layer.w, h, layer.d_in, layer.d_out, false);
+        for row in h.chunks_exact_mut(layer.d_out) {
+            row.iter_mut()
+                .zip(&layer.b)
+                .for_each(|(v, b)| *v = (*v + b).max(0.0));
+        }
+    }
+}
+
 /// One ReLU head's value `q` (`[rows]`) and action gradient `g` (`[rows, act]`) at
 /// `x = concat(s, a)` (`[rows, obs + act]`).
 #[allow(clippy::too_many_arguments)]
@@ -176,23 +198,7 @@ fn head_q_grad(
 ) {
     let last = layers.len() - 1;
     let rows = q.len();
-    if acts.len() < last {
-        acts.resize_with(last, Vec::new);
-    }
-    // Forward, keeping each hidden layer's output (its sign is the ReLU mask).
-    for l in 0..last {
-        let layer = &layers[l];
-        let (before, rest) = acts.split_at_mut(l);
-        let h = &mut rest[0];
-        h.resize(rows * layer.d_out, 0.0);
-        let input: &[f32] = if l == 0 { x } else { &before[l - 1] };
-        matmul(input, &layer.w, h, layer.d_in, layer.d_out, false);
-        for row in h.chunks_exact_mut(layer.d_out) {
-            row.iter_mut()
-                .zip(&layer.b)
-                .for_each(|(v, b)| *v = (*v + b).max(0.0));
-        }
-    }
+    hidden_forward(layers, x, rows, acts);
     let out_layer = &layers[last];
     if last == 0 {
         // A linear critic: the gradient is the action rows of the weight.
@@ -331,22 +337,7 @@ fn head_td_grads(
     ws: &mut CriticTrainScratch,
 ) -> (f32, Vec<Vec<f32>>) {
     let last = layers.len() - 1;
-    if ws.acts.len() < last {
-        ws.acts.resize_with(last, Vec::new);
-    }
-    for l in 0..last {
-        let layer = &layers[l];
-        let (before, rest) = ws.acts.split_at_mut(l);
-        let h = &mut rest[0];
-        h.resize(rows * layer.d_out, 0.0);
-        let input: &[f32] = if l == 0 { &ws.x } else { &before[l - 1] };
-        matmul(input, &layer.w, h, layer.d_in, layer.d_out, false);
-        for row in h.chunks_exact_mut(layer.d_out) {
-            row.iter_mut()
-                .zip(&layer.b)
-                .for_each(|(v, b)| *v = (*v + b).max(0.0));
-        }
-    }
+    hidden_forward(layers, &ws.x, rows, &mut ws.acts);
     let out_layer = &layers[last];
     let input_last: &[f32] = if last == 0 { &ws.x } else { &ws.acts[last - 1] };
     ws.q.resize(rows, 0.0);

@@ -31,15 +31,29 @@ impl Dense {
     }
 }
 
-/// `out ← x·w` (or `out ← out + x·w` when `accumulate`): `x` is `[rows, k]`, `w` is `[k, n]`,
-/// `out` is `[rows, n]`, all row-major and contiguous. `k = 0` leaves `out` (zeroed unless
-/// accumulating).
-pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumulate: bool) {
-    let rows = out.len() / n.max(1);
-    assert_eq!(out.len(), rows * n, "matmul: out is not [rows, {n}]");
-    assert_eq!(x.len(), rows * k, "matmul: x is not [{rows}, {k}]");
-    assert_eq!(w.len(), k * n, "matmul: w is not [{k}, {n}]");
-    if rows == 0 || n == 0 {
+/// An operand of [`product`]: a `[rows, cols]` matrix inside `data`, read either row-major
+/// (`transposed = false`: element `(i, j)` at `data[i * cols + j]`) or as the transpose of a
+/// row-major `[cols, rows]` buffer (element `(i, j)` at `data[j * rows + i]`).
+struct Operand<'a> {
+    data: &'a [f32],
+    transposed: bool,
+}
+
+/// `out ← lhs·rhs` (or `out ← out + lhs·rhs`): `lhs` is `[m, k]`, `rhs` is `[k, n]`, `out` is
+/// `[m, n]` row-major. Every public product below is this one SGEMM call with other strides.
+fn product(
+    lhs: Operand,
+    rhs: Operand,
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert_eq!(lhs.data.len(), m * k, "matmul: lhs is not [{m}, {k}]");
+    assert_eq!(rhs.data.len(), k * n, "matmul: rhs is not [{k}, {n}]");
+    assert_eq!(out.len(), m * n, "matmul: out is not [{m}, {n}]");
+    if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
@@ -48,24 +62,35 @@ pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumul
         }
         return;
     }
-    // SAFETY: the three buffers have exactly the shapes passed (checked above), the strides
-    // describe contiguous row-major storage, and `out` does not alias `x` or `w` (it is the only
-    // `&mut`). gemm computes `dst ← alpha·dst + beta·lhs·rhs`, reading `dst` only when asked.
+    // (column stride, row stride) of a `[rows, cols]` operand.
+    let strides = |op: &Operand, rows: usize, cols: usize| {
+        if op.transposed {
+            (rows as isize, 1)
+        } else {
+            (1, cols as isize)
+        }
+    };
+    let (lhs_cs, lhs_rs) = strides(&lhs, m, k);
+    let (rhs_cs, rhs_rs) = strides(&rhs, k, n);
+    // SAFETY: the three buffers hold exactly the shapes passed (checked above) and the strides
+    // address only elements inside them (row-major, or the transpose of a row-major buffer of
+    // the same size); `out` does not alias `lhs` or `rhs` (it is the only `&mut`). gemm computes
+    // `dst ← alpha·dst + beta·lhs·rhs`, reading `dst` only when asked.
     unsafe {
         gemm::gemm(
-            rows,
+            m,
             n,
             k,
             out.as_mut_ptr(),
             1,
             n as isize,
             accumulate,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            1,
-            n as isize,
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
             1.0f32,
             1.0f32,
             false,
@@ -74,6 +99,28 @@ pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumul
             gemm::Parallelism::None,
         );
     }
+}
+
+fn plain(data: &[f32]) -> Operand<'_> {
+    Operand {
+        data,
+        transposed: false,
+    }
+}
+
+fn transposed(data: &[f32]) -> Operand<'_> {
+    Operand {
+        data,
+        transposed: true,
+    }
+}
+
+/// `out ← x·w` (or `out ← out + x·w` when `accumulate`): `x` is `[rows, k]`, `w` is `[k, n]`,
+/// `out` is `[rows, n]`, all row-major and contiguous. `k = 0` leaves `out` (zeroed unless
+/// accumulating).
+pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumulate: bool) {
+    let rows = out.len() / n.max(1);
+    product(plain(x), plain(w), out, rows, k, n, accumulate);
 }
 
 /// `out ← x·wᵀ` (or `out ← out + x·wᵀ` when `accumulate`): `x` is `[rows, k]`, `w` is `[n, k]`
@@ -81,85 +128,14 @@ pub fn matmul(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumul
 /// through its input uses it with `W` itself.
 pub fn matmul_bt(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize, accumulate: bool) {
     let rows = out.len() / n.max(1);
-    assert_eq!(out.len(), rows * n, "matmul_bt: out is not [rows, {n}]");
-    assert_eq!(x.len(), rows * k, "matmul_bt: x is not [{rows}, {k}]");
-    assert_eq!(w.len(), n * k, "matmul_bt: w is not [{n}, {k}]");
-    if rows == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            out.fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: as in `matmul`; the right-hand side is `w` read transposed: its element (i, j)
-    // is `w[j * k + i]`, i.e. column stride `k` and row stride 1, all inside `w`.
-    unsafe {
-        gemm::gemm(
-            rows,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            k as isize,
-            1,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    product(plain(x), transposed(w), out, rows, k, n, accumulate);
 }
 
 /// `out ← aᵀ·b`: `a` is `[r, m]`, `b` is `[r, n]`, `out` is `[m, n]`, all row-major. The
 /// weight gradient of `y = x·W` is `xᵀ·δ`.
 pub fn matmul_at(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize) {
     let r = a.len().checked_div(m).unwrap_or(0);
-    assert_eq!(a.len(), r * m, "matmul_at: a is not [r, {m}]");
-    assert_eq!(b.len(), r * n, "matmul_at: b is not [{r}, {n}]");
-    assert_eq!(out.len(), m * n, "matmul_at: out is not [{m}, {n}]");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if r == 0 {
-        out.fill(0.0);
-        return;
-    }
-    // SAFETY: shapes checked above; the left-hand side is `a` read transposed: its element
-    // (i, kk) is `a[kk * m + i]`, i.e. column stride `m` and row stride 1, all inside `a`;
-    // `out` is the only `&mut` and aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            r,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    product(transposed(a), plain(b), out, m, r, n, false);
 }
 
 #[cfg(test)]
