@@ -765,34 +765,8 @@ mod tests {
             .collect()
     }
 
-    /// `(mse, squared bias)` of `mu1` against `truth` over `reps` independent draws at one point.
-    #[allow(clippy::too_many_arguments)]
-    fn mse_mu1(
-        path: &Path,
-        est: &Estimator,
-        target: &dyn LogDensity,
-        xt: &[f32],
-        t: f32,
-        k: usize,
-        reps: usize,
-        truth: &[f32],
-        seed: u64,
-    ) -> (f64, f64) {
-        mse_mu1_from(
-            &Proposal::Prior,
-            path,
-            est,
-            target,
-            xt,
-            t,
-            k,
-            reps,
-            truth,
-            seed,
-        )
-    }
-
-    /// [`mse_mu1`] with candidates from `proposal`.
+    /// `(mse, squared bias)` of `mu1` against `truth` over `reps` independent draws at one
+    /// point, with candidates from `proposal`.
     #[allow(clippy::too_many_arguments)]
     fn mse_mu1_from(
         proposal: &Proposal,
@@ -841,9 +815,30 @@ mod tests {
                     }
                 }
                 for est in all_estimators() {
-                    let (small, _) = mse_mu1(&path, &est, &target, &xt, t, 10, reps, &truth, 1);
-                    let (large, bias2) =
-                        mse_mu1(&path, &est, &target, &xt, t, 1000, reps, &truth, 2);
+                    let (small, _) = mse_mu1_from(
+                        &Proposal::Prior,
+                        &path,
+                        &est,
+                        &target,
+                        &xt,
+                        t,
+                        10,
+                        reps,
+                        &truth,
+                        1,
+                    );
+                    let (large, bias2) = mse_mu1_from(
+                        &Proposal::Prior,
+                        &path,
+                        &est,
+                        &target,
+                        &xt,
+                        t,
+                        1000,
+                        reps,
+                        &truth,
+                        2,
+                    );
                     let name = est.name();
                     // Monte-Carlo error ∝ 1/K: expect a ratio near 100, demand 20.
                     assert!(
