@@ -97,10 +97,10 @@ struct HostActorTrain {
 }
 
 /// The nets the CPU sampling path runs on, and its reusable buffers.
-struct HostNets {
-    policy: HostPolicy,
-    critic: HostCritic,
-    sampler: HostSampler,
+pub(crate) struct HostNets {
+    pub(crate) policy: HostPolicy,
+    pub(crate) critic: HostCritic,
+    pub(crate) sampler: HostSampler,
 }
 
 impl HostNets {
@@ -180,22 +180,16 @@ impl RfmAgent {
         let (c, d, o) = (self.cfg.candidates, self.act_dim, self.obs_dim);
         let mut y = rng::normals(rng, n * c * d);
         let s = repeat_rows(states, o, c);
-        let q = if self.device.kind() == BackendKind::Cpu {
-            // Taken out of the cell while in use (no lock is held across an await).
-            let cached = self.host_cell().take();
-            let mut nets = match cached {
-                Some(nets) => nets,
-                None => HostNets::load(&self.actor, &self.critic).await?,
-            };
-            let mut q = vec![0.0f32; n * c];
-            let lambda = self.cfg.lambda;
-            let HostNets {
-                policy,
-                critic,
-                sampler,
-            } = &mut nets;
-            sampler.sample_scored(policy, critic, &mut y, &s, lambda, &self.ode, &mut q);
-            *self.host_cell() = Some(nets);
+        let lambda = self.cfg.lambda;
+        let host_q = self
+            .with_host(|h| {
+                let mut q = vec![0.0f32; n * c];
+                h.sampler
+                    .sample_scored(&h.policy, &h.critic, &mut y, &s, lambda, &self.ode, &mut q);
+                q
+            })
+            .await?;
+        let q = if let Some(q) = host_q {
             q
         } else {
             let dev = self.device.device();
@@ -218,6 +212,26 @@ impl RfmAgent {
             out.extend_from_slice(&y[row * d..(row + 1) * d]);
         }
         Ok(out)
+    }
+
+    /// `f` on the host copies of the nets (loaded when stale) when the agent trains on the CPU;
+    /// `None` on other devices. The copies are taken out of the cell while in use, so no lock
+    /// is held across an await.
+    pub(crate) async fn with_host<R>(
+        &self,
+        f: impl FnOnce(&mut HostNets) -> R,
+    ) -> Result<Option<R>, DeviceError> {
+        if self.device.kind() != BackendKind::Cpu {
+            return Ok(None);
+        }
+        let cached = self.host_cell().take();
+        let mut nets = match cached {
+            Some(nets) => nets,
+            None => HostNets::load(&self.actor, &self.critic).await?,
+        };
+        let r = f(&mut nets);
+        *self.host_cell() = Some(nets);
+        Ok(Some(r))
     }
 
     /// The cache of host copies (poisoning is harmless: the value is replaced whole).

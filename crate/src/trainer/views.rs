@@ -1,6 +1,7 @@
 //! Read-only views of a running [`Trainer`] for the playground: the raw policy's action
 //! samples at an observation, the critic's `min(Q1, Q2)` on a set of actions, the flow's
-//! sample paths, and the env snapshot. Nothing here changes the run (own RNG streams).
+//! sample paths, and the env snapshot. Nothing here changes the run (own RNG streams). An RFM
+//! agent on the CPU answers from its host copies of the nets (`nets::host`), as it trains.
 
 use crate::nets::squash;
 use burn::module::Module;
@@ -48,10 +49,18 @@ impl Trainer {
         let s = rows(repeat(obs, n), n, obs.len(), dev);
         let a = match &self.agent {
             Agent::Rfm(agent) => {
-                let y0 = rows(rng::normals(rng, n * d), n, d, dev);
+                let mut y = rng::normals(rng, n * d);
+                let (lambda, ode) = (self.cfg.lambda, agent.ode());
+                let states = repeat(obs, n);
+                let on_host = agent
+                    .with_host(|h| h.sampler.sample(&h.policy, &mut y, &states, lambda, ode))
+                    .await?;
+                if on_host.is_some() {
+                    return Ok(y.iter().map(|v| v.tanh()).collect());
+                }
                 let out = agent
                     .actor()
-                    .sample(y0, Some(s), self.cfg.lambda, agent.ode(), false);
+                    .sample(rows(y, n, d, dev), Some(s), lambda, ode, false);
                 squash(out.y)
             }
             Agent::Sac(agent) => {
@@ -71,7 +80,21 @@ impl Trainer {
         let s = rows(repeat(obs, m), m, obs.len(), dev);
         let a = rows(actions.to_vec(), m, d, dev);
         let q = match &self.agent {
-            Agent::Rfm(agent) => agent.critic().valid().q_min(s, a),
+            Agent::Rfm(agent) => {
+                let states = repeat(obs, m);
+                let on_host = agent
+                    .with_host(|h| {
+                        let mut q = vec![0.0f32; m];
+                        h.critic
+                            .q_min(&states, actions, &mut q, &mut Default::default());
+                        q
+                    })
+                    .await?;
+                if let Some(q) = on_host {
+                    return Ok(q);
+                }
+                agent.critic().valid().q_min(s, a)
+            }
             Agent::Sac(agent) => agent.critic().valid().q_min(s, a),
         };
         Ok(read_f32(q).await?)
@@ -114,7 +137,20 @@ impl Trainer {
         let s = rows(repeat(obs, m), m, obs.len(), dev);
         let a = rows(actions.to_vec(), m, d, dev);
         let (q, g) = match &self.agent {
-            Agent::Rfm(agent) => agent.critic().valid().q_min_and_grad(s, a),
+            Agent::Rfm(agent) => {
+                let states = repeat(obs, m);
+                let on_host = agent
+                    .with_host(|h| {
+                        let (mut q, mut g) = (vec![0.0f32; m], vec![0.0f32; m * d]);
+                        h.critic.q_min_and_grad(&states, actions, &mut q, &mut g);
+                        (q, g)
+                    })
+                    .await?;
+                if let Some(qg) = on_host {
+                    return Ok(qg);
+                }
+                agent.critic().valid().q_min_and_grad(s, a)
+            }
             Agent::Sac(agent) => agent.critic().valid().q_min_and_grad(s, a),
         };
         Ok((read_f32(q).await?, read_f32(g).await?))
