@@ -29,8 +29,15 @@ async function lessonLink(browser: Browser, preset: string): Promise<string> {
   await page.goto(server.url);
   await page.waitForSelector("button[data-preset]:not([disabled])");
   await page.waitForSelector("body[data-state=running], body[data-state=paused], body[data-state=error]", { timeout: 300_000 });
+  const before = await page.evaluate(() => location.hash);
   await page.click(`button[data-preset=${preset}]`);
-  await page.waitForFunction(() => (document.getElementById("cfg-mode") as HTMLSelectElement).value === "sampler" && /#v?\d/.test(location.hash), null, { timeout: 60_000 });
+  // The fragment is rewritten after the preset is applied (an async encode in the worker): wait
+  // for the new one, not just the new controls.
+  await page.waitForFunction(
+    (h0) => (document.getElementById("cfg-mode") as HTMLSelectElement).value === "sampler" && /#v?\d/.test(location.hash) && location.hash !== h0,
+    before,
+    { timeout: 60_000 },
+  );
   await page.waitForSelector("body[data-state=running]", { timeout: 300_000 });
   const link = page.url();
   await page.close();
@@ -122,9 +129,14 @@ async function waitBeatsUniform(page: Page, factor: number, timeoutMs: number): 
 }
 
 /** Time to first frame (from navigation) and steps/s measured over `windowMs` of training. */
-async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: number; stepsPerSec: number; rateShownPerSec: number }> {
+async function measure(
+  page: Page,
+  windowMs: number,
+): Promise<{ firstFrameMs: number; startup: Record<string, number>; stepsPerSec: number; rateShownPerSec: number }> {
   await page.waitForSelector("body[data-first-frame-ms]", { timeout: 300_000 });
   const firstFrameMs = Number(await page.getAttribute("body", "data-first-frame-ms"));
+  // Where the time to the first frame went (ms since navigation; app.ts `startupMark`).
+  const startup = JSON.parse((await page.getAttribute("body", "data-startup")) ?? "{}") as Record<string, number>;
   const s0 = await stepCount(page);
   const t0 = Date.now();
   await page.waitForTimeout(windowMs);
@@ -132,7 +144,7 @@ async function measure(page: Page, windowMs: number): Promise<{ firstFrameMs: nu
   const s1 = await stepCount(page);
   const stepsPerSec = ((s1 - s0) * 1000) / (Date.now() - t0);
   const rateShownPerSec = Number(await page.getAttribute("#rate", "data-rate"));
-  return { firstFrameMs, stepsPerSec, rateShownPerSec };
+  return { firstFrameMs, startup, stepsPerSec, rateShownPerSec };
 }
 
 /** Record the page's main-thread long tasks (> 50 ms) from navigation on (read by `longTasks`). */
@@ -218,6 +230,10 @@ describe("playground (CPU fallback)", () => {
     const t0 = await page.evaluate(() => performance.now());
     const m = await measure(page, 3000);
     const training = await longTasks(page, t0);
+    // The start-up milestones are all there, in order, and end at the first frame.
+    const order = ["wasmReady", "sessionReady", "firstDensity", "firstFrame"].map((k) => m.startup[k]);
+    assert.ok(order.every((v, i) => Number.isFinite(v) && (i === 0 || v >= order[i - 1])), `start-up marks ${JSON.stringify(m.startup)}`);
+    assert.equal(m.startup.firstFrame, m.firstFrameMs);
     const row = { backend: "cpu", adapter: (await page.textContent("#backend")) ?? "", config: "defaults (RL multigoal, RFM)", ...m, longTasks: { startup, training } };
     bench.push(row);
     console.log(JSON.stringify(row));
@@ -232,6 +248,7 @@ describe("playground (CPU fallback)", () => {
     const errors = watchErrors(page);
     await page.goto(samplerLink);
     await waitRunning(page);
+    assert.equal(await page.inputValue("#cfg-mode"), "sampler", "the link opens the lesson's experiment");
     assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
     assert.match((await page.textContent("#backend")) ?? "", /CPU/);
     const m = await measure(page, 4000);

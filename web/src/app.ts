@@ -140,6 +140,7 @@ export class App {
     this.requestDraw();
     try {
       const r = await this.client.request({ type: "init", config: this.state.config, backend: this.state.backend });
+      startupMark("sessionReady");
       if (gen !== this.generation) return false;
       this.chrome.backend(r.device);
       if (this.startFailed) this.chrome.notice(null);
@@ -151,6 +152,7 @@ export class App {
       this.chrome.status("ready", "paused");
       // The first density gives the KL's starting value; the other views follow while training.
       await this.refreshProbes(true, ["density"]);
+      startupMark("firstDensity");
       if (gen !== this.generation) return false;
       this.last.paths = 0;
       this.last.variance = 0;
@@ -367,6 +369,8 @@ export class App {
       } finally {
         this.last[k] = performance.now();
         this.cost[k] = this.last[k] - t0;
+        // For profiling and tests: each view's last request time, ms.
+        document.body.dataset.viewMs = JSON.stringify(this.cost, (_, v: unknown) => (typeof v === "number" ? Math.round(v) : v));
       }
     };
     try {
@@ -423,7 +427,9 @@ export class App {
       this.views.curves.forEach((c) => c.draw());
       if (!this.firstFrame && this.step > 0) {
         this.firstFrame = true;
-        if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(Math.round(performance.now()));
+        const ms = Math.round(performance.now());
+        if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(ms);
+        startupMark("firstFrame", ms);
       }
     });
   }
@@ -440,4 +446,16 @@ export class App {
 
 function capitalise(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/**
+ * Start-up milestones of the page's first experiment, ms since navigation, in
+ * `body[data-startup]` as JSON (`wasmReady`, `sessionReady`, `firstDensity`, `firstFrame`):
+ * where the time to the first frame goes. Only the first occurrence of each is kept.
+ */
+export function startupMark(name: string, ms = Math.round(performance.now())): void {
+  const marks = JSON.parse(document.body.dataset.startup ?? "{}") as Record<string, number>;
+  if (name in marks) return;
+  marks[name] = ms;
+  document.body.dataset.startup = JSON.stringify(marks);
 }

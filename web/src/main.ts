@@ -3,7 +3,7 @@
  * buttons, keyboard shortcuts, presets, share links and exports. No algorithm code lives here:
  * every number shown comes from the worker.
  */
-import { App, type Chrome } from "./app";
+import { App, startupMark, type Chrome } from "./app";
 import { clearSaved, readSaved, verify } from "./autosave";
 import { runBenchPage } from "./bench";
 import { WorkerClient, WorkerError } from "./client";
@@ -385,6 +385,7 @@ if (new URLSearchParams(location.search).has("debug")) {
 async function start(): Promise<void> {
   chrome.status("loading the trainer…", "loading");
   await client.ready;
+  startupMark("wasmReady");
   const start = await startConfig(client, location.hash);
   defaults = start.defaults;
   state = new State(start.config);
