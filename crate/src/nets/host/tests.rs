@@ -255,7 +255,7 @@ fn reused_buffers_give_the_same_numbers() {
 
 #[test]
 fn actor_step_matches_burn_autodiff_clip_and_adam() {
-    use super::actor::{ActorScratch, HostAdam, clip, global_norm, loss_and_grads};
+    use super::actor::{ActorScratch, HostAdam, loss_and_grads};
     use crate::device::read_scalar;
     use burn::optim::{AdamConfig, GradientsParams};
 
@@ -312,22 +312,18 @@ fn actor_step_matches_burn_autodiff_clip_and_adam() {
             block(crate::trainer::clip_global_norm(grads, &bp, max_norm)).unwrap();
         bp = opt.step(1e-2, bp, grads);
 
-        let (got_loss, mut g) = loss_and_grads(&hp, &s, &y, &t, lambda, &target, &mut ws);
-        let got_norm = global_norm(&g);
-        assert!(
-            (want_loss - got_loss).abs() <= 1e-5 * (1.0 + want_loss),
-            "step {step}: loss {want_loss} vs {got_loss}"
-        );
-        assert!(
-            (want_norm - got_norm).abs() <= 1e-4 * (1.0 + want_norm),
-            "step {step}: norm {want_norm} vs {got_norm}"
-        );
-        clip(&mut g, got_norm, max_norm);
-        adam.step(hp.params_mut(), &g, 1e-2);
+        let (got_loss, g) = loss_and_grads(&hp, &s, &y, &t, lambda, &target, &mut ws);
         let want = block(load::policy(&bp)).unwrap();
-        for (i, ((_, a), (_, b))) in want.params().iter().zip(hp.params()).enumerate() {
-            assert_close(a, b, 1e-4, &format!("step {step} param {i}"));
-        }
+        host_step_matches(
+            step,
+            (want_loss, want_norm),
+            got_loss,
+            g,
+            max_norm,
+            &mut adam,
+            hp.params_mut(),
+        );
+        assert_params_close(step, want.params(), hp.params());
     }
     assert_eq!(adam.time, 3);
 }
@@ -335,7 +331,7 @@ fn actor_step_matches_burn_autodiff_clip_and_adam() {
 #[test]
 fn critic_step_matches_burn_autodiff_clip_and_adam() {
     use super::critic::CriticTrainScratch;
-    use super::optim::{HostAdam, clip, global_norm};
+    use super::optim::HostAdam;
     use crate::device::read_scalar;
     use burn::optim::{AdamConfig, GradientsParams};
 
@@ -386,21 +382,55 @@ fn critic_step_matches_burn_autodiff_clip_and_adam() {
             block(crate::trainer::clip_global_norm(grads, &bc, max_norm)).unwrap();
         bc = opt.step(1e-2, bc, grads);
 
-        let (got_loss, mut g) = hc.td_loss_and_grads(&s, &a, &y, &mut ws);
-        let got_norm = global_norm(&g);
-        assert!(
-            (want_loss - got_loss).abs() <= 1e-5 * (1.0 + want_loss),
-            "step {step}: loss {want_loss} vs {got_loss}"
-        );
-        assert!(
-            (want_norm - got_norm).abs() <= 1e-4 * (1.0 + want_norm),
-            "step {step}: norm {want_norm} vs {got_norm}"
-        );
-        clip(&mut g, got_norm, max_norm);
-        adam.step(hc.params_mut(), &g, 1e-2);
+        let (got_loss, g) = hc.td_loss_and_grads(&s, &a, &y, &mut ws);
         let want = block(load::critic(&bc)).unwrap();
-        for (i, ((_, w), (_, h))) in want.params().iter().zip(hc.params()).enumerate() {
-            assert_close(w, h, 1e-4, &format!("step {step} param {i}"));
-        }
+        host_step_matches(
+            step,
+            (want_loss, want_norm),
+            got_loss,
+            g,
+            max_norm,
+            &mut adam,
+            hc.params_mut(),
+        );
+        assert_params_close(step, want.params(), hc.params());
+    }
+}
+
+/// One host training step beside burn's (`want`: burn's loss and gradient norm before the clip):
+/// the loss and the norm agree, then the host clips `grads` and takes its Adam step on `params`
+/// (learning rate 1e-2, as the burn side).
+#[allow(clippy::too_many_arguments)]
+fn host_step_matches(
+    step: usize,
+    (want_loss, want_norm): (f32, f32),
+    got_loss: f32,
+    mut grads: Vec<Vec<f32>>,
+    max_norm: f32,
+    adam: &mut super::optim::HostAdam,
+    params: Vec<&mut Vec<f32>>,
+) {
+    let got_norm = super::optim::global_norm(&grads);
+    assert!(
+        (want_loss - got_loss).abs() <= 1e-5 * (1.0 + want_loss),
+        "step {step}: loss {want_loss} vs {got_loss}"
+    );
+    assert!(
+        (want_norm - got_norm).abs() <= 1e-4 * (1.0 + want_norm),
+        "step {step}: norm {want_norm} vs {got_norm}"
+    );
+    super::optim::clip(&mut grads, got_norm, max_norm);
+    adam.step(params, &grads, 1e-2);
+}
+
+/// Every parameter of burn's module (`want`) equals the host's (`got`) to 1e-4.
+fn assert_params_close(
+    step: usize,
+    want: Vec<(Vec<usize>, &[f32])>,
+    got: Vec<(Vec<usize>, &[f32])>,
+) {
+    assert_eq!(want.len(), got.len(), "step {step}: parameter counts");
+    for (i, ((_, w), (_, h))) in want.iter().zip(&got).enumerate() {
+        assert_close(w, h, 1e-4, &format!("step {step} param {i}"));
     }
 }
