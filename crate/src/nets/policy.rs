@@ -221,6 +221,20 @@ impl PolicyConfig {
         2 * self.emb_width
     }
 
+    /// The conditioning features `(emb(time_scale·t_i), emb(λ))` of each `t_i` of `t`, row by
+    /// row: `[t.len(), 2·emb_width]` (the input of `input_cond`, on the host).
+    pub fn conditioning_rows(&self, t: &[f32], lambda: f32) -> Vec<f32> {
+        let ts: Vec<f32> = t.iter().map(|t| t * self.time_scale).collect();
+        let et = sinusoidal(&ts, self.emb_width, self.max_period);
+        let el = sinusoidal(&[lambda], self.emb_width, self.max_period);
+        let mut v = Vec::with_capacity(t.len() * self.cond_dim());
+        for row in et.chunks(self.emb_width) {
+            v.extend_from_slice(row);
+            v.extend_from_slice(&el);
+        }
+        v
+    }
+
     /// Build the network on `device` (use an autodiff device to train it). Weights
     /// ~ U(−1/√fan_in, 1/√fan_in) with `fan_in` the full input width of the layer, biases zero,
     /// drawn from `rng` in layer order (first layer's `(s, y)` rows, then its conditioning rows,
@@ -375,16 +389,11 @@ impl Policy {
     /// Conditioning features `(emb(time_scale·t_i), emb(λ))` for each `t_i` of `t` (`[m]`),
     /// as a `[m, 2·emb_width]` tensor on `device`.
     pub fn conditioning(&self, t: &[f32], lambda: f32, device: &Device) -> Tensor<2> {
-        let c = &self.config;
-        let ts: Vec<f32> = t.iter().map(|t| t * c.time_scale).collect();
-        let et = sinusoidal(&ts, c.emb_width, c.max_period);
-        let el = sinusoidal(&[lambda], c.emb_width, c.max_period);
-        let mut v = Vec::with_capacity(t.len() * c.cond_dim());
-        for row in et.chunks(c.emb_width) {
-            v.extend_from_slice(row);
-            v.extend_from_slice(&el);
-        }
-        Tensor::from_data(TensorData::new(v, [t.len(), c.cond_dim()]), device)
+        let v = self.config.conditioning_rows(t, lambda);
+        Tensor::from_data(
+            TensorData::new(v, [t.len(), self.config.cond_dim()]),
+            device,
+        )
     }
 
     /// The network output.

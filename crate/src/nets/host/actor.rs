@@ -19,11 +19,10 @@
 //! (`input` weight and bias, `input_cond` weight, each block's weight and bias, `output` weight
 //! and bias), which is also the order `trainer::export_module` names them in.
 
-use super::dense::{Dense, matmul, matmul_at, matmul_bt};
+use super::dense::{Dense, concat_rows, matmul, matmul_at, matmul_bt};
 use super::gelu::exp;
 pub use super::optim::{HostAdam, clip, global_norm};
 use super::policy::HostPolicy;
-use crate::nets::policy::sinusoidal;
 
 /// `√(2/π)`, the tanh-GELU's inner scale (burn's `gelu_approximate`).
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -97,19 +96,8 @@ pub fn loss_and_grads(
     ws.h.resize_with(nb + 1, Vec::new);
 
     // Inputs: (s, y) and the conditioning rows.
-    ws.x.clear();
-    for r in 0..rows {
-        ws.x.extend_from_slice(&s[r * o..(r + 1) * o]);
-        ws.x.extend_from_slice(&y[r * a..(r + 1) * a]);
-    }
-    let ts: Vec<f32> = t.iter().map(|v| v * c.time_scale).collect();
-    let et = sinusoidal(&ts, c.emb_width, c.max_period);
-    let el = sinusoidal(&[lambda], c.emb_width, c.max_period);
-    ws.e.clear();
-    for row in et.chunks(c.emb_width) {
-        ws.e.extend_from_slice(row);
-        ws.e.extend_from_slice(&el);
-    }
+    concat_rows(&mut ws.x, s, o, y, a);
+    ws.e = c.conditioning_rows(t, lambda);
 
     // Forward.
     {

@@ -13,7 +13,7 @@
 //! on ties), `δ_L = w_out ⊙ [z_L > 0]`, `δ_{l-1} = (δ_l·W_lᵀ) ⊙ [z_{l-1} > 0]`, and the action
 //! columns of `δ_1·W_1ᵀ`.
 
-use super::dense::{Dense, matmul, matmul_at, matmul_bt};
+use super::dense::{Dense, concat_rows, matmul, matmul_at, matmul_bt};
 
 /// Rows per block of [`HostCritic::q_min_and_grad`]: the activations of a block stay in cache.
 const GRAD_BLOCK_ROWS: usize = 256;
@@ -31,15 +31,16 @@ pub struct HostCritic {
 #[derive(Debug, Default)]
 pub struct CriticScratch {
     x: Vec<f32>,
-    h: Vec<f32>,
-    g: Vec<f32>,
+    acts: Vec<Vec<f32>>,
     q: Vec<f32>,
 }
 
 impl HostCritic {
-    /// Checks that the layers chain from `obs_dim + act_dim` to 1; panics naming the layer.
+    /// Checks that each head has a hidden layer and that the layers chain from
+    /// `obs_dim + act_dim` to 1; panics naming the layer.
     pub fn new(obs_dim: usize, act_dim: usize, heads: [Vec<Dense>; 2]) -> Self {
         for (i, head) in heads.iter().enumerate() {
+            assert!(head.len() >= 2, "HostCritic: head {i} has no hidden layer");
             let mut d = obs_dim + act_dim;
             for (l, layer) in head.iter().enumerate() {
                 assert_eq!(layer.d_in, d, "HostCritic: head {i} layer {l} input width");
@@ -60,17 +61,11 @@ impl HostCritic {
         let rows = q.len();
         assert_eq!(s.len(), rows * o, "q_min: s is not [{rows}, {o}]");
         assert_eq!(a.len(), rows * d, "q_min: a is not [{rows}, {d}]");
-        let CriticScratch { x, h, g, q: q2 } = scratch;
-        x.clear();
-        for r in 0..rows {
-            x.extend_from_slice(&s[r * o..(r + 1) * o]);
-            x.extend_from_slice(&a[r * d..(r + 1) * d]);
-        }
+        let CriticScratch { x, acts, q: q2 } = scratch;
+        concat_rows(x, s, o, a, d);
         q2.resize(rows, 0.0);
-        for (i, head) in self.heads.iter().enumerate() {
-            let out = if i == 0 { &mut *q } else { &mut *q2 };
-            head_forward(head, x, out, h, g);
-        }
+        head_value(&self.heads[0], x, q, acts);
+        head_value(&self.heads[1], x, q2, acts);
         q.iter_mut()
             .zip(q2.iter())
             .for_each(|(a, b)| *a = a.min(*b));
@@ -85,6 +80,8 @@ pub struct GradScratch {
     acts: Vec<Vec<f32>>,
     d1: Vec<f32>,
     d2: Vec<f32>,
+    /// `dQ/dQ = 1` per row: where the backward pass starts.
+    ones: Vec<f32>,
     /// The second head's `q` and action gradient.
     q2: Vec<f32>,
     g2: Vec<f32>,
@@ -138,18 +135,25 @@ impl HostCritic {
             acts,
             d1,
             d2,
+            ones,
             q2,
             g2,
         } = scratch;
-        x.clear();
-        for r in 0..rows {
-            x.extend_from_slice(&s[r * o..(r + 1) * o]);
-            x.extend_from_slice(&a[r * d..(r + 1) * d]);
-        }
+        concat_rows(x, s, o, a, d);
+        ones.resize(rows, 1.0);
         q2.resize(rows, 0.0);
         g2.resize(rows * d, 0.0);
-        head_q_grad(&self.heads[0], o, d, x, q, g, acts, d1, d2);
-        head_q_grad(&self.heads[1], o, d, x, q2, g2, acts, d1, d2);
+        for (head, q, g) in [
+            (&self.heads[0], &mut *q, &mut *g),
+            (&self.heads[1], &mut q2[..], &mut g2[..]),
+        ] {
+            head_value(head, x, q, acts);
+            head_backward(head, x, acts, &ones[..rows], d1, d2, None);
+            // The action columns of δ_1·W_1ᵀ: rows `obs..obs + act` of W_1 ([d_in, hidden]).
+            let first = &head[0];
+            let w_act = &first.w[o * first.d_out..(o + d) * first.d_out];
+            matmul_bt(d1, w_act, g, first.d_out, d, false);
+        }
         for r in 0..rows {
             // Head 2 only where it is strictly smaller (burn's `lower` mask).
             if q2[r] < q[r] {
@@ -182,83 +186,74 @@ fn hidden_forward(layers: &[Dense], x: &[f32], rows: usize, acts: &mut Vec<Vec<f
     }
 }
 
-/// One ReLU head's value `q` (`[rows]`) and action gradient `g` (`[rows, act]`) at
-/// `x = concat(s, a)` (`[rows, obs + act]`).
-#[allow(clippy::too_many_arguments)]
-fn head_q_grad(
-    layers: &[Dense],
-    obs: usize,
-    act: usize,
-    x: &[f32],
-    q: &mut [f32],
-    g: &mut [f32],
-    acts: &mut Vec<Vec<f32>>,
-    d1: &mut Vec<f32>,
-    d2: &mut Vec<f32>,
-) {
+/// One ReLU head's value at `x` (`[rows, d_in]`) into `q` (`[rows]`, bias included), keeping
+/// the hidden layers' outputs in `acts` for [`head_backward`].
+fn head_value(layers: &[Dense], x: &[f32], q: &mut [f32], acts: &mut Vec<Vec<f32>>) {
     let last = layers.len() - 1;
-    let rows = q.len();
-    hidden_forward(layers, x, rows, acts);
-    let out_layer = &layers[last];
-    if last == 0 {
-        // A linear critic: the gradient is the action rows of the weight.
-        matmul(x, &out_layer.w, q, out_layer.d_in, 1, false);
-        q.iter_mut().for_each(|v| *v += out_layer.b[0]);
-        for r in 0..rows {
-            g[r * act..(r + 1) * act].copy_from_slice(&out_layer.w[obs..obs + act]);
-        }
-        return;
-    }
-    matmul(&acts[last - 1], &out_layer.w, q, out_layer.d_in, 1, false);
-    q.iter_mut().for_each(|v| *v += out_layer.b[0]);
-    // Backward: δ = w_out ⊙ mask of the last hidden layer.
-    let hidden = out_layer.d_in;
-    d1.resize(rows * hidden, 0.0);
-    for (dr, hr) in d1
-        .chunks_exact_mut(hidden)
-        .zip(acts[last - 1].chunks_exact(hidden))
-    {
-        for ((dv, &hv), &w) in dr.iter_mut().zip(hr).zip(&out_layer.w) {
-            *dv = if hv > 0.0 { w } else { 0.0 };
-        }
-    }
-    for l in (1..last).rev() {
-        let layer = &layers[l];
-        d2.resize(rows * layer.d_in, 0.0);
-        // δ·W_lᵀ: W_l is [d_in, d_out] row-major, i.e. [n = d_in, k = d_out] for `matmul_bt`.
-        matmul_bt(d1, &layer.w, d2, layer.d_out, layer.d_in, false);
-        for (dv, &hv) in d2.iter_mut().zip(acts[l - 1].iter()) {
-            if hv <= 0.0 {
-                *dv = 0.0;
-            }
-        }
-        std::mem::swap(d1, d2);
-    }
-    // The action columns of δ_1·W_1ᵀ: rows `obs..obs + act` of W_1 ([d_in, hidden]).
-    let first = &layers[0];
-    let w_act = &first.w[obs * first.d_out..(obs + act) * first.d_out];
-    matmul_bt(d1, w_act, g, first.d_out, act, false);
+    hidden_forward(layers, x, q.len(), acts);
+    let out = &layers[last];
+    matmul(&acts[last - 1], &out.w, q, out.d_in, 1, false);
+    q.iter_mut().for_each(|v| *v += out.b[0]);
 }
 
-/// One ReLU head: `x` `[rows, d_in]` → `out` `[rows]`, with `h`, `g` as scratch.
-fn head_forward(layers: &[Dense], x: &[f32], out: &mut [f32], h: &mut Vec<f32>, g: &mut Vec<f32>) {
+/// The backward pass of one head after [`head_value`], from `dq` (`[rows]`, the loss's
+/// derivative by each row's value): leaves `δ_1`, the gradient at the first layer's
+/// pre-activation (`[rows, hidden]`), in `d1`. With `grads`, pushes each layer's `(∇W, ∇b)`,
+/// output layer first.
+fn head_backward(
+    layers: &[Dense],
+    x: &[f32],
+    acts: &[Vec<f32>],
+    dq: &[f32],
+    d1: &mut Vec<f32>,
+    d2: &mut Vec<f32>,
+    mut grads: Option<&mut Vec<(Vec<f32>, Vec<f32>)>>,
+) {
     let last = layers.len() - 1;
-    let rows = out.len();
-    for (l, layer) in layers[..last].iter().enumerate() {
-        g.resize(rows * layer.d_out, 0.0);
-        let input: &[f32] = if l == 0 { x } else { h };
-        matmul(input, &layer.w, g, layer.d_in, layer.d_out, false);
-        for row in g.chunks_exact_mut(layer.d_out) {
-            row.iter_mut()
-                .zip(&layer.b)
-                .for_each(|(v, b)| *v = (*v + b).max(0.0));
-        }
-        std::mem::swap(h, g);
+    let rows = dq.len();
+    let out = &layers[last];
+    let hidden = out.d_in;
+    if let Some(g) = grads.as_deref_mut() {
+        let mut gw = vec![0.0f32; hidden];
+        matmul_at(&acts[last - 1], dq, &mut gw, hidden, 1);
+        g.push((gw, vec![dq.iter().sum::<f32>()]));
     }
-    let input: &[f32] = if last == 0 { x } else { h };
-    let out_layer = &layers[last];
-    matmul(input, &out_layer.w, out, out_layer.d_in, 1, false);
-    out.iter_mut().for_each(|v| *v += out_layer.b[0]);
+    // δ_L = dq ⊗ w_out ⊙ [h_L > 0].
+    d1.resize(rows * hidden, 0.0);
+    for ((dr, hr), &dqr) in d1
+        .chunks_exact_mut(hidden)
+        .zip(acts[last - 1].chunks_exact(hidden))
+        .zip(dq)
+    {
+        for ((dv, &hv), &w) in dr.iter_mut().zip(hr).zip(&out.w) {
+            *dv = if hv > 0.0 { dqr * w } else { 0.0 };
+        }
+    }
+    for l in (0..last).rev() {
+        let layer = &layers[l];
+        if let Some(g) = grads.as_deref_mut() {
+            let input: &[f32] = if l == 0 { x } else { &acts[l - 1] };
+            let mut gw = vec![0.0f32; layer.d_in * layer.d_out];
+            matmul_at(input, d1, &mut gw, layer.d_in, layer.d_out);
+            let mut gb = vec![0.0f32; layer.d_out];
+            for row in d1.chunks_exact(layer.d_out) {
+                gb.iter_mut().zip(row).for_each(|(g, v)| *g += v);
+            }
+            g.push((gw, gb));
+        }
+        if l > 0 {
+            // δ_{l-1} = (δ_l·W_lᵀ) ⊙ [h_{l-1} > 0]; W_l is [d_in, d_out], i.e. [n, k] for
+            // `matmul_bt`.
+            d2.resize(rows * layer.d_in, 0.0);
+            matmul_bt(d1, &layer.w, d2, layer.d_out, layer.d_in, false);
+            for (dv, &hv) in d2.iter_mut().zip(acts[l - 1].iter()) {
+                if hv <= 0.0 {
+                    *dv = 0.0;
+                }
+            }
+            std::mem::swap(d1, d2);
+        }
+    }
 }
 
 /// Buffers of the host critic step, reused across steps.
@@ -287,11 +282,7 @@ impl HostCritic {
         let rows = y.len();
         assert_eq!(s.len(), rows * o, "critic step: s is not [{rows}, {o}]");
         assert_eq!(a.len(), rows * d, "critic step: a is not [{rows}, {d}]");
-        ws.x.clear();
-        for r in 0..rows {
-            ws.x.extend_from_slice(&s[r * o..(r + 1) * o]);
-            ws.x.extend_from_slice(&a[r * d..(r + 1) * d]);
-        }
+        concat_rows(&mut ws.x, s, o, a, d);
         let mut loss = 0.0f32;
         let mut grads = Vec::new();
         for head in &self.heads {
@@ -336,68 +327,27 @@ fn head_td_grads(
     y: &[f32],
     ws: &mut CriticTrainScratch,
 ) -> (f32, Vec<Vec<f32>>) {
-    let last = layers.len() - 1;
-    hidden_forward(layers, &ws.x, rows, &mut ws.acts);
-    let out_layer = &layers[last];
-    let input_last: &[f32] = if last == 0 { &ws.x } else { &ws.acts[last - 1] };
     ws.q.resize(rows, 0.0);
-    matmul(
-        input_last,
-        &out_layer.w,
-        &mut ws.q,
-        out_layer.d_in,
-        1,
-        false,
-    );
+    head_value(layers, &ws.x, &mut ws.q, &mut ws.acts);
     let mut loss = 0.0f64;
-    // δ at the output: d mean((q − y)²) / dq = 2 (q − y) / rows.
+    // In place: d mean((q − y)²) / dq = 2 (q − y) / rows.
     for (q, &t) in ws.q.iter_mut().zip(y) {
-        let diff = *q + out_layer.b[0] - t;
+        let diff = *q - t;
         loss += (diff as f64).powi(2);
         *q = 2.0 * diff / rows as f32;
     }
     let loss = (loss / rows as f64) as f32;
-    let mut grads: Vec<Vec<f32>> = Vec::with_capacity(2 * layers.len());
-    // Output layer: ∇W = h_Lᵀ δ, ∇b = Σ δ; δh = δ w_outᵀ ⊙ [h > 0].
-    let mut gw = vec![0.0f32; out_layer.d_in];
-    matmul_at(input_last, &ws.q, &mut gw, out_layer.d_in, 1);
-    let gb = vec![ws.q.iter().sum::<f32>()];
-    let mut rev = vec![(gw, gb)];
-    if last > 0 {
-        let hidden = out_layer.d_in;
-        ws.d1.resize(rows * hidden, 0.0);
-        for ((dr, hr), &dq) in ws
-            .d1
-            .chunks_exact_mut(hidden)
-            .zip(ws.acts[last - 1].chunks_exact(hidden))
-            .zip(&ws.q)
-        {
-            for ((dv, &hv), &w) in dr.iter_mut().zip(hr).zip(&out_layer.w) {
-                *dv = if hv > 0.0 { dq * w } else { 0.0 };
-            }
-        }
-        for l in (0..last).rev() {
-            let layer = &layers[l];
-            let input: &[f32] = if l == 0 { &ws.x } else { &ws.acts[l - 1] };
-            let mut gw = vec![0.0f32; layer.d_in * layer.d_out];
-            matmul_at(input, &ws.d1, &mut gw, layer.d_in, layer.d_out);
-            let mut gb = vec![0.0f32; layer.d_out];
-            for row in ws.d1.chunks_exact(layer.d_out) {
-                gb.iter_mut().zip(row).for_each(|(g, v)| *g += v);
-            }
-            rev.push((gw, gb));
-            if l > 0 {
-                ws.d2.resize(rows * layer.d_in, 0.0);
-                matmul_bt(&ws.d1, &layer.w, &mut ws.d2, layer.d_out, layer.d_in, false);
-                for (dv, &hv) in ws.d2.iter_mut().zip(ws.acts[l - 1].iter()) {
-                    if hv <= 0.0 {
-                        *dv = 0.0;
-                    }
-                }
-                std::mem::swap(&mut ws.d1, &mut ws.d2);
-            }
-        }
-    }
+    let mut rev = Vec::with_capacity(layers.len());
+    head_backward(
+        layers,
+        &ws.x,
+        &ws.acts,
+        &ws.q,
+        &mut ws.d1,
+        &mut ws.d2,
+        Some(&mut rev),
+    );
+    let mut grads = Vec::with_capacity(2 * layers.len());
     for (w, b) in rev.into_iter().rev() {
         grads.push(w);
         grads.push(b);

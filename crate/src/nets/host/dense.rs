@@ -31,6 +31,19 @@ impl Dense {
     }
 }
 
+/// The rows of `s` (`[rows, o]`) and `a` (`[rows, d]`) side by side into `x` (`[rows, o + d]`),
+/// the input of a net that takes `concat(s, a)`.
+pub fn concat_rows(x: &mut Vec<f32>, s: &[f32], o: usize, a: &[f32], d: usize) {
+    let rows = a.len().checked_div(d).unwrap_or(0);
+    assert_eq!(s.len(), rows * o, "concat_rows: s is not [{rows}, {o}]");
+    assert_eq!(a.len(), rows * d, "concat_rows: a is not [{rows}, {d}]");
+    x.clear();
+    for r in 0..rows {
+        x.extend_from_slice(&s[r * o..(r + 1) * o]);
+        x.extend_from_slice(&a[r * d..(r + 1) * d]);
+    }
+}
+
 /// An operand of [`product`]: a `[rows, cols]` matrix inside `data`, read either row-major
 /// (`transposed = false`: element `(i, j)` at `data[i * cols + j]`) or as the transpose of a
 /// row-major `[cols, rows]` buffer (element `(i, j)` at `data[j * rows + i]`).

@@ -14,7 +14,7 @@
 
 use super::dense::{Dense, matmul};
 use super::gelu::{bias_gelu, residual_gelu};
-use crate::nets::policy::{Parameterisation, PolicyConfig, sinusoidal};
+use crate::nets::policy::{Parameterisation, PolicyConfig};
 
 /// Host copy of a [`crate::nets::Policy`]'s weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +75,7 @@ impl HostPolicy {
     /// `emb(time_scale·t, λ)·W_cond` → `out`: `[hidden]`.
     pub fn cond_hidden(&self, t: f32, lambda: f32, out: &mut [f32]) {
         let c = &self.config;
-        let mut e = sinusoidal(&[t * c.time_scale], c.emb_width, c.max_period);
-        e.extend(sinusoidal(&[lambda], c.emb_width, c.max_period));
+        let e = c.conditioning_rows(&[t], lambda);
         matmul(&e, &self.input_cond.w, out, c.cond_dim(), c.hidden, false);
     }
 
