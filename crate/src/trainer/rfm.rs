@@ -14,9 +14,12 @@
 //! Acting: `C` latent candidates from the flow, `a = tanh(y)`, pick by softmax(`Q/λ`) while
 //! training, argmax `Q` when evaluating.
 //!
-//! Candidate sampling (acting, steps 1 and 2) is one function, `sample_latents`; on the CPU it
-//! runs on host copies of the actor and the online critic (`nets::host`), read back once per
-//! change of the weights and reused by the acting step that follows an update.
+//! Candidate sampling (acting, steps 1 and 2) is one function, `sample_latents`. On the CPU the
+//! whole update runs on host copies of the actor and the online critic (`nets::host`): they are
+//! read back from the burn modules only when those are newer (at start, after an import), the
+//! critic and actor steps update them in place of burn's autodiff, and the burn modules are
+//! refreshed from them after every update (for the views, export and the target's Polyak
+//! average).
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -54,22 +57,22 @@ pub struct RfmAgent {
     obs_dim: usize,
     act_dim: usize,
     cfg: TrainConfig,
-    /// Host copies of `actor` and `critic` for CPU sampling, `None` when stale (cleared whenever
-    /// either changes).
+    /// Host copies of `actor` and `critic` (`nets::host`): on the CPU they sample, answer the
+    /// views and are what the training steps update (the burn modules are refreshed from them);
+    /// `None` when the burn modules are newer (at start, after an import), loaded on first use.
     host: Mutex<Option<HostNets>>,
-    /// The CPU actor step's state: the master copy of the actor's weights (`None` when the burn
-    /// module is newer, e.g. after an import) and Adam's moments.
-    host_actor: HostActorTrain,
-    /// The CPU critic step's state: the master copy of the online critic and Adam's moments.
-    host_critic: HostCriticTrain,
+    /// Adam's moments and the buffers of the CPU training steps.
+    host_train: HostTrain,
 }
 
-/// State of the host critic step (`HostCritic::td_loss_and_grads`).
+/// Optimiser state and buffers of the CPU training steps (`nets::host::actor`,
+/// `HostCritic::td_loss_and_grads`); the weights they update are the copies in `host`.
 #[derive(Debug, Default)]
-struct HostCriticTrain {
-    critic: Option<HostCritic>,
-    adam: host::optim::HostAdam,
-    scratch: host::critic::CriticTrainScratch,
+struct HostTrain {
+    actor_adam: host::optim::HostAdam,
+    critic_adam: host::optim::HostAdam,
+    actor_scratch: host::actor::ActorScratch,
+    critic_scratch: host::critic::CriticTrainScratch,
 }
 
 /// `module` with its float parameters replaced by `params` (burn's visiting order and shapes;
@@ -86,14 +89,6 @@ fn refreshed<M: Module>(prefix: &str, module: M, params: Vec<(Vec<usize>, &[f32]
         .collect();
     import_module(prefix, module, &mut TensorStore::new(named))
         .expect("host parameters follow the burn module's order and shapes")
-}
-
-/// State of the host actor step (`nets::host::actor`).
-#[derive(Debug, Default)]
-struct HostActorTrain {
-    policy: Option<HostPolicy>,
-    adam: host::optim::HostAdam,
-    scratch: host::actor::ActorScratch,
 }
 
 /// The nets the CPU sampling path runs on, and its reusable buffers.
@@ -158,8 +153,7 @@ impl RfmAgent {
             act_dim,
             cfg: cfg.clone(),
             host: Mutex::new(None),
-            host_actor: HostActorTrain::default(),
-            host_critic: HostCriticTrain::default(),
+            host_train: HostTrain::default(),
         }
     }
 
@@ -278,16 +272,31 @@ impl RfmAgent {
 
         // (3) Critic step: on the CPU by the host's explicit backward pass and Adam on the
         // master copy (committed at (6) with everything else), elsewhere by burn.
-        let cpu = self.device.kind() == BackendKind::Cpu;
+        // The host copies are taken out of the cell for the update: an early return leaves it
+        // empty, so the next use reloads them from the (uncommitted, unchanged) burn modules.
+        let mut host = if self.device.kind() == BackendKind::Cpu {
+            let cached = self
+                .host
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            Some(match cached {
+                Some(h) => h,
+                None => HostNets::load(&self.actor, &self.critic).await?,
+            })
+        } else {
+            None
+        };
         let s_ad = tensor2(batch.obs.clone(), n, o, &ad);
-        let (critic, critic_opt, critic_loss_v, host_critic) = if cpu {
-            let mut hc = match self.host_critic.critic.clone() {
-                Some(c) => c,
-                None => host::load::critic(&self.critic).await?,
-            };
-            let mut adam = self.host_critic.adam.clone();
-            let (loss, mut grads) =
-                hc.td_loss_and_grads(&batch.obs, &batch.act, &y, &mut self.host_critic.scratch);
+        let (critic, critic_opt, critic_loss_v, host_critic) = if let Some(h) = &host {
+            let mut hc = h.critic.clone();
+            let mut adam = self.host_train.critic_adam.clone();
+            let (loss, mut grads) = hc.td_loss_and_grads(
+                &batch.obs,
+                &batch.act,
+                &y,
+                &mut self.host_train.critic_scratch,
+            );
             let loss = check_finite(step, "critic loss", loss)?;
             let norm = host::optim::global_norm(&grads);
             check_finite(step, "critic gradient norm", norm)?;
@@ -374,28 +383,26 @@ impl RfmAgent {
         // backward pass and Adam (`nets::host::actor`, the master copy of the actor's weights
         // and moments; the burn module is refreshed from it), elsewhere by burn's autodiff.
         let mut actor_opt = self.actor_opt.clone();
-        let (actor, actor_loss_v, host_policy) = if cpu {
-            let mut policy = match self.host_actor.policy.take() {
-                Some(p) => p,
-                None => host::load::policy(&self.actor).await?,
-            };
-            let ha = &mut self.host_actor;
+        let (actor, actor_loss_v) = if let Some(h) = &mut host {
+            let ht = &mut self.host_train;
             let (loss, mut grads) = host::actor::loss_and_grads(
-                &policy,
+                &h.policy,
                 &batch.obs,
                 &xt,
                 &t,
                 lambda,
                 &target,
-                &mut ha.scratch,
+                &mut ht.actor_scratch,
             );
             let loss = check_finite(step, "actor loss", loss)?;
             let norm = host::optim::global_norm(&grads);
             check_finite(step, "actor gradient norm", norm)?;
             host::optim::clip(&mut grads, norm, self.cfg.grad_clip);
-            ha.adam.step(policy.params_mut(), &grads, self.cfg.actor_lr);
-            let actor = refreshed("actor", self.actor.clone(), policy.params());
-            (actor, loss, Some(policy))
+            // Nothing below can fail: the host policy and its moments change in place.
+            ht.actor_adam
+                .step(h.policy.params_mut(), &grads, self.cfg.actor_lr);
+            let actor = refreshed("actor", self.actor.clone(), h.policy.params());
+            (actor, loss)
         } else {
             let cond = self.actor.conditioning(&t, lambda, &ad);
             let pred = self.actor.forward(tensor2(xt, n, d, &ad), Some(s_ad), cond);
@@ -409,7 +416,7 @@ impl RfmAgent {
             let (grads, norm) = clip_global_norm(grads, &self.actor, self.cfg.grad_clip).await?;
             check_finite(step, "actor gradient norm", norm)?;
             let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), grads);
-            (actor, actor_loss_v, None)
+            (actor, actor_loss_v)
         };
 
         // (6) Commit, then Polyak. On the CPU the sampler's host copies are the new weights
@@ -419,21 +426,11 @@ impl RfmAgent {
         self.critic_opt = critic_opt;
         self.actor = actor;
         self.actor_opt = actor_opt;
-        let cell = self.host.get_mut().unwrap_or_else(|e| e.into_inner());
-        let sampler = cell.take().map(|h| h.sampler).unwrap_or_default();
-        *cell = match (host_policy, host_critic) {
-            (Some(policy), Some((critic, adam))) => {
-                self.host_actor.policy = Some(policy.clone());
-                self.host_critic.critic = Some(critic.clone());
-                self.host_critic.adam = adam;
-                Some(HostNets {
-                    policy,
-                    critic,
-                    sampler,
-                })
-            }
-            _ => None,
-        };
+        if let (Some(mut h), Some((critic, adam))) = (host, host_critic) {
+            h.critic = critic;
+            self.host_train.critic_adam = adam;
+            *self.host.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(h);
+        }
         Ok(UpdateStats {
             critic_loss: critic_loss_v,
             actor_loss: actor_loss_v,
@@ -454,14 +451,6 @@ impl RfmAgent {
             critic: import_module("critic", self.critic, store)?,
             target: import_module("target", self.target, store)?,
             host: Mutex::new(None),
-            host_actor: HostActorTrain {
-                policy: None,
-                ..self.host_actor
-            },
-            host_critic: HostCriticTrain {
-                critic: None,
-                ..self.host_critic
-            },
             ..self
         })
     }
