@@ -46,24 +46,25 @@ impl Trainer {
     ) -> Result<Vec<f32>, TrainError> {
         let d = self.env.spec().act_dim;
         let dev = self.device.device();
-        let s = rows(repeat(obs, n), n, obs.len(), dev);
+        let states = repeat(obs, n);
         let a = match &self.agent {
             Agent::Rfm(agent) => {
                 let mut y = rng::normals(rng, n * d);
                 let (lambda, ode) = (self.cfg.lambda, agent.ode());
-                let states = repeat(obs, n);
                 let on_host = agent
                     .with_host(|h| h.sampler.sample(&h.policy, &mut y, &states, lambda, ode))
                     .await?;
                 if on_host.is_some() {
                     return Ok(y.iter().map(|v| v.tanh()).collect());
                 }
+                let s = rows(states, n, obs.len(), dev);
                 let out = agent
                     .actor()
                     .sample(rows(y, n, d, dev), Some(s), lambda, ode, false);
                 squash(out.y)
             }
             Agent::Sac(agent) => {
+                let s = rows(states, n, obs.len(), dev);
                 let (mean, log_std) = agent.actor().valid().forward(s);
                 let eps = rows(rng::normals(rng, n * d), n, d, dev);
                 super::sac::tanh_gaussian_sample(mean, log_std, eps).0
@@ -76,25 +77,27 @@ impl Trainer {
     pub async fn q_values(&self, obs: &[f32], actions: &[f32]) -> Result<Vec<f32>, TrainError> {
         let d = self.env.spec().act_dim;
         let m = actions.len() / d;
-        let dev = self.device.device();
-        let s = rows(repeat(obs, m), m, obs.len(), dev);
-        let a = rows(actions.to_vec(), m, d, dev);
-        let q = match &self.agent {
-            Agent::Rfm(agent) => {
-                let states = repeat(obs, m);
-                let on_host = agent
-                    .with_host(|h| {
-                        let mut q = vec![0.0f32; m];
-                        h.critic
-                            .q_min(&states, actions, &mut q, &mut Default::default());
-                        q
-                    })
-                    .await?;
-                if let Some(q) = on_host {
-                    return Ok(q);
-                }
-                agent.critic().valid().q_min(s, a)
+        let states = repeat(obs, m);
+        if let Agent::Rfm(agent) = &self.agent {
+            let on_host = agent
+                .with_host(|h| {
+                    let mut q = vec![0.0f32; m];
+                    h.critic
+                        .q_min(&states, actions, &mut q, &mut Default::default());
+                    q
+                })
+                .await?;
+            if let Some(q) = on_host {
+                return Ok(q);
             }
+        }
+        let dev = self.device.device();
+        let (s, a) = (
+            rows(states, m, obs.len(), dev),
+            rows(actions.to_vec(), m, d, dev),
+        );
+        let q = match &self.agent {
+            Agent::Rfm(agent) => agent.critic().valid().q_min(s, a),
             Agent::Sac(agent) => agent.critic().valid().q_min(s, a),
         };
         Ok(read_f32(q).await?)
@@ -133,24 +136,26 @@ impl Trainer {
     ) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
         let d = self.env.spec().act_dim;
         let m = actions.len() / d;
-        let dev = self.device.device();
-        let s = rows(repeat(obs, m), m, obs.len(), dev);
-        let a = rows(actions.to_vec(), m, d, dev);
-        let (q, g) = match &self.agent {
-            Agent::Rfm(agent) => {
-                let states = repeat(obs, m);
-                let on_host = agent
-                    .with_host(|h| {
-                        let (mut q, mut g) = (vec![0.0f32; m], vec![0.0f32; m * d]);
-                        h.critic.q_min_and_grad(&states, actions, &mut q, &mut g);
-                        (q, g)
-                    })
-                    .await?;
-                if let Some(qg) = on_host {
-                    return Ok(qg);
-                }
-                agent.critic().valid().q_min_and_grad(s, a)
+        let states = repeat(obs, m);
+        if let Agent::Rfm(agent) = &self.agent {
+            let on_host = agent
+                .with_host(|h| {
+                    let (mut q, mut g) = (vec![0.0f32; m], vec![0.0f32; m * d]);
+                    h.critic.q_min_and_grad(&states, actions, &mut q, &mut g);
+                    (q, g)
+                })
+                .await?;
+            if let Some(qg) = on_host {
+                return Ok(qg);
             }
+        }
+        let dev = self.device.device();
+        let (s, a) = (
+            rows(states, m, obs.len(), dev),
+            rows(actions.to_vec(), m, d, dev),
+        );
+        let (q, g) = match &self.agent {
+            Agent::Rfm(agent) => agent.critic().valid().q_min_and_grad(s, a),
             Agent::Sac(agent) => agent.critic().valid().q_min_and_grad(s, a),
         };
         Ok((read_f32(q).await?, read_f32(g).await?))
