@@ -18,6 +18,17 @@ fn cfg() -> ProbeConfig {
     }
 }
 
+/// The host kernels' products run gemm's SIMD128 microkernels in the browser, not its scalar
+/// fallback (which gemm picks unless its `wasm-simd128-enable` feature is on).
+#[wasm_bindgen_test]
+fn gemm_uses_its_simd128_kernels() {
+    assert!(cfg!(target_feature = "simd128"), "built without +simd128");
+    assert!(
+        gemm::get_wasm_simd128(),
+        "gemm would run its scalar kernels (feature wasm-simd128-enable is off)"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn probe_loss_falls_on_flex_in_wasm() {
     let d = ComputeDevice::cpu();
