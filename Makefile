@@ -29,7 +29,7 @@ test-native:
 	$(ENV) cargo test -p rfm-playground
 
 test-wasm:
-	$(ENV) cargo test --release -p rfm-playground --target $(WASM_TARGET) --test web
+	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web
 
 test-web:
 	cd web && npm run --silent check && npm test
