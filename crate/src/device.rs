@@ -5,7 +5,7 @@
 //! - [`ComputeDevice::select`] picks WebGPU or the flex CPU backend, falling back to the CPU
 //!   with a stated reason when WebGPU is wanted but missing (`Auto`), or failing loudly when it is
 //!   demanded (`Webgpu`).
-//! - [`read_f32`] / [`read_scalar`] read tensors back without blocking.
+//! - [`read_f32`] / [`read_f32_pair`] / [`read_scalar`] read tensors back without blocking.
 
 use std::fmt;
 use std::str::FromStr;
@@ -230,6 +230,30 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, DeviceEr
         .map_err(|e| DeviceError::Readback(format!("{e:?}")))
 }
 
+/// Read two float tensors back in one transfer (flattened and joined on the device, split on
+/// the host): on WebGPU every readback is a queue flush and a `mapAsync` round trip, so
+/// values needed together cross together.
+pub async fn read_f32_pair<const A: usize, const B: usize>(
+    a: Tensor<A>,
+    b: Tensor<B>,
+) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+    let len_a = a.shape().num_elements();
+    let want = len_a + b.shape().num_elements();
+    let mut both = read_f32(Tensor::cat(
+        vec![a.flatten::<1>(0, A - 1), b.flatten::<1>(0, B - 1)],
+        0,
+    ))
+    .await?;
+    if both.len() != want {
+        return Err(DeviceError::Readback(format!(
+            "expected {want} values, got {}",
+            both.len()
+        )));
+    }
+    let tail = both.split_off(len_a);
+    Ok((both, tail))
+}
+
 /// Read a one-element tensor back as a scalar without blocking.
 pub async fn read_scalar(t: Tensor<1>) -> Result<f32, DeviceError> {
     let v = read_f32(t).await?;
@@ -266,7 +290,14 @@ mod tests {
     fn readback_roundtrip() {
         let d = ComputeDevice::cpu();
         let t = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], d.device());
-        let v = pollster::block_on(read_f32(t)).unwrap();
+        let v = pollster::block_on(read_f32(t.clone())).unwrap();
         assert_eq!(v, vec![1.0, 2.0, 3.0, 4.0]);
+        // Two tensors of different ranks in one transfer, each back in its own row-major order.
+        let b = Tensor::<1>::from_floats([5.0, 6.0, 7.0], d.device());
+        let (x, y) = pollster::block_on(read_f32_pair(t.clone().transpose(), b.clone())).unwrap();
+        assert_eq!((x, y), (vec![1.0, 3.0, 2.0, 4.0], vec![5.0, 6.0, 7.0]));
+        let one = Tensor::<1>::from_floats([8.0], d.device());
+        let (x, y) = pollster::block_on(read_f32_pair(one, t)).unwrap();
+        assert_eq!((x, y), (vec![8.0], vec![1.0, 2.0, 3.0, 4.0]));
     }
 }

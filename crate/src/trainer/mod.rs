@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{ConfigError, Preset, TrainConfig};
 
-use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair, read_scalar};
 use crate::envs::{Env, EnvName, make_env};
 use crate::replay::ReplayBuffer;
 use crate::rfm::estimators::Estimator;
@@ -616,26 +616,35 @@ pub(crate) async fn critic_step(
     let y = tensor2(y, n, 1, &s.device());
     let (q1, q2) = critic.forward(s, a);
     let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
-    let loss_v = check_finite(
-        step,
-        "critic loss",
-        read_scalar(loss.clone().inner()).await?,
-    )?;
+    let value = loss.clone().inner();
     let grads = GradientsParams::from_grads(loss.backward(), critic);
-    let (grads, norm) = clip_global_norm(grads, critic, cfg.grad_clip).await?;
-    check_finite(step, "critic gradient norm", norm)?;
+    let c = clip_global_norm(grads, critic, cfg.grad_clip, value).await?;
+    let loss_v = check_finite(step, "critic loss", c.loss)?;
+    check_finite(step, "critic gradient norm", c.norm)?;
     let mut opt = opt.clone();
-    let critic = opt.step(cfg.critic_lr, critic.clone(), grads);
+    let critic = opt.step(cfg.critic_lr, critic.clone(), c.grads);
     Ok((critic, opt, loss_v))
 }
 
-/// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`;
-/// returns the norm before clipping (non-finite when a gradient is).
+/// Gradients clipped by [`clip_global_norm`], with the loss and the norm they came from.
+pub(crate) struct Clipped {
+    pub grads: GradientsParams,
+    /// The loss, read back in the same transfer as the norm.
+    pub loss: f32,
+    /// The global L2 norm before clipping (non-finite when a gradient is; 0 without any).
+    pub norm: f32,
+}
+
+/// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`,
+/// reading the squared norm back together with `loss` (the one-element loss the gradients
+/// came from, off the autodiff graph): one readback for both, each being a pipeline flush on
+/// WebGPU. Nothing is scaled when the norm is not finite; the caller rejects the step.
 pub(crate) async fn clip_global_norm<M: Module>(
     mut grads: GradientsParams,
     module: &M,
     max_norm: f32,
-) -> Result<(GradientsParams, f32), DeviceError> {
+    loss: Tensor<1>,
+) -> Result<Clipped, DeviceError> {
     struct SqNorm<'a> {
         grads: &'a GradientsParams,
         acc: Option<Tensor<1>>,
@@ -667,10 +676,13 @@ pub(crate) async fn clip_global_norm<M: Module>(
         acc: None,
     };
     module.visit(&mut sq);
-    let Some(acc) = sq.acc else {
-        return Ok((grads, 0.0));
+    let (loss, norm) = match sq.acc {
+        None => (read_scalar(loss).await?, 0.0),
+        Some(acc) => {
+            let (l, sq) = read_f32_pair(loss, acc).await?;
+            (first(&l)?, first(&sq)?.sqrt())
+        }
     };
-    let norm = read_scalar(acc).await?.sqrt();
     if norm.is_finite() && norm > max_norm {
         let mut scale = Scale {
             grads: &mut grads,
@@ -678,7 +690,14 @@ pub(crate) async fn clip_global_norm<M: Module>(
         };
         module.visit(&mut scale);
     }
-    Ok((grads, norm))
+    Ok(Clipped { grads, loss, norm })
+}
+
+/// The first value read back, or a readback error.
+fn first(v: &[f32]) -> Result<f32, DeviceError> {
+    v.first()
+        .copied()
+        .ok_or_else(|| DeviceError::Readback("expected one element, got none".to_string()))
 }
 
 /// Fail with [`TrainError::NonFinite`] unless `value` is finite.

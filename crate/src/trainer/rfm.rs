@@ -30,7 +30,7 @@ use super::{
     NamedTensor, TensorStore, TrainConfig, TrainError, UpdateStats, check_finite, clip_global_norm,
     critic_step, export_module, import_module, pick_candidates, repeat_rows, td_target, tensor2,
 };
-use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, CriticConfig, polyak};
 use crate::nets::host::{self, HostCritic, HostPolicy, HostSampler};
 use crate::nets::{OdeConfig, Parameterisation, Policy, PolicyConfig, squash};
@@ -196,8 +196,9 @@ impl RfmAgent {
                 false,
             );
             let q = self.critic.valid().q_min(s, squash(out.y.clone()));
-            y = read_f32(out.y).await?;
-            read_f32(q).await?
+            let (y_read, q) = read_f32_pair(out.y, q).await?;
+            y = y_read;
+            q
         };
         let picks = pick_candidates(&q, c, self.cfg.lambda, explore, rng);
         let mut out = Vec::with_capacity(n * d);
@@ -341,7 +342,7 @@ impl RfmAgent {
             let updated = critic.valid();
             let x1 = tensor2(cand.x1.clone(), n * k, d, &dev);
             let (q, gq) = updated.q_min_and_grad(tensor2(s_k, n * k, o, &dev), squash(x1));
-            (read_f32(q).await?, read_f32(gq).await?)
+            read_f32_pair(q, gq).await?
         };
         let mut logp1 = vec![0.0f32; n * k];
         let mut grad_logp1 = vec![0.0f32; n * k * d];
@@ -407,15 +408,12 @@ impl RfmAgent {
             let cond = self.actor.conditioning(&t, lambda, &ad);
             let pred = self.actor.forward(tensor2(xt, n, d, &ad), Some(s_ad), cond);
             let actor_loss = (pred - tensor2(target, n, d, &ad)).square().mean();
-            let actor_loss_v = check_finite(
-                step,
-                "actor loss",
-                read_scalar(actor_loss.clone().inner()).await?,
-            )?;
+            let value = actor_loss.clone().inner();
             let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
-            let (grads, norm) = clip_global_norm(grads, &self.actor, self.cfg.grad_clip).await?;
-            check_finite(step, "actor gradient norm", norm)?;
-            let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), grads);
+            let c = clip_global_norm(grads, &self.actor, self.cfg.grad_clip, value).await?;
+            let actor_loss_v = check_finite(step, "actor loss", c.loss)?;
+            check_finite(step, "actor gradient norm", c.norm)?;
+            let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), c.grads);
             (actor, actor_loss_v)
         };
 

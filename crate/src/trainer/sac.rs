@@ -220,16 +220,13 @@ impl SacAgent {
         let (a, logp) = tanh_gaussian_sample(m, ls, tensor2(rng::normals(rng, n * d), n, d, &ad));
         let q = critic.q_min(s_ad, a);
         let actor_loss = (logp.clone() * alpha - q).mean();
-        let actor_loss_v = check_finite(
-            step,
-            "actor loss",
-            read_scalar(actor_loss.clone().inner()).await?,
-        )?;
+        let value = actor_loss.clone().inner();
         let grads = GradientsParams::from_grads(actor_loss.backward(), &self.actor);
-        let (grads, norm) = clip_global_norm(grads, &self.actor, self.cfg.grad_clip).await?;
-        check_finite(step, "actor gradient norm", norm)?;
+        let c = clip_global_norm(grads, &self.actor, self.cfg.grad_clip, value).await?;
+        let actor_loss_v = check_finite(step, "actor loss", c.loss)?;
+        check_finite(step, "actor gradient norm", c.norm)?;
         let mut actor_opt = self.actor_opt.clone();
-        let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), grads);
+        let actor = actor_opt.step(self.cfg.actor_lr, self.actor.clone(), c.grads);
 
         // (4) Temperature step.
         let logp = logp.inner().autodiff();
