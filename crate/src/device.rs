@@ -5,7 +5,8 @@
 //! - [`ComputeDevice::select`] picks WebGPU or the flex CPU backend, falling back to the CPU
 //!   with a stated reason when WebGPU is wanted but missing (`Auto`), or failing loudly when it is
 //!   demanded (`Webgpu`).
-//! - [`read_f32`] / [`read_f32_pair`] / [`read_scalar`] read tensors back without blocking.
+//! - [`read_f32`] / [`read_f32_pair`] / [`read_scalar`] / [`read_scalar_pair`] read tensors back
+//!   without blocking.
 
 use std::fmt;
 use std::str::FromStr;
@@ -256,7 +257,17 @@ pub async fn read_f32_pair<const A: usize, const B: usize>(
 
 /// Read a one-element tensor back as a scalar without blocking.
 pub async fn read_scalar(t: Tensor<1>) -> Result<f32, DeviceError> {
-    let v = read_f32(t).await?;
+    first(&read_f32(t).await?)
+}
+
+/// Two one-element tensors back as scalars in one transfer ([`read_f32_pair`]).
+pub async fn read_scalar_pair(a: Tensor<1>, b: Tensor<1>) -> Result<(f32, f32), DeviceError> {
+    let (a, b) = read_f32_pair(a, b).await?;
+    Ok((first(&a)?, first(&b)?))
+}
+
+/// The first value read back, or a readback error.
+fn first(v: &[f32]) -> Result<f32, DeviceError> {
     v.first()
         .copied()
         .ok_or_else(|| DeviceError::Readback("expected one element, got none".to_string()))
@@ -297,7 +308,9 @@ mod tests {
         let (x, y) = pollster::block_on(read_f32_pair(t.clone().transpose(), b.clone())).unwrap();
         assert_eq!((x, y), (vec![1.0, 3.0, 2.0, 4.0], vec![5.0, 6.0, 7.0]));
         let one = Tensor::<1>::from_floats([8.0], d.device());
-        let (x, y) = pollster::block_on(read_f32_pair(one, t)).unwrap();
+        let (x, y) = pollster::block_on(read_f32_pair(one.clone(), t)).unwrap();
         assert_eq!((x, y), (vec![8.0], vec![1.0, 2.0, 3.0, 4.0]));
+        let pair = pollster::block_on(read_scalar_pair(one, b.sum())).unwrap();
+        assert_eq!(pair, (8.0, 18.0));
     }
 }

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{ConfigError, Preset, TrainConfig};
 
-use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair, read_scalar};
+use crate::device::{ComputeDevice, DeviceError, read_f32, read_scalar, read_scalar_pair};
 use crate::envs::{Env, EnvName, make_env};
 use crate::replay::ReplayBuffer;
 use crate::rfm::estimators::Estimator;
@@ -679,8 +679,8 @@ pub(crate) async fn clip_global_norm<M: Module>(
     let (loss, norm) = match sq.acc {
         None => (read_scalar(loss).await?, 0.0),
         Some(acc) => {
-            let (l, sq) = read_f32_pair(loss, acc).await?;
-            (first(&l)?, first(&sq)?.sqrt())
+            let (l, sq) = read_scalar_pair(loss, acc).await?;
+            (l, sq.sqrt())
         }
     };
     if norm.is_finite() && norm > max_norm {
@@ -691,13 +691,6 @@ pub(crate) async fn clip_global_norm<M: Module>(
         module.visit(&mut scale);
     }
     Ok(Clipped { grads, loss, norm })
-}
-
-/// The first value read back, or a readback error.
-fn first(v: &[f32]) -> Result<f32, DeviceError> {
-    v.first()
-        .copied()
-        .ok_or_else(|| DeviceError::Readback("expected one element, got none".to_string()))
 }
 
 /// Fail with [`TrainError::NonFinite`] unless `value` is finite.
