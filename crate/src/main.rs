@@ -38,10 +38,10 @@ enum Command {
     /// Replay a JSON list of native-unit actions in an environment from a given state and
     /// print one JSON line per step (step, obs, reward, terminated, truncated).
     Rollout(cli::rollout::Args),
-    /// Train an agent online (rfm, rfm-noise, rfm-grad or sac) on an environment; JSON lines
-    /// on stdout, a progress bar on stderr.
+    /// Run one experiment spec (RL or sampler) exactly as the page does: `--spec FILE`,
+    /// `--link LINK` or `--preset NAME`, flags over it; JSON lines on stdout.
     Train(cli::train::Args),
-    /// Re-evaluate a run saved by `train --save DIR`.
+    /// Re-evaluate a checkpoint (`train --save FILE` or the page's "Save weights").
     Eval(cli::eval::Args),
     /// Throughput and per-time variance/MSE of the posterior-mean estimators on a known
     /// target, as JSON.

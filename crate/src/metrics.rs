@@ -301,36 +301,85 @@ pub fn grid_kl(
         )));
     }
     let n = rows("samples", samples, 2, 1)?;
-    let cells = grid.bins * grid.bins;
     let (logp, _) = target.evaluate(&grid.centres())?;
-    let mx = logp.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-    let z: f64 = logp.iter().map(|&l| (l as f64 - mx).exp()).sum();
-    let p: Vec<f64> = logp.iter().map(|&l| (l as f64 - mx).exp() / z).collect();
-    let mut counts = vec![0.0f64; cells];
-    let mut inside = 0usize;
-    for s in samples.chunks(2) {
-        if let Some(c) = grid.cell(s) {
-            counts[c] += 1.0;
-            inside += 1;
-        }
-    }
-    let a = pseudo_count as f64;
-    let total = inside as f64 + a * cells as f64;
-    let (mut kl_pq, mut kl_qp) = (0.0, 0.0);
-    for c in 0..cells {
-        if p[c] > 0.0 {
-            kl_pq += p[c] * (p[c] / ((counts[c] + a) / total)).ln();
-        }
-        if counts[c] > 0.0 {
-            let q = counts[c] / inside as f64;
-            kl_qp += q * (q / p[c].max(1e-12)).ln();
+    let p = masses_from_log(&logp, 1.0);
+    let counts = grid_histogram(samples, grid);
+    let inside: f32 = counts.iter().sum();
+    let kl_pq = kl_to_histogram(&p, &counts, pseudo_count);
+    let mut kl_qp = 0.0f64;
+    for (&pc, &c) in p.iter().zip(&counts) {
+        if c > 0.0 {
+            let q = c as f64 / inside as f64;
+            kl_qp += q * (q / (pc as f64).max(1e-12)).ln();
         }
     }
     Ok(GridKl {
-        kl_target_model: kl_pq as f32,
+        kl_target_model: kl_pq,
         kl_model_target: kl_qp as f32,
-        outside: (n - inside) as f32 / n as f32,
+        outside: (n as f32 - inside) / n as f32,
     })
+}
+
+/// The one histogram KL of the crate (`rfm sample`, `rfm eval` and the page all use it):
+/// `KL(p ‖ q̃)` in nats, where `p` are target masses per cell and
+/// `q̃ = (counts + a) / (Σ counts + a · cells)` is the histogram of the samples that fell inside
+/// the grid, smoothed by the pseudo-count `a > 0` so no `log 0` occurs.
+pub fn kl_to_histogram(p: &[f32], counts: &[f32], pseudo_count: f32) -> f32 {
+    assert_eq!(
+        p.len(),
+        counts.len(),
+        "kl_to_histogram: masses and counts differ in length"
+    );
+    let a = pseudo_count as f64;
+    let inside: f64 = counts.iter().map(|&c| c as f64).sum();
+    let total = inside + a * counts.len() as f64;
+    p.iter()
+        .zip(counts)
+        .filter(|(pi, _)| **pi > 0.0)
+        .map(|(&pi, &ci)| {
+            let (pi, q) = (pi as f64, (ci as f64 + a) / total);
+            pi * (pi / q).ln()
+        })
+        .sum::<f64>() as f32
+}
+
+/// `KL(p ‖ uniform)` over `p`'s cells, nats: what a policy that knows nothing scores.
+pub fn kl_uniform(p: &[f32]) -> f32 {
+    let cells = p.len() as f64;
+    p.iter()
+        .filter(|&&pi| pi > 0.0)
+        .map(|&pi| pi as f64 * (pi as f64 * cells).ln())
+        .sum::<f64>() as f32
+}
+
+/// Normalised cell masses `softmax(scale · logp)` of an unnormalised log density at the cell
+/// centres (computed stably in f64; non-finite entries get mass 0).
+pub fn masses_from_log(logp: &[f32], scale: f32) -> Vec<f32> {
+    let max = logp
+        .iter()
+        .map(|&x| x as f64 * scale as f64)
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = logp
+        .iter()
+        .map(|&x| {
+            let y = x as f64 * scale as f64 - max;
+            if y.is_finite() { y.exp() } else { 0.0 }
+        })
+        .collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|&x| (x / z) as f32).collect()
+}
+
+/// Counts of 2-D `samples` (`[n * 2]`) per cell of `grid`, x fastest (points outside dropped).
+pub fn grid_histogram(samples: &[f32], grid: &Grid2d) -> Vec<f32> {
+    let mut h = vec![0.0; grid.bins * grid.bins];
+    for p in samples.chunks_exact(2) {
+        if let Some(c) = grid.cell(p) {
+            h[c] += 1.0;
+        }
+    }
+    h
 }
 
 // ---------------------------------------------------------------- per-mode mass ---

@@ -12,7 +12,7 @@ use crate::nets::{Activation, MlpConfig};
 use crate::rng;
 
 /// Probe settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProbeConfig {
     /// Adam steps to take (1..=10_000).
@@ -78,7 +78,7 @@ impl ProbeConfig {
 }
 
 /// What the probe measured.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ProbeReport {
     pub device: DeviceInfo,

@@ -274,38 +274,6 @@ pub async fn run(
     Ok(out)
 }
 
-#[cfg(target_arch = "wasm32")]
-mod js {
-    use wasm_bindgen::prelude::*;
-
-    use crate::device::{BackendChoice, ComputeDevice};
-    use crate::envs::EnvName;
-
-    /// `runBench(backend, config, seconds, measure)`: the [`super::Throughput`] of the
-    /// `playground` or `released` preset on `cpu` / `webgpu`, on the pendulum's shapes;
-    /// `measure` is a comma-separated subset of `updates,actions,estimator`.
-    #[wasm_bindgen(js_name = runBench)]
-    pub async fn run_bench(
-        backend: String,
-        config: String,
-        seconds: f64,
-        measure: String,
-    ) -> Result<JsValue, JsError> {
-        let err = |e: String| JsError::new(&e);
-        let choice: BackendChoice = backend.parse().map_err(|e| err(format!("{e}")))?;
-        let device = ComputeDevice::select(choice)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let cfg = super::preset(&config).map_err(err)?;
-        let which: Vec<&str> = measure.split(',').map(str::trim).collect();
-        let r = super::run(&config, &cfg, device, EnvName::Pendulum, seconds, &which)
-            .await
-            .map_err(err)?;
-        serde::Serialize::serialize(&r, &serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| err(e.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,14 @@
-//! Browser bindings (wasm32 only): glue, no algorithm logic. Values cross as serde types: into
-//! Rust via `serde-wasm-bindgen`, out to JS as JSON parsed by the engine ([`to_js`]); every entry
-//! point is async and returns `Result<_, JsError>` so the
-//! worker can report failures as messages instead of crashing.
+//! Browser bindings (wasm32 only): every `#[wasm_bindgen]` export of the crate, and nothing
+//! else — glue, no algorithm logic. Values cross as serde types: into Rust via
+//! `serde-wasm-bindgen`, out to JS as JSON parsed by the engine ([`to_js`]); the TypeScript
+//! types of both sides are generated from the same serde types (`crate::contract`). Entry
+//! points return `Result<_, JsError>` so the worker reports failures as messages.
+//!
+//! | export | does |
+//! |---|---|
+//! | `selectDevice`, `runProbe`, `runBench` | backend selection, the pipeline probe, the in-page benchmark |
+//! | `defaultSpec`, `describeSpec`, `validateSpec`, `encodeShare`, `decodeShare` | the experiment spec |
+//! | `Session` (`create`, `open`, …) | one running experiment |
 
 use wasm_bindgen::prelude::*;
 
@@ -50,55 +57,87 @@ pub async fn run_probe_js(backend: String, config: JsValue) -> Result<JsValue, J
     to_js(&report)
 }
 
+/// The in-page benchmark: the [`crate::throughput::Throughput`] of the `playground` or
+/// `released` preset on `cpu` / `webgpu`, on the pendulum's shapes; `measure` is a
+/// comma-separated subset of `updates,actions,estimator`.
+#[wasm_bindgen(js_name = runBench)]
+pub async fn run_bench(
+    backend: String,
+    config: String,
+    seconds: f64,
+    measure: String,
+) -> Result<JsValue, JsError> {
+    let choice: BackendChoice = backend.parse().map_err(js_err)?;
+    let device = ComputeDevice::select(choice).await.map_err(js_err)?;
+    let err = |e: String| JsError::new(&e);
+    let cfg = crate::throughput::preset(&config).map_err(err)?;
+    let which: Vec<&str> = measure.split(',').map(str::trim).collect();
+    let env = crate::envs::EnvName::Pendulum;
+    let r = crate::throughput::run(&config, &cfg, device, env, seconds, &which)
+        .await
+        .map_err(err)?;
+    to_js(&r)
+}
+
 // ------------------------------------------------------------------------------------------
-// The playground: config/share-link helpers and one `Session` handle.
+// The experiment spec and one `Session` handle.
 // ------------------------------------------------------------------------------------------
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::config::{self, FieldError, PlaygroundConfig};
 use crate::session::{FaultKind, Session};
+use crate::spec::{self, ExperimentSpec, FieldError, Mode};
 
-fn parse_config(config: JsValue) -> Result<PlaygroundConfig, Vec<FieldError>> {
-    serde_wasm_bindgen::from_value(config).map_err(|e| {
+fn parse_spec(config: JsValue) -> Result<ExperimentSpec, Vec<FieldError>> {
+    let unreadable = |e: String| {
         vec![FieldError {
             field: "config".to_string(),
             value: String::new(),
-            range: "a playground config object".to_string(),
+            range: "an experiment spec object".to_string(),
             message: format!("the settings could not be read: {e}"),
         }]
-    })
+    };
+    let value: serde_json::Value =
+        serde_wasm_bindgen::from_value(config).map_err(|e| unreadable(e.to_string()))?;
+    ExperimentSpec::from_value(value).map_err(|e| unreadable(e.to_string()))
 }
 
-/// The default experiment.
-#[wasm_bindgen(js_name = defaultConfig)]
-pub fn default_config() -> Result<JsValue, JsError> {
-    to_js(&PlaygroundConfig::default())
+/// The default experiment of `mode` (`"rl"` or `"sampler"`).
+#[wasm_bindgen(js_name = defaultSpec)]
+pub fn default_spec(mode: String) -> Result<JsValue, JsError> {
+    let mode: Mode = serde_json::from_value(serde_json::Value::String(mode)).map_err(js_err)?;
+    to_js(&ExperimentSpec::defaults(mode))
+}
+
+/// Every field of the spec: label, help, range or options, where it applies (`FieldInfo[]`).
+#[wasm_bindgen(js_name = describeSpec)]
+pub fn describe_spec() -> Result<JsValue, JsError> {
+    to_js(&spec::fields::describe())
 }
 
 /// Every problem of `config` as `FieldError[]` (empty when it is usable).
-#[wasm_bindgen(js_name = validateConfig)]
-pub fn validate_config(config: JsValue) -> Result<JsValue, JsError> {
-    let problems = match parse_config(config) {
+#[wasm_bindgen(js_name = validateSpec)]
+pub fn validate_spec(config: JsValue) -> Result<JsValue, JsError> {
+    let problems = match parse_spec(config) {
         Ok(cfg) => cfg.problems(),
         Err(e) => e,
     };
     to_js(&problems)
 }
 
-/// The share-link fragment of a valid `config`.
+/// The share-link fragment of a valid spec.
 #[wasm_bindgen(js_name = encodeShare)]
 pub fn encode_share(config: JsValue) -> Result<String, JsError> {
-    let cfg = parse_config(config).map_err(|e| js_err(&e[0]))?;
+    let cfg = parse_spec(config).map_err(|e| js_err(&e[0]))?;
     cfg.validate().map_err(js_err)?;
-    Ok(config::encode_share(&cfg))
+    Ok(spec::encode_share(&cfg))
 }
 
-/// The config in a share-link fragment, or an error saying why the link cannot be opened.
+/// The spec in a share-link fragment, or an error saying why the link cannot be opened.
 #[wasm_bindgen(js_name = decodeShare)]
 pub fn decode_share(fragment: &str) -> Result<JsValue, JsError> {
-    let cfg = config::decode_share(fragment).map_err(js_err)?;
+    let cfg = spec::decode_share(fragment).map_err(js_err)?;
     to_js(&cfg)
 }
 
@@ -113,17 +152,30 @@ fn busy() -> JsError {
     JsError::new("the session is busy with another request")
 }
 
+impl SessionHandle {
+    fn wrap(session: Session) -> Self {
+        Self {
+            inner: Rc::new(RefCell::new(session)),
+        }
+    }
+}
+
 #[wasm_bindgen(js_class = Session)]
 impl SessionHandle {
     /// Validate `config`, pick the backend (`"auto" | "cpu" | "webgpu"`) and build the session.
     pub async fn create(config: JsValue, backend: String) -> Result<SessionHandle, JsError> {
-        let cfg = parse_config(config).map_err(|e| js_err(&e[0]))?;
+        let cfg = parse_spec(config).map_err(|e| js_err(&e[0]))?;
         let choice: BackendChoice = backend.parse().map_err(js_err)?;
         let device = ComputeDevice::select(choice).await.map_err(js_err)?;
-        let session = Session::new(cfg, device).map_err(js_err)?;
-        Ok(Self {
-            inner: Rc::new(RefCell::new(session)),
-        })
+        Ok(Self::wrap(Session::new(cfg, device).map_err(js_err)?))
+    }
+
+    /// A session continuing the experiment of a checkpoint file (its spec, weights and step
+    /// count), on the chosen backend.
+    pub async fn open(bytes: Vec<u8>, backend: String) -> Result<SessionHandle, JsError> {
+        let choice: BackendChoice = backend.parse().map_err(js_err)?;
+        let device = ComputeDevice::select(choice).await.map_err(js_err)?;
+        Ok(Self::wrap(Session::open(&bytes, device).map_err(js_err)?))
     }
 
     /// `DeviceInfo` of the backend in use.
@@ -131,9 +183,19 @@ impl SessionHandle {
         to_js(self.inner.try_borrow().map_err(|_| busy())?.device().info())
     }
 
-    /// The (validated) config this session runs.
-    pub fn config(&self) -> Result<JsValue, JsError> {
+    /// The (validated) spec this session runs.
+    pub fn spec(&self) -> Result<JsValue, JsError> {
         to_js(self.inner.try_borrow().map_err(|_| busy())?.config())
+    }
+
+    /// Steps done so far.
+    pub fn steps(&self) -> Result<usize, JsError> {
+        Ok(self.inner.try_borrow().map_err(|_| busy())?.steps())
+    }
+
+    /// Which panels apply (`PanelStatus[]`).
+    pub fn panels(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.try_borrow().map_err(|_| busy())?.panels())
     }
 
     /// Run `n` steps; resolves to a `StepBatch`.
@@ -180,7 +242,7 @@ impl SessionHandle {
         })
     }
 
-    /// The weights as a JSON file's bytes; resolves to a `Uint8Array`.
+    /// The weights as a checkpoint file's bytes; resolves to a `Uint8Array`.
     #[wasm_bindgen(js_name = saveWeights)]
     pub fn save_weights(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
@@ -192,15 +254,8 @@ impl SessionHandle {
         })
     }
 
-    /// Load weights saved by `saveWeights` from an experiment with the same networks.
-    #[wasm_bindgen(js_name = loadWeights)]
-    pub fn load_weights(&self, bytes: &[u8]) -> Result<(), JsError> {
-        let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;
-        s.load_weights(bytes).map_err(js_err)
-    }
-
-    /// Like `loadWeights`, but the experiment continues at the file's step count (an autosave,
-    /// or the last good weights carried into a changed setting); returns that step count.
+    /// Load compatible weights into this session's experiment and continue at the file's
+    /// step count (the last good weights carried into a changed setting); returns that count.
     #[wasm_bindgen(js_name = resumeFrom)]
     pub fn resume_from(&self, bytes: &[u8]) -> Result<usize, JsError> {
         let mut s = self.inner.try_borrow_mut().map_err(|_| busy())?;

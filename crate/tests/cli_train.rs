@@ -1,6 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! End-to-end checks of `rfm train` / `rfm eval`: JSON lines, the final line, determinism,
-//! save → eval, and one-line errors with exit code 1 on bad input.
+//! save → eval, the page's share link run as-is, and one-line errors with exit code 1 on bad
+//! input.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -18,13 +19,15 @@ fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("rfm-cli-train-{}-{name}", std::process::id()))
 }
 
-/// A tiny, fast config for the smoke runs.
-fn tiny_config() -> PathBuf {
-    let p = tmp("tiny.json");
+/// A tiny, fast spec for the smoke runs (the other fields: RL defaults).
+fn tiny_spec(name: &str, extra: &str) -> PathBuf {
+    let p = tmp(name);
     std::fs::write(
         &p,
-        r#"{"criticHidden": 16, "actorHidden": 16, "embWidth": 8, "batchSize": 16,
-            "posteriorSamples": 8, "candidates": 4, "odeSteps": 3, "warmupSteps": 150}"#,
+        format!(
+            r#"{{"hidden": 16, "embWidth": 8, "batch": 16, "k": 8, "candidates": 4,
+                "odeSteps": 3, "warmup": 150 {extra}}}"#
+        ),
     )
     .unwrap();
     p
@@ -60,19 +63,21 @@ fn assert_one_line_error(out: &Output, needle: &str) {
 
 #[test]
 fn train_prints_json_lines_and_is_deterministic() {
-    let cfg = tiny_config();
-    let dir = tmp("saved");
+    let cfg = tiny_spec("tiny.json", "");
+    let dir = tmp("saved.json");
     let args = [
         "train",
         "--env",
         "pendulum",
-        "--algo",
+        "--agent",
+        "rfm",
+        "--estimator",
         "rfm",
         "--steps",
         "400",
         "--seed",
         "7",
-        "--config",
+        "--spec",
         cfg.to_str().unwrap(),
         "--eval-every",
         "300",
@@ -106,8 +111,11 @@ fn train_prints_json_lines_and_is_deterministic() {
         "{v:?}"
     );
     let last = v.last().unwrap();
-    assert!(last["final_eval_return"].as_f64().unwrap() < 0.0, "{last}");
-    assert_eq!(last["updates"], 251);
+    // Pendulum-v1 pays at most 0 and at least -(π² + 0.1·8² + 0.001·2²) ≈ -16.27 a step: one
+    // 200-step episode's mean return lies in [-3254, 0].
+    let ret = last["final_eval_return"].as_f64().unwrap();
+    assert!((-3254.0..=0.0).contains(&ret), "{last}");
+    assert_eq!(last["steps"], 400);
 
     let again = rfm(&args);
     assert_eq!(untimed(v.clone()), untimed(lines(&again)));
@@ -120,28 +128,76 @@ fn train_prints_json_lines_and_is_deterministic() {
     );
     let e = &lines(&ev)[0];
     assert_eq!(
-        (e["env"].as_str(), e["algo"].as_str(), e["steps"].as_u64()),
+        (e["env"].as_str(), e["agent"].as_str(), e["steps"].as_u64()),
         (Some("pendulum"), Some("rfm"), Some(400))
     );
     assert_eq!(
         e["eval_return"], last["final_eval_return"],
         "same weights, same eval episodes"
     );
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&dir).ok();
+}
+
+#[test]
+fn a_share_link_runs_the_pages_experiment() {
+    // The page's sampler lesson as a share link: `--link` runs that spec, nothing else.
+    let spec = tiny_spec(
+        "link.json",
+        r#", "mode": "sampler", "lambda": 1, "target": "two-moons""#,
+    );
+    let printed = rfm(&[
+        "train",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--steps",
+        "30",
+        "--print-spec",
+    ]);
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let full: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        (full["mode"].as_str(), full["target"].as_str()),
+        (Some("sampler"), Some("two-moons"))
+    );
+    let link = rfm_playground::spec::encode_share(
+        &rfm_playground::spec::ExperimentSpec::from_json(&full.to_string()).unwrap(),
+    );
+    let url = format!("http://127.0.0.1:8080/#{link}");
+    let out = rfm(&["train", "--link", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = lines(&out);
+    let last = v.last().unwrap();
+    assert_eq!(last["steps"], 30, "{last}");
+    assert!(
+        last["metrics"]["slicedW2"].as_f64().unwrap().is_finite(),
+        "{last}"
+    );
+    // Printing the link's spec gives back the same spec.
+    let again = rfm(&["train", "--link", &link, "--print-spec"]);
+    let back: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(back, full);
 }
 
 #[test]
 fn sac_smoke() {
-    let cfg = tiny_config();
+    let cfg = tiny_spec("tiny-sac.json", "");
     let out = rfm(&[
         "train",
         "--env",
         "mountain-car",
-        "--algo",
+        "--agent",
         "sac",
         "--steps",
         "200",
-        "--config",
+        "--spec",
         cfg.to_str().unwrap(),
         "--eval-episodes",
         "1",
@@ -163,7 +219,7 @@ fn bad_input_is_a_one_line_error() {
         "cartpole",
     );
     assert_one_line_error(
-        &rfm(&[&base[..], &["--env", "pendulum", "--algo", "ppo"]].concat()),
+        &rfm(&[&base[..], &["--env", "pendulum", "--agent", "ppo"]].concat()),
         "ppo",
     );
     assert_one_line_error(
@@ -171,24 +227,30 @@ fn bad_input_is_a_one_line_error() {
         "huge",
     );
     let bad = tmp("bad-range.json");
-    std::fs::write(&bad, r#"{"gamma": 1.5}"#).unwrap();
+    std::fs::write(&bad, r#"{"lambda": 1e9}"#).unwrap();
     let out = rfm(&[
         &base[..],
-        &["--env", "pendulum", "--config", bad.to_str().unwrap()],
+        &["--env", "pendulum", "--spec", bad.to_str().unwrap()],
     ]
     .concat());
-    assert_one_line_error(&out, "gamma");
+    assert_one_line_error(&out, "lambda = 1000000000 is out of range");
+    assert_one_line_error(
+        &rfm(&[&base[..], &["--env", "pendulum", "--set", "k=0"]].concat()),
+        "k = 0",
+    );
+    assert_one_line_error(&rfm(&["train", "--link", "v1.garbage.00000000"]), "link");
+    assert_one_line_error(&rfm(&["train", "--env", "pendulum"]), "--steps");
     let broken = tmp("broken.json");
     std::fs::write(&broken, "{\"gamma\": ").unwrap();
     let out = rfm(&[
         &base[..],
-        &["--env", "pendulum", "--config", broken.to_str().unwrap()],
+        &["--env", "pendulum", "--spec", broken.to_str().unwrap()],
     ]
     .concat());
-    assert_one_line_error(&out, "config file");
+    assert_one_line_error(&out, "spec file");
     let out = rfm(&[
         &base[..],
-        &["--env", "pendulum", "--config", "/nonexistent/x.json"],
+        &["--env", "pendulum", "--spec", "/nonexistent/x.json"],
     ]
     .concat());
     assert_one_line_error(&out, "x.json");
@@ -200,5 +262,18 @@ fn bad_input_is_a_one_line_error() {
         .concat()),
         "softmax",
     );
-    assert_one_line_error(&rfm(&["eval", "--load", "/nonexistent/run"]), "config.json");
+    assert_one_line_error(
+        &rfm(&["eval", "--load", "/nonexistent/run"]),
+        "/nonexistent/run",
+    );
+    let not_ck = tmp("not-a-checkpoint.json");
+    std::fs::write(
+        &not_ck,
+        r#"{"format": "rfm-playground-weights", "version": 1}"#,
+    )
+    .unwrap();
+    assert_one_line_error(
+        &rfm(&["eval", "--load", not_ck.to_str().unwrap()]),
+        "older version",
+    );
 }

@@ -17,7 +17,13 @@ import subprocess
 import sys
 import time
 
-ALGOS = ["rfm", "rfm-noise", "rfm-grad", "sac"]
+# Run names (kept as file names) → the `rfm train` flags that select them.
+ALGOS = {
+    "rfm": ["--agent", "rfm", "--estimator", "rfm"],
+    "rfm-noise": ["--agent", "rfm", "--estimator", "noise"],
+    "rfm-grad": ["--agent", "rfm", "--estimator", "grad"],
+    "sac": ["--agent", "sac"],
+}
 # env: (env steps, eval every, eval episodes). Budgets fit a 2-core machine in about an hour with
 # the playground preset; pass --steps-scale to lengthen them.
 BUDGETS = {
@@ -55,7 +61,7 @@ def run_one(rfm: str, out: pathlib.Path, env: str, algo: str, seed: int, scale: 
     if running(path):
         return f"skip {path} (running elsewhere; run again later to adopt it)"
     path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [rfm, "train", "--env", env, "--algo", algo, "--seed", str(seed),
+    cmd = [rfm, "train", "--env", env, *ALGOS[algo], "--seed", str(seed),
            "--steps", str(steps), "--eval-every", str(every), "--eval-episodes", str(episodes)]
     envvars = dict(os.environ, RAYON_NUM_THREADS="1")
     t0 = time.time()

@@ -1,117 +1,172 @@
-//! `rfm train`: online RL on one environment, JSON lines on stdout, a progress bar on stderr.
+//! `rfm train`: run one experiment spec — exactly what the page runs — with JSON lines on
+//! stdout and a progress bar on stderr.
+//!
+//! The spec comes from `--spec FILE` (JSON, any subset of the fields; the rest are its mode's
+//! defaults), `--link` (a page's share link or its fragment) or a named spec (`--preset`:
+//! `page`, `playground` (default), `released`), then the flags (`--env`, `--agent`, …, and
+//! `--set key=value` for any field) are applied over it and the result is validated. The run
+//! goes through the same [`Session`] as the page: the same trainers, the same fault guard.
 //!
 //! Output, one JSON object per line:
-//! - at each episode end: `{"step", "episode_return", "episode_length", "critic_loss",
-//!   "actor_loss", "ess" (RFM), "alpha" (SAC), "updates_per_sec"}` (losses of the latest update
-//!   and the update rate since the previous line; absent during warm-up);
-//! - every `--eval-every` steps: `{"step", "eval_return"}`, plus `"goals_reached"` (episodes
-//!   ending in each goal) on multigoal;
-//! - last: `{"final_eval_return", "steps", "updates", "seconds"}` (+ `"goals_reached"`).
+//! - RL, at each episode end: `{"step", "episode_return", "critic_loss", "actor_loss", "ess"
+//!   (RFM), "updates_per_sec"}` (losses of the latest update; absent during warm-up);
+//! - RL, every `evalEvery` steps: `{"step", "eval_return"}`;
+//! - sampler, every 100 updates: `{"step", "loss", "ess"}`;
+//! - last: `{"final_eval_return", "steps", "seconds"}` (+ `"goals_reached"` on multigoal) in
+//!   RL; `{"steps", "seconds", "metrics"}` in sampler mode.
 //!
 //! Everything except the timing fields (`updates_per_sec`, `seconds`) is the same for the same
-//! seed on the CPU backend.
+//! spec on the CPU backend.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rfm_playground::device::ComputeDevice;
-use rfm_playground::envs::{EnvName, make_env};
-use rfm_playground::trainer::{Algo, EvalPolicy, Preset, StepReport, TrainConfig, Trainer};
+use rfm_playground::session::Session;
+use rfm_playground::spec::{self, ExperimentSpec, Mode, resolve};
+use rfm_playground::trainer::EvalPolicy;
 use serde_json::{Value, json};
 
 use super::CliError;
 
+/// Steps per session batch (the page's fault guard runs once per batch).
+const CHUNK: usize = 100;
+
 #[derive(clap::Args)]
 pub struct Args {
+    /// A spec file (JSON): any subset of the fields; the rest are its mode's defaults.
+    #[arg(long, conflicts_with_all = ["link", "preset"])]
+    spec: Option<PathBuf>,
+    /// A page's share link (or just its fragment, `v1.…`): the page's exact experiment.
+    #[arg(long, conflicts_with = "preset")]
+    link: Option<String>,
+    /// A named spec: page, playground or released.
+    #[arg(long)]
+    preset: Option<String>,
     /// Environment: pendulum, mountain-car or multigoal.
     #[arg(long)]
-    env: String,
-    /// Algorithm: rfm, rfm-noise, rfm-grad or sac.
-    #[arg(long, default_value = "rfm")]
-    algo: String,
-    /// Env steps (one update per step after warm-up).
-    #[arg(long, default_value_t = 20_000)]
-    steps: usize,
-    /// Seed of the run (overrides the config's seed).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Starting config: playground (small, fast) or released (paper settings).
-    #[arg(long, default_value = "playground")]
-    preset: String,
-    /// JSON file with any subset of the config fields (camelCase), applied over the preset.
+    env: Option<String>,
+    /// Agent: rfm or sac.
     #[arg(long)]
-    config: Option<PathBuf>,
-    /// Directory to write config.json + weights.json into at the end (also when training stops
-    /// on a non-finite value: the last good weights).
+    agent: Option<String>,
+    /// Posterior estimator: rfm, noise, grad, cv-iso, cv-pool or eta:X.
     #[arg(long)]
-    save: Option<PathBuf>,
-    /// Evaluate every N env steps (0: only at the end).
-    #[arg(long, default_value_t = 5_000)]
-    eval_every: usize,
-    /// Episodes per evaluation.
-    #[arg(long, default_value_t = 5)]
-    eval_episodes: usize,
-    /// Evaluation actions: greedy (best candidate / Gaussian mean) or sample (the training
-    /// policy's random draws, e.g. to see which multigoal goals it reaches).
+    estimator: Option<String>,
+    /// Policy parameterisation: flow or diffusion.
+    #[arg(long)]
+    param: Option<String>,
+    /// Steps to run (RL: env steps; sampler: updates); overrides the spec's `steps`.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Seed of the run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Greedy evaluation every N env steps (0: only at the end); the spec's `evalEvery`.
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Episodes per evaluation; the spec's `evalEpisodes`.
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+    /// The final evaluation's actions: greedy (best candidate / Gaussian mean) or sample (the
+    /// training policy's random draws, e.g. to see which multigoal goals it reaches).
     #[arg(long, default_value = "greedy")]
     eval_policy: String,
+    /// Any spec field, e.g. `--set lambda=0.5 --set k=32` (values are JSON; bare words are
+    /// strings).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Print the resolved spec as JSON and exit.
+    #[arg(long)]
+    print_spec: bool,
+    /// Checkpoint file to write at the end (also when training stops on a fault: the last good
+    /// weights). `rfm eval --load` and the page's "Load weights" open it.
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
-/// The config the arguments describe: preset, then the file's fields, then `--seed`.
-pub fn build_config(
-    preset: &str,
-    file: Option<&PathBuf>,
-    seed: u64,
-) -> Result<TrainConfig, CliError> {
-    let mut cfg = TrainConfig::preset(preset.parse::<Preset>()?);
-    if let Some(path) = file {
+/// The spec the arguments describe (validated).
+pub fn build_spec(args: &Args) -> Result<ExperimentSpec, CliError> {
+    let base = if let Some(path) = &args.spec {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("config file {}: {e}", path.display()))?;
-        cfg = cfg.with_overrides(&text)?;
+            .map_err(|e| format!("spec file {}: {e}", path.display()))?;
+        ExperimentSpec::from_json(&text)
+            .map_err(|e| format!("spec file {}: {e}", path.display()))?
+    } else if let Some(link) = &args.link {
+        let fragment = link.rsplit_once('#').map_or(link.as_str(), |(_, f)| f);
+        spec::decode_share(fragment)?
+    } else {
+        let name = args.preset.as_deref().unwrap_or("playground");
+        resolve::named(name).ok_or_else(|| {
+            let names: Vec<&str> = resolve::NAMED.iter().map(|(n, _)| *n).collect();
+            format!("unknown preset '{name}' (valid: {})", names.join(", "))
+        })?
+    };
+    let mut patch = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        patch.insert(k.to_string(), v);
+    };
+    for (k, v) in [
+        ("env", &args.env),
+        ("agent", &args.agent),
+        ("estimator", &args.estimator),
+        ("param", &args.param),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
     }
-    cfg.seed = seed;
-    cfg.validate()?;
-    Ok(cfg)
+    if let Some(v) = args.steps {
+        put("steps", json!(v));
+    }
+    if let Some(v) = args.seed {
+        put("seed", json!(v));
+    }
+    if let Some(v) = args.eval_every {
+        put("evalEvery", json!(v));
+    }
+    if let Some(v) = args.eval_episodes {
+        put("evalEpisodes", json!(v));
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+        put(k, value);
+    }
+    let mut value = serde_json::to_value(&base).expect("a spec serialises");
+    let obj = value.as_object_mut().expect("an object");
+    // A mode switch takes the new mode's defaults for everything the flags do not name.
+    if let Some(m) = patch.get("mode")
+        && m != &obj["mode"]
+    {
+        *obj = serde_json::Map::new();
+    }
+    obj.extend(patch);
+    let spec = ExperimentSpec::from_value(value)?;
+    spec.validate()?;
+    if spec.steps == 0 {
+        return Err("the spec runs until paused (steps = 0): give --steps N".into());
+    }
+    Ok(spec)
 }
 
-fn report_line(r: &StepReport, updates_per_sec: f64) -> Value {
-    let mut v = json!({
-        "step": r.step,
-        "episode_return": r.episode_return,
-        "episode_length": r.episode_length,
-    });
-    let obj = v.as_object_mut().expect("object");
-    let mut put = |k: &str, x: Option<f32>| {
-        if let Some(x) = x {
-            obj.insert(k.to_string(), json!(x));
-        }
-    };
-    put("critic_loss", r.critic_loss);
-    put("actor_loss", r.actor_loss);
-    put("ess", r.ess);
-    put("alpha", r.alpha);
-    if updates_per_sec > 0.0 {
-        obj.insert(
-            "updates_per_sec".to_string(),
-            json!((updates_per_sec * 10.0).round() / 10.0),
-        );
-    }
-    v
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let env_name: EnvName = args.env.parse()?;
-    let algo: Algo = args.algo.parse()?;
-    let eval_policy: EvalPolicy = args.eval_policy.parse()?;
-    if args.steps == 0 {
-        return Err("--steps must be at least 1".into());
+    let spec = build_spec(&args)?;
+    if args.print_spec {
+        println!("{}", serde_json::to_string_pretty(&spec)?);
+        return Ok(());
     }
-    let cfg = build_config(&args.preset, args.config.as_ref(), args.seed)?;
-    let env = make_env(env_name, cfg.seed);
-    let mut trainer = Trainer::new(cfg, env, algo, ComputeDevice::cpu())?;
+    let eval_policy: EvalPolicy = args.eval_policy.parse()?;
+    let total = spec.steps;
+    let mut session = Session::new(spec.clone(), ComputeDevice::cpu())?;
 
-    let bar = ProgressBar::new(args.steps as u64);
+    let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{bar:30} {pos}/{len} steps {elapsed_precise} (eta {eta}) {msg}",
@@ -119,65 +174,88 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .expect("valid template"),
     );
     let start = Instant::now();
-    let mut last: Option<StepReport> = None;
+    let mut latest = json!({});
     let mut window = (Instant::now(), 0usize);
-    let mut updates_per_sec = 0.0;
-    for _ in 0..args.steps {
-        let mut r = match pollster::block_on(trainer.step()) {
-            Ok(r) => r,
-            Err(e) => {
-                bar.abandon();
-                if let Some(dir) = &args.save {
-                    pollster::block_on(trainer.save(dir))?;
-                }
-                return Err(e.into());
-            }
-        };
-        bar.inc(1);
-        // Keep the latest update's numbers for the episode line.
-        if r.critic_loss.is_none()
-            && let Some(l) = &last
+    let save = |s: &Session| -> Result<(), CliError> {
+        if let Some(path) = &args.save {
+            let bytes = pollster::block_on(s.save_weights())?;
+            std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    };
+    while !session.finished() {
+        let batch = pollster::block_on(session.step(CHUNK));
+        bar.set_position(batch.step as u64);
+        if let Some(fault) = batch
+            .fault
+            .or(batch.device_lost.then(|| "the device was lost".into()))
         {
-            r.critic_loss = l.critic_loss;
-            r.actor_loss = l.actor_loss;
-            r.ess = l.ess;
-            r.alpha = l.alpha;
+            bar.abandon();
+            save(&session)?;
+            return Err(fault.into());
         }
-        if let Some(ret) = r.episode_return {
-            let dt = window.0.elapsed().as_secs_f64();
-            if dt > 0.0 {
-                updates_per_sec = (trainer.updates() - window.1) as f64 / dt;
+        for p in batch.points {
+            for (k, v) in [
+                ("critic_loss", p.critic_loss),
+                ("actor_loss", p.actor_loss),
+                ("ess", p.ess),
+            ] {
+                if let Some(v) = v {
+                    latest[k] = json!(v);
+                }
             }
-            window = (Instant::now(), trainer.updates());
-            bar.set_message(format!("return {ret:.1}, {updates_per_sec:.1} updates/s"));
-            bar.suspend(|| println!("{}", report_line(&r, updates_per_sec)));
-        }
-        if args.eval_every > 0 && r.step % args.eval_every == 0 && r.step < args.steps {
-            let ev = pollster::block_on(trainer.evaluate_with(args.eval_episodes, eval_policy))?;
-            let mut line = json!({"step": r.step, "eval_return": ev.mean_return});
-            if !ev.goals_reached.is_empty() {
-                line["goals_reached"] = json!(ev.goals_reached);
+            if spec.mode == Mode::Sampler && p.step.is_multiple_of(100) {
+                let line = json!({"step": p.step, "loss": p.actor_loss, "ess": p.ess});
+                bar.suspend(|| println!("{line}"));
             }
-            bar.suspend(|| println!("{line}"));
-            window = (Instant::now(), trainer.updates());
+            if let Some(ret) = p.episode_return {
+                let dt = window.0.elapsed().as_secs_f64();
+                let rate = if dt > 0.0 {
+                    (p.step - window.1) as f64 / dt
+                } else {
+                    0.0
+                };
+                window = (Instant::now(), p.step);
+                let mut line = json!({"step": p.step, "episode_return": ret});
+                if p.step > spec.warmup.max(spec.batch) {
+                    for k in ["critic_loss", "actor_loss", "ess"] {
+                        if let Some(v) = latest.get(k) {
+                            line[k] = v.clone();
+                        }
+                    }
+                    line["updates_per_sec"] = json!(round1(rate));
+                }
+                bar.set_message(format!("return {ret:.1}, {rate:.1} steps/s"));
+                bar.suspend(|| println!("{line}"));
+            }
+            if let Some(ev) = p.eval_return.filter(|_| p.step < total) {
+                let line = json!({"step": p.step, "eval_return": ev});
+                bar.suspend(|| println!("{line}"));
+                window = (Instant::now(), p.step);
+            }
         }
-        last = Some(r);
     }
     bar.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
-    let ev = pollster::block_on(trainer.evaluate_with(args.eval_episodes.max(1), eval_policy))?;
-    if let Some(dir) = &args.save {
-        pollster::block_on(trainer.save(dir))?;
-    }
-    let mut last_line = json!({
-        "final_eval_return": ev.mean_return,
-        "steps": trainer.steps(),
-        "updates": trainer.updates(),
-        "seconds": (seconds * 10.0).round() / 10.0,
-    });
-    if !ev.goals_reached.is_empty() {
-        last_line["goals_reached"] = json!(ev.goals_reached);
-    }
-    println!("{last_line}");
+    let seconds = round1(start.elapsed().as_secs_f64());
+    let last = match spec.mode {
+        Mode::Rl => {
+            let ev = pollster::block_on(session.evaluate(spec.eval_episodes, eval_policy))?;
+            let mut l = json!({
+                "final_eval_return": ev.mean_return,
+                "steps": session.steps(),
+                "seconds": seconds,
+            });
+            if !ev.goals_reached.is_empty() {
+                l["goals_reached"] = json!(ev.goals_reached);
+            }
+            l
+        }
+        Mode::Sampler => {
+            let m = pollster::block_on(session.sampler_metrics(4000))?;
+            json!({"steps": session.steps(), "seconds": seconds, "metrics": m})
+        }
+    };
+    save(&session)?;
+    println!("{last}");
     Ok(())
 }

@@ -182,7 +182,7 @@ impl EnvSpec {
 
 /// What [`Env::snapshot`] returns: one variant per environment, tagged `"env"` with the
 /// environment's name (`{"env": "pendulum", "theta": …}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(tag = "env", rename_all = "kebab-case")]
 pub enum EnvSnapshot {
     Pendulum(PendulumSnapshot),
@@ -192,7 +192,7 @@ pub enum EnvSnapshot {
 
 /// The environments this crate knows, by their stable names (`pendulum`, `mountain-car`,
 /// `multigoal`), used in the CLI, configs and the URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum EnvName {
     Pendulum,

@@ -88,7 +88,7 @@ pub struct MountainCar {
 }
 
 /// What the UI draws: the car on the track, the flag, and the last force.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct MountainCarSnapshot {
     pub position: f64,

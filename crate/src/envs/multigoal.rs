@@ -88,7 +88,7 @@ pub struct Multigoal {
 }
 
 /// What the UI draws: the point, its recent path, the goals with their radius, the bounds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct MultigoalSnapshot {
     pub position: [f64; 2],

@@ -89,7 +89,7 @@ pub struct Pendulum {
 }
 
 /// What the UI draws: the angle (0 = upright, counter-clockwise positive), the last torque.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PendulumSnapshot {
     /// θ in radians, unwrapped.

@@ -49,7 +49,7 @@ use crate::rfm::path::Path;
 use crate::rng::{self, Rng};
 
 /// What the network's output means.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Parameterisation {
     /// Velocity on the linear path (`α_t = t`, `β_t = 1 − t`).
@@ -94,7 +94,7 @@ impl fmt::Display for Parameterisation {
 }
 
 /// ODE solver for sampling.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Solver {
     /// One network pass per step (the released default).
