@@ -9,7 +9,7 @@
  */
 import { AUTOSAVE_MS, seal, writeSaved } from "./autosave";
 import { StaleError, WorkerClient, WorkerError } from "./client";
-import type { DeviceInfo, FaultKind, MetricPoint, StepReport } from "./protocol";
+import type { DeviceInfo, FaultKind, MetricPoint, PlaygroundConfig, StepReport } from "./protocol";
 import type { State } from "./state";
 import type { DensityPanel } from "./views/densityPanel";
 import type { EnvView } from "./views/envView";
@@ -121,23 +121,8 @@ export class App {
     delete document.body.dataset.fault;
     delete document.body.dataset.fallback;
     delete document.body.dataset.autosavedStep;
-    this.client.invalidate();
-    this.initialized = false;
-    this.setPlaying(false);
-    this.metrics = [];
-    this.step = 0;
-    this.rate = Number.NaN;
-    this.firstFrame = false;
-    this.views.env.reset();
-    this.views.density.reset();
-    this.views.paths.reset();
-    this.views.variance.reset();
-    this.views.variance.current = this.state.config.estimator;
-    this.views.curves.forEach((c) => c.reset());
-    this.views.env.setProbe(this.state.queryState());
-    this.chrome.progress(0, Number.NaN);
+    this.resetViews();
     this.chrome.status("building the networks…", "loading");
-    this.requestDraw();
     try {
       const r = await this.client.request({ type: "init", config: this.state.config, backend: this.state.backend });
       startupMark("sessionReady");
@@ -240,9 +225,49 @@ export class App {
     return r.bytes;
   }
 
-  async loadWeights(bytes: ArrayBuffer): Promise<void> {
-    await this.client.request({ type: "loadWeights", bytes }, [bytes]);
+  /**
+   * Open a checkpoint file (a page's "Save weights" or `rfm train --save`): the worker runs its
+   * experiment — its settings, weights and step count — and the curves start afresh at that
+   * step, so two runs never share a chart. Resolves with the file's settings for the controls.
+   */
+  async loadWeights(bytes: ArrayBuffer): Promise<PlaygroundConfig> {
+    const gen = ++this.generation;
+    this.carry = null;
+    this.faulted = false;
+    this.resetViews();
+    this.chrome.status("opening the checkpoint…", "loading");
+    const r = await this.client.request({ type: "open", bytes, backend: this.state.backend }, [bytes]);
+    if (gen !== this.generation) return r.config;
+    this.state.config = r.config;
+    this.views.variance.current = r.config.estimator;
+    this.step = r.step;
+    this.chrome.backend(r.device);
+    this.chrome.progress(r.step, Number.NaN);
+    this.initialized = true;
+    document.body.dataset.run = String(gen);
+    this.chrome.status("ready", "paused");
     await this.refreshProbes(true);
+    return r.config;
+  }
+
+  /** Forget the running experiment's numbers and blank every view. */
+  private resetViews(): void {
+    this.client.invalidate();
+    this.initialized = false;
+    this.setPlaying(false);
+    this.metrics = [];
+    this.step = 0;
+    this.rate = Number.NaN;
+    this.firstFrame = false;
+    this.views.env.reset();
+    this.views.density.reset();
+    this.views.paths.reset();
+    this.views.variance.reset();
+    this.views.variance.current = this.state.config.estimator;
+    this.views.curves.forEach((c) => c.reset());
+    this.views.env.setProbe(this.state.queryState());
+    this.chrome.progress(0, Number.NaN);
+    this.requestDraw();
   }
 
   private setPlaying(on: boolean): void {

@@ -19,25 +19,8 @@ export interface Port {
 /** A request as the caller writes it: the client adds the id. */
 export type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
-/** The reply type that answers a request of type `T`. */
-export type ReplyTo<T extends Request["type"]> = Extract<Reply, { type: ReplyTypeOf[T] }>;
-
-interface ReplyTypeOf {
-  init: "initialized";
-  step: "stepped";
-  density: "density";
-  paths: "paths";
-  variance: "variance";
-  validate: "validated";
-  encodeShare: "shared";
-  decodeShare: "decoded";
-  defaults: "defaults";
-  saveWeights: "weights";
-  loadWeights: "weightsLoaded";
-  resume: "resumed";
-  injectFault: "faultInjected";
-  probe: "probeResult";
-}
+/** The reply that answers a request of type `T`: the reply of the same `type`. */
+export type ReplyTo<T extends Request["type"]> = Extract<Reply, { type: T }>;
 
 /** Thrown for requests dropped by `invalidate()`; callers usually ignore it. */
 export class StaleError extends Error {
@@ -146,24 +129,7 @@ export class WorkerClient {
   }
 }
 
-const REPLY_OF: ReplyTypeOf = {
-  init: "initialized",
-  step: "stepped",
-  density: "density",
-  paths: "paths",
-  variance: "variance",
-  validate: "validated",
-  encodeShare: "shared",
-  decodeShare: "decoded",
-  defaults: "defaults",
-  saveWeights: "weights",
-  loadWeights: "weightsLoaded",
-  resume: "resumed",
-  injectFault: "faultInjected",
-  probe: "probeResult",
-};
-
-/** The reply `type` expected for a request `type`. */
+/** The reply `type` expected for a request `type`: the same name (one name per operation). */
 export function expectedReply(t: Request["type"]): Reply["type"] {
-  return REPLY_OF[t];
+  return t;
 }

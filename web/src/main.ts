@@ -330,9 +330,11 @@ el<HTMLInputElement>("load-weights").addEventListener("change", async (ev) => {
   input.value = "";
   if (!file) return;
   try {
-    await app.loadWeights(await file.arrayBuffer());
+    const config = await app.loadWeights(await file.arrayBuffer());
+    controls.set(config);
+    await syncFragment(client, config);
     chrome.notice(null);
-    statusEl.textContent = `loaded weights from ${file.name}`;
+    statusEl.textContent = `opened ${file.name} at step ${app.step}`;
   } catch (e) {
     chrome.notice(`Could not load ${file.name}: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -57,7 +57,7 @@ export function prop(name: keyof PlaygroundConfig): Prop {
 }
 
 /** Split an estimator name: `"eta:0.25"` → `{kind: "eta", eta: 0.25}`. */
-export function splitEstimator(e: EstimatorName): { kind: EstimatorKind; eta: number } {
+export function splitEstimator(e: string): { kind: EstimatorKind; eta: number } {
   if (e.startsWith("eta:")) return { kind: "eta", eta: Number(e.slice(4)) };
   return { kind: e as EstimatorKind, eta: e === "grad" ? 1 : e === "noise" ? 0 : 0.5 };
 }

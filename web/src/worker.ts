@@ -6,14 +6,17 @@
  */
 import type {
   BackendChoice,
-  DeviceInfo,
   DensityView,
+  DeviceInfo,
+  ExperimentSpec,
   FieldError,
+  FieldInfo,
   FlowPaths,
-  PlaygroundConfig,
+  PanelStatus,
   ProbeReport,
   Reply,
   Request,
+  StepBatch,
   StepReport,
   VarianceCurve,
 } from "./protocol";
@@ -21,27 +24,33 @@ import type {
 /** The wasm-bindgen `Session` class (crate/src/wasm.rs). */
 interface WasmSession {
   device(): DeviceInfo;
-  config(): PlaygroundConfig;
-  step(n: number): Promise<Omit<StepReport, "updatesPerSec" | "fallback">>;
+  spec(): ExperimentSpec;
+  steps(): number;
+  panels(): PanelStatus[];
+  step(n: number): Promise<StepBatch>;
   density(samples: number | undefined, state: Float64Array | undefined): Promise<DensityView>;
   paths(count: number, state: Float64Array | undefined): Promise<FlowPaths>;
   variance(state: Float64Array | undefined): Promise<VarianceCurve>;
   saveWeights(): Promise<Uint8Array>;
-  loadWeights(bytes: Uint8Array): void;
   resumeFrom(bytes: Uint8Array): number;
   fallBackToCpu(): number;
   injectFault(kind: string): void;
   free(): void;
 }
 
+/** The wasm module's exports (crate/src/wasm.rs). */
 interface Wasm {
   default: (input?: unknown) => Promise<unknown>;
   runProbe(backend: string, config: unknown): Promise<ProbeReport>;
-  defaultConfig(): PlaygroundConfig;
-  validateConfig(config: unknown): FieldError[];
+  defaultSpec(mode: string): ExperimentSpec;
+  describeSpec(): FieldInfo[];
+  validateSpec(config: unknown): FieldError[];
   encodeShare(config: unknown): string;
-  decodeShare(fragment: string): PlaygroundConfig;
-  Session: { create(config: unknown, backend: string): Promise<WasmSession> };
+  decodeShare(fragment: string): ExperimentSpec;
+  Session: {
+    create(config: unknown, backend: string): Promise<WasmSession>;
+    open(bytes: Uint8Array, backend: string): Promise<WasmSession>;
+  };
 }
 
 const scope = self as unknown as {
@@ -76,19 +85,29 @@ function requireSession(): WasmSession {
 
 const f64 = (state?: number[]) => (state ? Float64Array.from(state) : undefined);
 
+/** Make `next` the running session and describe it. */
+function adopt(next: WasmSession) {
+  session?.free();
+  session = next;
+  lastStep = next.steps();
+  return { device: next.device(), config: next.spec(), panels: next.panels() };
+}
+
 async function handle(api: Wasm, req: Request): Promise<void> {
   switch (req.type) {
     case "init": {
-      const problems = api.validateConfig(req.config);
+      const problems = api.validateSpec(req.config);
       if (problems.length) {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
       const next = await api.Session.create(req.config, req.backend satisfies BackendChoice);
-      session?.free();
-      session = next;
-      lastStep = 0;
-      post({ type: "initialized", id: req.id, device: next.device(), config: next.config() });
+      post({ type: "init", id: req.id, ...adopt(next) });
+      return;
+    }
+    case "open": {
+      const next = await api.Session.open(new Uint8Array(req.bytes), req.backend);
+      post({ type: "open", id: req.id, ...adopt(next), step: next.steps() });
       return;
     }
     case "step": {
@@ -106,18 +125,18 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         lastStep = step;
         report.fallback = { device: s.device(), step };
       }
-      post({ type: "stepped", id: req.id, report });
+      post({ type: "step", id: req.id, report });
       return;
     }
     case "resume": {
       const step = requireSession().resumeFrom(new Uint8Array(req.bytes));
       lastStep = step;
-      post({ type: "resumed", id: req.id, step });
+      post({ type: "resume", id: req.id, step });
       return;
     }
     case "injectFault":
       requireSession().injectFault(req.kind);
-      post({ type: "faultInjected", id: req.id });
+      post({ type: "injectFault", id: req.id });
       return;
     case "density":
       post({ type: "density", id: req.id, density: await requireSession().density(req.query.samples, f64(req.query.state)) });
@@ -129,31 +148,30 @@ async function handle(api: Wasm, req: Request): Promise<void> {
       post({ type: "variance", id: req.id, curve: await requireSession().variance(f64(req.state)) });
       return;
     case "validate":
-      post({ type: "validated", id: req.id, errors: api.validateConfig(req.config) });
+      post({ type: "validate", id: req.id, errors: api.validateSpec(req.config) });
       return;
     case "encodeShare":
-      post({ type: "shared", id: req.id, fragment: api.encodeShare(req.config) });
+      post({ type: "encodeShare", id: req.id, fragment: api.encodeShare(req.config) });
       return;
     case "decodeShare":
-      post({ type: "decoded", id: req.id, config: api.decodeShare(req.fragment) });
+      post({ type: "decodeShare", id: req.id, config: api.decodeShare(req.fragment) });
       return;
     case "defaults":
-      post({ type: "defaults", id: req.id, config: api.defaultConfig() });
+      post({ type: "defaults", id: req.id, config: api.defaultSpec(req.mode) });
+      return;
+    case "describe":
+      post({ type: "describe", id: req.id, fields: api.describeSpec() });
       return;
     case "saveWeights": {
       const bytes = await requireSession().saveWeights();
       const buf = bytes.slice().buffer as ArrayBuffer;
-      post({ type: "weights", id: req.id, bytes: buf }, [buf]);
+      post({ type: "saveWeights", id: req.id, bytes: buf }, [buf]);
       return;
     }
-    case "loadWeights":
-      requireSession().loadWeights(new Uint8Array(req.bytes));
-      post({ type: "weightsLoaded", id: req.id });
-      return;
     case "probe": {
       const t0 = performance.now();
       const report = await api.runProbe(req.backend, req.config ?? null);
-      post({ type: "probeResult", id: req.id, report, millis: performance.now() - t0 });
+      post({ type: "probe", id: req.id, report, millis: performance.now() - t0 });
       return;
     }
   }

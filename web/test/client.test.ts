@@ -21,12 +21,12 @@ test("ids are fresh and one request is in flight at a time", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
   const a = c.request({ type: "step", steps: 5 });
-  const b = c.request({ type: "defaults" });
+  const b = c.request({ type: "defaults", mode: "rl" });
   assert.equal(port.posted.length, 1, "second request waits");
   assert.equal(c.busy, 2);
   const first = port.posted[0];
   assert.equal(first.type, "step");
-  port.reply({ type: "stepped", id: first.id, report: { step: 5, points: [], env: null, updatesPerSec: 10, fault: null, faultKind: null, deviceLost: false } });
+  port.reply({ type: "step", id: first.id, report: { step: 5, points: [], env: null, updatesPerSec: 10, fault: null, faultKind: null, deviceLost: false, finished: false } });
   assert.equal((await a).report.step, 5);
   assert.equal(port.posted.length, 2);
   const second = port.posted[1];
@@ -39,7 +39,7 @@ test("ids are fresh and one request is in flight at a time", async () => {
 test("replies with unknown ids are dropped", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
-  const p = c.request({ type: "defaults" });
+  const p = c.request({ type: "defaults", mode: "rl" });
   port.reply({ type: "defaults", id: 999, config: {} as never });
   let settled = false;
   void p.then(() => (settled = true));
@@ -57,9 +57,9 @@ test("invalidate rejects queued and in-flight requests with StaleError and ignor
   c.invalidate();
   await assert.rejects(a, StaleError);
   await assert.rejects(b, StaleError);
-  const next = c.request({ type: "defaults" });
+  const next = c.request({ type: "defaults", mode: "rl" });
   assert.equal(port.posted.length, 1, "still waiting for the in-flight reply");
-  port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false } });
+  port.reply({ type: "step", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false, finished: false } });
   assert.equal(port.posted.length, 2, "the next request goes out once the old one is answered");
   port.reply({ type: "defaults", id: port.posted[1].id, config: { seed: 3 } as never });
   assert.equal((await next).config.seed, 3);
@@ -77,9 +77,9 @@ test("error replies reject with WorkerError keeping the field errors", async () 
 test("a reply of the wrong type is an error", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
-  const p = c.request({ type: "defaults" });
-  port.reply({ type: "validated", id: port.posted[0].id, errors: [] });
-  await assert.rejects(p, /answered defaults with validated/);
+  const p = c.request({ type: "defaults", mode: "rl" });
+  port.reply({ type: "validate", id: port.posted[0].id, errors: [] });
+  await assert.rejects(p, /answered defaults with validate/);
 });
 
 test("ready and fatal errors", async () => {
@@ -96,8 +96,8 @@ test("ready and fatal errors", async () => {
   assert.equal(fatal, "no wasm");
 });
 
-test("every request type has its reply type", () => {
-  assert.equal(expectedReply("init"), "initialized");
-  assert.equal(expectedReply("encodeShare"), "shared");
-  assert.equal(expectedReply("loadWeights"), "weightsLoaded");
+test("a reply has the same type as its request (one name per operation)", () => {
+  assert.equal(expectedReply("init"), "init");
+  assert.equal(expectedReply("encodeShare"), "encodeShare");
+  assert.equal(expectedReply("open"), "open");
 });

@@ -31,6 +31,13 @@ export const CONFIG: PlaygroundConfig = {
   actorLr: 1e-3,
   criticLr: 1e-3,
   batch: 128,
+  embWidth: 32,
+  warmup: 200,
+  replay: 50000,
+  proposal: "mixture",
+  evalEvery: 1000,
+  evalEpisodes: 3,
+  steps: 0,
   seed: 0,
 };
 

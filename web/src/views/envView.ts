@@ -118,7 +118,8 @@ export class EnvView {
     ctx.arc(cx, cy, 5, 0, Math.PI * 2);
     ctx.fill();
     // Torque: an arc whose length is proportional to |u| / maxTorque (positive = counter-clockwise).
-    const frac = Math.max(-1, Math.min(1, s.lastU / (s.maxTorque || 1)));
+    // No torque yet right after a reset (lastU is null): no arc.
+    const frac = Math.max(-1, Math.min(1, (s.lastU ?? 0) / (s.maxTorque || 1)));
     if (Math.abs(frac) > 0.01) {
       const rr = r * 0.35;
       const a0 = -Math.PI / 2;
@@ -137,7 +138,7 @@ export class EnvView {
     }
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
     ctx.font = plotFont(11);
-    ctx.fillText(`θ ${s.theta.toFixed(2)}  θ̇ ${s.thetaDot.toFixed(2)}  torque ${s.lastU.toFixed(2)}`, 8, 16);
+    ctx.fillText(`θ ${s.theta.toFixed(2)}  θ̇ ${s.thetaDot.toFixed(2)}  torque ${s.lastU === null ? "–" : s.lastU.toFixed(2)}`, 8, 16);
   }
 
   private drawCar(ctx: CanvasRenderingContext2D, w: number, h: number, s: Extract<EnvSnapshot, { env: "mountain-car" }>): void {
@@ -194,7 +195,8 @@ export class EnvView {
       ctx.fill();
     }
     // Force arrow.
-    const f = Math.max(-1, Math.min(1, s.lastForce));
+    // No force yet right after a reset (lastForce is null): no arrow.
+    const f = Math.max(-1, Math.min(1, s.lastForce ?? 0));
     if (Math.abs(f) > 0.01) {
       ctx.strokeStyle = themeColour("--target", "#e8590c");
       ctx.lineWidth = 3;
@@ -206,7 +208,7 @@ export class EnvView {
     ctx.restore();
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
     ctx.font = plotFont(11);
-    ctx.fillText(`position ${s.position.toFixed(2)}  velocity ${s.velocity.toFixed(3)}  force ${s.lastForce.toFixed(2)}`, 8, 16);
+    ctx.fillText(`position ${s.position.toFixed(2)}  velocity ${s.velocity.toFixed(3)}  force ${s.lastForce === null ? "–" : s.lastForce.toFixed(2)}`, 8, 16);
   }
 
   /** Track height at x, read off the snapshot's polyline (drawing only). */

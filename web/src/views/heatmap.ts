@@ -2,18 +2,18 @@
  * A heat map of masses on a 2-D grid (row-major, x fastest, row 0 = lowest y), drawn with
  * a shared colour scale so two maps can be compared. `update(grid, values, vmax)`, `reset()`.
  */
-import type { Grid } from "../protocol";
+import type { GridSpec } from "../protocol";
 import { massToRgba } from "../colormap";
 import { fitCanvas, niceTicks, themeColour, plotFont } from "./plot";
 import { fmtShort } from "../format";
 
 export class HeatMap {
   private image: HTMLCanvasElement | null = null;
-  private grid: Grid | null = null;
+  private grid: GridSpec | null = null;
 
   constructor(readonly canvas: HTMLCanvasElement, readonly label: string) {}
 
-  update(grid: Grid, values: ArrayLike<number>, vmax: number): void {
+  update(grid: GridSpec, values: ArrayLike<number>, vmax: number): void {
     if (grid.dims !== 2 || !grid.y) throw new Error(`heat map needs a 2-D grid, got dims=${grid.dims}`);
     const nx = grid.x.n;
     const ny = grid.y.n;
@@ -53,7 +53,7 @@ export class HeatMap {
     ctx.drawImage(this.image, x0, y0, side, side);
     ctx.font = plotFont(10);
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
-    const { x, y } = this.grid as Required<Grid>;
+    const { x, y } = this.grid as Required<GridSpec>;
     ctx.textAlign = "center";
     for (const t of niceTicks(x.min, x.max, 4)) {
       const px = x0 + ((t - x.min) / (x.max - x.min)) * side;
