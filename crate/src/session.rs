@@ -30,8 +30,8 @@ use crate::rfm::targets::boltzmann_latent_log_prob_grad;
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng;
 use crate::sampler::{SamplerConfig, SamplerTrainer};
+use crate::trainer::Trainer;
 use crate::trainer::config::TrainConfig;
-use crate::trainer::{Algo, Trainer};
 
 /// Histogram cells of the 1-D density views.
 pub const GRID_1D: usize = 61;
@@ -234,12 +234,10 @@ impl Session {
                 device.clone(),
             )?)),
             Mode::Rl => {
-                let algo = rl_algo(&cfg)?;
                 let env = make_env(cfg.env, cfg.seed);
                 Inner::Rl(Box::new(Trainer::new(
-                    train_config(&cfg),
+                    rl_config(&cfg)?,
                     env,
-                    algo,
                     device.clone(),
                 )?))
             }
@@ -886,7 +884,7 @@ impl Session {
             )?)),
             Mode::Rl => {
                 let env = make_env(self.cfg.env, self.cfg.seed);
-                let t = Trainer::new(train_config(&self.cfg), env, rl_algo(&self.cfg)?, device)?;
+                let t = Trainer::new(rl_config(&self.cfg)?, env, device)?;
                 Inner::Rl(Box::new(t))
             }
         };
@@ -1033,18 +1031,17 @@ pub fn trace_variance(v: &[f32], points: usize, reps: usize, d: usize) -> f32 {
     (total / points as f64) as f32
 }
 
-/// The RL algorithm for a playground config (RFM estimators map to the trainer's variants).
-pub fn rl_algo(cfg: &PlaygroundConfig) -> Result<Algo, SessionError> {
-    Ok(match (cfg.agent, cfg.estimator.as_str()) {
-        (Agent::Sac, _) => Algo::Sac,
-        (Agent::Rfm, "rfm") => Algo::Rfm,
-        (Agent::Rfm, "noise") => Algo::RfmNoise,
-        (Agent::Rfm, "grad") => Algo::RfmGrad,
-        (Agent::Rfm, other) => {
-            return Err(SessionError::Query(format!(
-                "estimator '{other}' is available in sampler mode; RL uses rfm, noise or grad"
-            )));
-        }
+/// The trainer's config for an RL playground config: [`train_config`] with the agent and
+/// estimator.
+pub fn rl_config(cfg: &PlaygroundConfig) -> Result<TrainConfig, SessionError> {
+    Ok(TrainConfig {
+        agent: match cfg.agent {
+            Agent::Rfm => crate::trainer::Agent::Rfm,
+            Agent::Sac => crate::trainer::Agent::Sac,
+        },
+        estimator: Estimator::from_name(&cfg.estimator)
+            .map_err(|e| SessionError::Query(e.to_string()))?,
+        ..train_config(cfg)
     })
 }
 

@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let ev = pollster::block_on(trainer.evaluate_with(args.episodes, policy))?;
     let mut line = json!({
         "env": trainer.env_name().as_str(),
-        "algo": trainer.algo().as_str(),
+        "algo": trainer.agent().as_str(),
         "steps": trainer.steps(),
         "episodes": ev.episodes,
         "policy": args.policy,

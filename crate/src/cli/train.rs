@@ -17,7 +17,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfm_playground::device::ComputeDevice;
 use rfm_playground::envs::{EnvName, make_env};
-use rfm_playground::trainer::{Algo, EvalPolicy, Preset, StepReport, TrainConfig, Trainer};
+use rfm_playground::rfm::estimators::Estimator;
+use rfm_playground::trainer::{Agent, EvalPolicy, Preset, StepReport, TrainConfig, Trainer};
 use serde_json::{Value, json};
 
 use super::CliError;
@@ -102,14 +103,27 @@ fn report_line(r: &StepReport, updates_per_sec: f64) -> Value {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let env_name: EnvName = args.env.parse()?;
-    let algo: Algo = args.algo.parse()?;
+    // The old algorithm names, onto the config's agent and estimator fields.
+    let (agent, estimator) = match args.algo.as_str() {
+        "rfm" => (Agent::Rfm, "rfm"),
+        "rfm-noise" => (Agent::Rfm, "noise"),
+        "rfm-grad" => (Agent::Rfm, "grad"),
+        "sac" => (Agent::Sac, "rfm"),
+        other => {
+            return Err(format!("unknown --algo '{other}' (rfm, rfm-noise, rfm-grad, sac)").into());
+        }
+    };
     let eval_policy: EvalPolicy = args.eval_policy.parse()?;
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
-    let cfg = build_config(&args.preset, args.config.as_ref(), args.seed)?;
+    let cfg = TrainConfig {
+        agent,
+        estimator: Estimator::from_name(estimator)?,
+        ..build_config(&args.preset, args.config.as_ref(), args.seed)?
+    };
     let env = make_env(env_name, cfg.seed);
-    let mut trainer = Trainer::new(cfg, env, algo, ComputeDevice::cpu())?;
+    let mut trainer = Trainer::new(cfg, env, ComputeDevice::cpu())?;
 
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
