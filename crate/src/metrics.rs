@@ -14,8 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rfm::estimators::{Estimator, EstimatorError, estimate_with_target, velocity_target};
+use crate::rfm::estimators::{Estimator, EstimatorError, Proposal, velocity_target};
 use crate::rfm::path::Path;
+use crate::rfm::posterior::{PosteriorError, PosteriorSpec, Regression, posterior_targets, ready};
 use crate::rfm::targets::{LogDensity, TargetError};
 use crate::rng::{self, Rng};
 
@@ -556,8 +557,32 @@ pub fn estimator_variance_by_t(
         // Every repeat of every point in one batch: row r * np + i is repeat r of point i.
         let xts: Vec<f32> = xt.iter().copied().cycle().take(reps * np * d).collect();
         let ts = vec![t; reps * np];
-        let e = estimate_with_target(path, est, target, &xts, &ts, cfg.k, rng)?;
-        let v = e.velocity(path, &ts, d);
+        let spec = PosteriorSpec {
+            path,
+            proposal: &Proposal::Prior,
+            estimators: std::slice::from_ref(est),
+            k: cfg.k,
+            regression: Regression::Velocity,
+        };
+        let post = ready(posterior_targets(
+            &spec,
+            &xts,
+            &ts,
+            d,
+            rng,
+            async |x1: &[f32]| target.evaluate(x1),
+        ))
+        .map_err(|e| match e {
+            PosteriorError::Density(e) => MetricsError::Target(e),
+            PosteriorError::Estimator(e) => MetricsError::Estimator(e),
+            PosteriorError::NonFiniteTarget { index, .. } => MetricsError::NonFinite {
+                what: "velocity target",
+                index,
+            },
+        })?
+        .pop()
+        .expect("one estimator, one target");
+        let (e, v) = (post.estimate, post.target);
         let (mut var, mut mse, mut bias2) = (0.0f64, 0.0f64, 0.0f64);
         for i in 0..np {
             for j in 0..d {

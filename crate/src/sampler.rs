@@ -9,25 +9,29 @@
 //!    modes the policy has not found yet are still visited (any proposal leaves the optimum
 //!    unchanged; it only decides where the regression is accurate);
 //! 2. `y0 ~ N(0, I)`, `t ~ U[0.01, 0.99]`, `x_t = α_t x1 + β_t y0` on the parameterisation's path;
-//! 3. `K` candidates per row, target `log p1` and `∇ log p1` on the host, the estimator's
-//!    posterior means `μ0, μ1` and ESS;
-//! 4. regression target (velocity for flow, `μ0` for diffusion), MSE loss, one Adam step.
+//! 3. the posterior pipeline ([`crate::rfm::posterior`]): `K` candidates per row, the tempered
+//!    target's `log p1` and `∇ log p1` on the host, the estimator's posterior means `μ0, μ1`,
+//!    ESS, and the regression target (velocity for flow, `μ0` for diffusion);
+//! 4. MSE loss, one Adam step with the gradients clipped by their *global* norm (the same
+//!    semantics as the RL agents; until this seam existed sampler mode clipped each tensor
+//!    separately), committed only when loss and norm are finite.
+//!
+//! The policy runs on the network seam ([`crate::trainer::seam::Policy`]): the CPU kernels of
+//! `nets::host` on the CPU, burn modules on WebGPU.
 
 use std::fmt;
 
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::device::{BackendKind, ComputeDevice, DeviceError, read_f32, read_scalar};
+use crate::device::{ComputeDevice, DeviceError};
 use crate::metrics::{self, Bandwidth, Grid2d, GridKl, MetricsError};
-use crate::nets::host::{self, HostSampler};
 use crate::nets::policy::{OdeConfig, Parameterisation, Policy, PolicyConfig, PolicyError, Solver};
-use crate::rfm::estimators::{self, Estimator, PosteriorBatch};
+use crate::rfm::estimators::{Estimator, Proposal};
 use crate::rfm::path::Path;
+use crate::rfm::posterior::{PosteriorError, PosteriorSpec, interpolate, posterior_targets};
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng::{self, Rng};
+use crate::trainer::seam::{self, Impl, NetsSpec, PolicyNets};
 
 /// Sample dimension of every sampler-mode target.
 pub const DIM: usize = 2;
@@ -58,8 +62,8 @@ pub struct SamplerConfig {
     /// updates. It follows a cosine from `lr` at the first update down to `lr / 10` at
     /// `train_steps` (and stays there), which steadies the final samples.
     pub lr: f64,
-    /// Gradient-norm clipping threshold per parameter tensor, 0 = off (≥ 0, finite). Default 10
-    /// (the released global-norm clip value).
+    /// Clip of the global gradient norm (all tensors together, as in RL), 0 = off (≥ 0,
+    /// finite). Default 10 (the released value).
     pub grad_clip: f32,
     /// Hidden width of the policy (1..=4096). Default 64.
     pub hidden: usize,
@@ -245,14 +249,11 @@ impl fmt::Display for Metrics {
 /// Trains a [`Policy`] in sampler mode. Deterministic for a given seed on the CPU backend.
 pub struct SamplerTrainer {
     cfg: SamplerConfig,
-    device: ComputeDevice,
     target: Target,
     estimator: Estimator,
     path: Path,
-    ode: OdeConfig,
-    /// Lives on the autodiff device.
-    policy: Policy,
-    optim: ModuleOptimizer,
+    /// The policy on the network seam (host kernels on the CPU, burn on WebGPU).
+    policy: seam::Policy,
     rng: Rng,
     steps_done: usize,
 }
@@ -260,21 +261,34 @@ pub struct SamplerTrainer {
 impl SamplerTrainer {
     /// Validate `cfg`, resolve the target and estimator, and build the policy (seeded).
     pub fn new(cfg: SamplerConfig, device: ComputeDevice) -> Result<Self, SamplerError> {
+        Self::with_impl(cfg, Impl::for_device(&device), device)
+    }
+
+    /// [`SamplerTrainer::new`] on a chosen network implementation (tests run both on flex).
+    pub(crate) fn with_impl(
+        cfg: SamplerConfig,
+        which: Impl,
+        device: ComputeDevice,
+    ) -> Result<Self, SamplerError> {
         let (target, estimator, policy_cfg, ode) = cfg.parts()?;
         let mut rng = rng::seeded(cfg.seed);
-        let policy = policy_cfg.init(&device.autodiff(), &mut rng);
+        let spec = NetsSpec {
+            policy: policy_cfg,
+            critic: None,
+            ode,
+            lambda: cfg.lambda,
+            grad_clip: if cfg.grad_clip > 0.0 {
+                cfg.grad_clip
+            } else {
+                f32::INFINITY
+            },
+        };
+        let policy = seam::Policy::new(&spec, &device, which, &mut rng);
         Ok(Self {
             path: cfg.param.path(),
-            optim: AdamConfig::new()
-                .with_grad_clipping(
-                    (cfg.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(cfg.grad_clip)),
-                )
-                .init(),
             cfg,
-            device,
             target,
             estimator,
-            ode,
             policy,
             rng,
             steps_done: 0,
@@ -289,9 +303,9 @@ impl SamplerTrainer {
         self.steps_done
     }
 
-    /// The policy (on the autodiff device).
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// A burn copy of the policy on the plain device (for path views).
+    pub fn policy(&self) -> Policy {
+        self.policy.policy_module()
     }
 
     /// One update (see the module docs). On a non-finite target or loss the weights and the
@@ -315,73 +329,57 @@ impl SamplerTrainer {
             .map(|_| rng::uniform(&mut self.rng, 0.01, 0.99))
             .collect();
         let y0 = rng::normals(&mut self.rng, b * d);
-        let mut xt = vec![0.0f32; b * d];
-        for i in 0..b {
-            let (a, s) = (self.path.alpha(t[i]), self.path.beta(t[i]));
-            for j in 0..d {
-                xt[i * d + j] = a * x1[i * d + j] + s * y0[i * d + j];
-            }
-        }
+        let xt = interpolate(&self.path, &x1, &y0, &t, d);
 
-        // 3. Candidates, target density on the host, posterior means.
-        let cand = estimators::draw_candidates(&self.path, &xt, &t, b, k, d, &mut self.rng);
-        let mut logp = vec![0.0f32; b * k];
-        let mut grad = vec![0.0f32; b * k * d];
-        self.target.log_prob_grad(&cand.x1, &mut logp, &mut grad);
-        if self.cfg.lambda != 1.0 {
-            let inv = 1.0 / self.cfg.lambda;
-            logp.iter_mut().for_each(|v| *v *= inv);
-            grad.iter_mut().for_each(|v| *v *= inv);
-        }
-        let batch = PosteriorBatch {
-            n: b,
+        // 3. The posterior pipeline with the tempered target `log p / λ` on the host.
+        let spec = PosteriorSpec {
+            path: &self.path,
+            proposal: &Proposal::Prior,
+            estimators: std::slice::from_ref(&self.estimator),
             k,
-            d,
-            xt: &xt,
-            t: &t,
-            x0: &cand.x0,
-            x1: &cand.x1,
-            logp1: &logp,
-            grad_logp1: &grad,
-            log_iw: &[],
+            regression: crate::trainer::rfm::regression(self.cfg.param),
         };
-        let est = estimators::estimate(&self.path, &self.estimator, &batch).map_err(|e| {
-            SamplerError::Estimator {
-                step,
-                message: e.to_string(),
+        let (target, inv) = (&self.target, 1.0 / self.cfg.lambda);
+        let density = async |x1: &[f32]| {
+            let (mut logp, mut grad) = (vec![0.0f32; b * k], vec![0.0f32; b * k * d]);
+            target.log_prob_grad(x1, &mut logp, &mut grad);
+            if inv != 1.0 {
+                logp.iter_mut().for_each(|v| *v *= inv);
+                grad.iter_mut().for_each(|v| *v *= inv);
             }
-        })?;
-        let target = match self.cfg.param {
-            Parameterisation::Flow => {
-                estimators::velocity_target(&self.path, &t, &est.mu0, &est.mu1, b, d)
-            }
-            Parameterisation::Diffusion => estimators::noise_target(&self.path, &t, &est.mu0, b, d),
+            Ok::<_, std::convert::Infallible>((logp, grad))
         };
-        if let Some(bad) = target.iter().find(|v| !v.is_finite()) {
-            return Err(SamplerError::NonFinite { step, value: *bad });
-        }
-        let mean_ess = est.ess.iter().sum::<f32>() / b as f32;
+        let post = posterior_targets(&spec, &xt, &t, d, &mut self.rng, density)
+            .await
+            .map_err(|e| match e {
+                PosteriorError::NonFiniteTarget { value, .. } => {
+                    SamplerError::NonFinite { step, value }
+                }
+                other => SamplerError::Estimator {
+                    step,
+                    message: other.to_string(),
+                },
+            })?
+            .pop()
+            .expect("one estimator, one target");
 
-        // 4. Regression step.
-        let dev = self.device.autodiff();
-        let xt = Tensor::<2>::from_data(TensorData::new(xt, [b, d]), &dev);
-        let target = Tensor::<2>::from_data(TensorData::new(target, [b, d]), &dev);
-        let cond = self.policy.conditioning(&t, self.cfg.lambda, &dev);
-        let pred = self.policy.forward(xt, None, cond);
-        let loss = (pred - target).powf_scalar(2.0).mean();
-        let value = read_scalar(loss.clone().detach()).await?;
-        if !value.is_finite() {
-            return Err(SamplerError::NonFinite { step, value });
+        // 4. Regression step (staged; committed when finite).
+        let lr = self.learning_rate();
+        let s = self
+            .policy
+            .actor_step(&[], &xt, &t, &post.target, lr)
+            .await?;
+        for value in [s.loss, s.norm] {
+            if !value.is_finite() {
+                return Err(SamplerError::NonFinite { step, value });
+            }
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.policy);
-        self.policy = self
-            .optim
-            .step(self.learning_rate(), self.policy.clone(), grads);
+        self.policy.commit_actor();
         self.steps_done = step;
         Ok(StepReport {
             step,
-            loss: value,
-            mean_ess,
+            loss: s.loss,
+            mean_ess: post.mean_ess(),
         })
     }
 
@@ -431,7 +429,7 @@ impl SamplerTrainer {
     /// The policy's parameters as named tensors (for a weights file).
     pub async fn export_weights(&self) -> Result<Vec<crate::trainer::NamedTensor>, SamplerError> {
         let mut out = Vec::new();
-        crate::trainer::export_module("policy", &self.policy, &mut out).await?;
+        self.policy.export_actor("policy", &mut out).await?;
         Ok(out)
     }
 
@@ -442,34 +440,20 @@ impl SamplerTrainer {
         tensors: Vec<crate::trainer::NamedTensor>,
     ) -> Result<Self, String> {
         let mut store = crate::trainer::TensorStore::new(tensors);
-        self.policy = crate::trainer::import_module("policy", self.policy, &mut store)?;
+        self.policy.import_actor("policy", &mut store)?;
         store.finish()?;
         Ok(self)
     }
 
     /// Push `noise` (`[n · 2]`, `N(0, I)` draws) through the policy's ODE: `[n · 2]`.
     async fn flow_from(&self, noise: Vec<f32>) -> Result<Vec<f32>, SamplerError> {
-        if self.device.kind() == BackendKind::Cpu {
-            // The same ODE on a host copy of the weights (nets::host): much faster on the CPU.
-            let policy = host::load::policy(&self.policy).await?;
-            let mut y = noise;
-            HostSampler::default().sample(&policy, &mut y, &[], self.cfg.lambda, &self.ode);
-            return Ok(y);
-        }
-        let n = noise.len() / DIM;
-        let dev = self.device.device();
-        let y0 = Tensor::<2>::from_data(TensorData::new(noise, [n, DIM]), dev);
-        let out = self
-            .policy
-            .sample(y0, None, self.cfg.lambda, &self.ode, false);
-        Ok(read_f32(out.y).await?)
+        Ok(self.policy.sample(noise, &[]).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Param;
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         pollster::block_on(f)
@@ -583,19 +567,20 @@ mod tests {
         };
         let mut tr = SamplerTrainer::new(cfg, ComputeDevice::cpu()).unwrap();
         block(tr.step()).unwrap();
-        let hidden = tr.cfg.hidden;
-        let dev = tr.device.autodiff();
-        tr.policy.output.weight = Param::from_data(
-            TensorData::new(vec![f32::NAN; hidden * DIM], [hidden, DIM]),
-            &dev,
-        );
-        let before = block(read_f32(tr.policy.input.weight.val())).unwrap();
+        let mut w = block(tr.export_weights()).unwrap();
+        let out = w
+            .iter_mut()
+            .find(|t| t.name == "policy.output.weight")
+            .unwrap();
+        out.data.iter_mut().for_each(|v| *v = f32::NAN);
+        let mut tr = tr.with_weights(w).unwrap();
+        let before = block(tr.export_weights()).unwrap();
         let e = block(tr.step()).unwrap_err();
         assert!(matches!(e, SamplerError::NonFinite { step: 2, .. }), "{e}");
         assert!(e.to_string().contains("step 2"), "{e}");
         assert_eq!(tr.steps_done(), 1);
-        let after = block(read_f32(tr.policy.input.weight.val())).unwrap();
-        assert_eq!(before, after);
+        let after = block(tr.export_weights()).unwrap();
+        assert_eq!(format!("{before:?}"), format!("{after:?}"));
     }
 
     /// The gmm8 quality bar: a default-config RFM flow trained for 1000 updates (~30 s in the

@@ -7,8 +7,9 @@
 //!   transitions of the env's shapes, so every step is one full update plus one exploring action;
 //! - actions/s: greedy action selections one at a time (candidates × ODE steps + argmax Q, what
 //!   [`Trainer::evaluate`] does per env step; `rfm bench` times whole 200-step episodes);
-//! - estimator targets/s: the posterior numerics alone (tanh-latent Boltzmann density from
-//!   given Q / ∇Q, the estimator, the velocity target), K candidates per state, on the CPU.
+//! - estimator targets/s: the posterior pipeline alone ([`crate::rfm::posterior`]: candidate
+//!   draws, tanh-latent Boltzmann density from given Q / ∇Q, the config's estimator, the
+//!   regression target), K candidates per state, on the CPU.
 //!
 //! Each figure runs for about `seconds` (at least one iteration), so a slow backend still
 //! returns in bounded time; it is reported with the number of items it timed.
@@ -17,12 +18,11 @@ use serde::Serialize;
 
 use crate::device::ComputeDevice;
 use crate::envs::{EnvName, make_env};
-use crate::rfm::estimators::{PosteriorBatch, draw_candidates, estimate, velocity_target};
-use crate::rfm::path::Path;
+use crate::rfm::posterior::{PosteriorSpec, posterior_targets, ready};
 use crate::rfm::targets::boltzmann_latent_log_prob_grad;
 use crate::rng;
-use crate::trainer::rfm::RfmAgent;
-use crate::trainer::{Algo, TrainConfig, Trainer};
+use crate::trainer::rfm::{RfmAgent, regression};
+use crate::trainer::{Agent, TrainConfig, Trainer};
 
 /// One measurement: items per second over `seconds`, from `items` items.
 #[derive(Clone, Debug, Serialize)]
@@ -106,11 +106,12 @@ pub fn ready_trainer(
 ) -> Result<Trainer, String> {
     let cfg = TrainConfig {
         warmup_steps: 0,
+        agent: Agent::Rfm,
         ..cfg.clone()
     };
     let fill = (4 * cfg.batch_size).max(1000).min(cfg.replay_capacity);
-    let mut trainer = Trainer::new(cfg.clone(), make_env(env, cfg.seed), Algo::Rfm, device)
-        .map_err(|e| e.to_string())?;
+    let mut trainer =
+        Trainer::new(cfg.clone(), make_env(env, cfg.seed), device).map_err(|e| e.to_string())?;
     let mut r = rng::seeded(cfg.seed ^ 0xBE7C);
     let spec = make_env(env, cfg.seed).spec().clone();
     let (o, d) = (spec.obs_dim, spec.act_dim);
@@ -124,38 +125,34 @@ pub fn ready_trainer(
     Ok(trainer)
 }
 
-/// Posterior numerics of one update's shapes (`n = batch`, `K`, `d`) on random Q / ∇Q; returns
-/// targets computed per second over about `seconds`.
+/// The posterior pipeline at one update's shapes (`n = batch`, `K`, `d`) on random Q / ∇Q
+/// (the numerics do not depend on where they come from); targets per second over about
+/// `seconds`.
 fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, String> {
     let (n, k) = (cfg.batch_size, cfg.posterior_samples);
     let r = &mut rng::seeded(cfg.seed);
     let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
     let xt = rng::normals(r, n * d);
-    let c = draw_candidates(&Path::Linear, &xt, &t, n, k, d, r);
     let q: Vec<f32> = rng::normals(r, n * k).iter().map(|v| 0.1 * v).collect();
     let gq = rng::normals(r, n * k * d);
-    let est = Algo::Rfm.estimator().expect("rfm has an estimator");
-    let mut logp1 = vec![0.0f32; n * k];
-    let mut grad = vec![0.0f32; n * k * d];
+    let path = cfg.param.path();
+    let spec = PosteriorSpec {
+        path: &path,
+        proposal: &cfg.proposal,
+        estimators: std::slice::from_ref(&cfg.estimator),
+        k,
+        regression: regression(cfg.param),
+    };
     let clock = Clock::start();
     let mut items = 0;
     loop {
-        boltzmann_latent_log_prob_grad(&q, &gq, &c.x1, cfg.lambda, &mut logp1, &mut grad)
-            .map_err(|e| e.to_string())?;
-        let pb = PosteriorBatch {
-            n,
-            k,
-            d,
-            xt: &xt,
-            t: &t,
-            x0: &c.x0,
-            x1: &c.x1,
-            logp1: &logp1,
-            grad_logp1: &grad,
-            log_iw: &[],
+        let density = async |x1: &[f32]| {
+            let (mut logp1, mut grad) = (vec![0.0f32; n * k], vec![0.0f32; n * k * d]);
+            boltzmann_latent_log_prob_grad(&q, &gq, x1, cfg.lambda, &mut logp1, &mut grad)?;
+            Ok::<_, crate::rfm::TargetError>((logp1, grad))
         };
-        let e = estimate(&Path::Linear, &est, &pb).map_err(|e| e.to_string())?;
-        let v = velocity_target(&Path::Linear, &t, &e.mu0, &e.mu1, n, d);
+        let v =
+            ready(posterior_targets(&spec, &xt, &t, d, r, density)).map_err(|e| e.to_string())?;
         std::hint::black_box(v);
         items += n;
         if let Some(rate) = clock.rate_once(items, seconds) {
@@ -195,8 +192,7 @@ async fn actions_rate(
     let mut env = make_env(env, cfg.seed);
     let spec = env.spec().clone();
     let mut r = rng::seeded(cfg.seed ^ 0xAC7);
-    let est = Algo::Rfm.estimator().expect("rfm has an estimator");
-    let agent = RfmAgent::new(cfg, est, spec.obs_dim, spec.act_dim, &device, &mut r);
+    let mut agent = RfmAgent::new(cfg, spec.obs_dim, spec.act_dim, &device, &mut r);
     let mut obs = env.reset(Some(cfg.seed));
     // One untimed action: builds the kernels / pipelines and the host copies.
     agent

@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use rfm_playground::metrics::{VarianceBin, VarianceConfig, estimator_variance_by_t};
 use rfm_playground::rfm::estimators::{
-    Estimator, PosteriorBatch, draw_candidates, estimate, estimate_with_target,
+    Estimator, PosteriorBatch, Proposal, draw_candidates, estimate, estimate_with_target,
 };
 use rfm_playground::rfm::path::Path;
+use rfm_playground::rfm::posterior::{PosteriorSpec, Regression, posterior_targets, ready};
 use rfm_playground::rfm::targets::{GaussianMixture, LogDensity, TanhLatent, Target};
 use rfm_playground::rng::{self, Rng, seeded};
 use serde::Serialize;
@@ -70,7 +71,8 @@ struct EstimatorReport {
     estimator: String,
     /// Points per second of `estimate` alone (candidates and target values precomputed).
     estimate_points_per_s: f64,
-    /// Points per second of draw + target evaluation + estimate.
+    /// Points per second of the whole posterior pipeline (draw + target evaluation + estimate
+    /// + velocity target).
     full_points_per_s: f64,
     /// Mean over times of the velocity-target variance.
     mean_variance: f32,
@@ -208,8 +210,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
     for est in &ests {
         let estimate_pps = time_points(tn, || estimate(&path, est, &batch).map(|_| ()))?;
         let mut trng = seeded(args.seed.wrapping_add(2));
+        let spec = PosteriorSpec {
+            path: &path,
+            proposal: &Proposal::Prior,
+            estimators: std::slice::from_ref(est),
+            k: args.k,
+            regression: Regression::Velocity,
+        };
         let full_pps = time_points(tn, || {
-            estimate_with_target(&path, est, density, &tp_xt, &tp_t, args.k, &mut trng).map(|_| ())
+            ready(posterior_targets(
+                &spec,
+                &tp_xt,
+                &tp_t,
+                d,
+                &mut trng,
+                async |x1: &[f32]| density.evaluate(x1),
+            ))
+            .map(|_| ())
         })?;
         // Same seed for every estimator: the same x_t points.
         let bins = estimator_variance_by_t(

@@ -22,7 +22,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::nets::mlp::linear_from;
+use crate::nets::host::HostCritic;
+use crate::nets::host::dense::Dense;
 use crate::rng::{self, Rng};
 
 /// Shape and init of a [`Critic`].
@@ -55,25 +56,23 @@ impl CriticConfig {
 
     /// Build both heads on `device` (autodiff for the trained critic, plain for targets).
     pub fn init(&self, device: &Device, rng: &mut Rng) -> Critic {
-        let q1 = self.init_head(device, rng);
-        let q2 = self.init_head(device, rng);
-        Critic {
-            q1,
-            q2,
-            config: self.clone(),
-        }
+        crate::nets::host::load::critic_module(&self.init_host(rng), self, device)
     }
 
-    fn init_head(&self, device: &Device, rng: &mut Rng) -> QHead {
+    /// The same weights as [`init`](Self::init) (same draws from `rng`) as a host copy.
+    pub fn init_host(&self, rng: &mut Rng) -> HostCritic {
+        let q1 = self.init_head(rng);
+        let q2 = self.init_head(rng);
+        HostCritic::new(self.obs_dim, self.act_dim, [q1, q2])
+    }
+
+    fn init_head(&self, rng: &mut Rng) -> Vec<Dense> {
         let mut dims = vec![self.obs_dim + self.act_dim];
         dims.extend(std::iter::repeat_n(self.hidden, self.layers));
         dims.push(1);
-        QHead {
-            layers: dims
-                .windows(2)
-                .map(|w| orthogonal_linear(w[0], w[1], self.gain, device, rng))
-                .collect(),
-        }
+        dims.windows(2)
+            .map(|w| Dense::new(orthogonal(w[0], w[1], self.gain, rng), None, w[0], w[1]))
+            .collect()
     }
 }
 
@@ -111,22 +110,6 @@ pub fn orthogonal(d_in: usize, d_out: usize, gain: f32, rng: &mut Rng) -> Vec<f3
         }
     }
     w
-}
-
-fn orthogonal_linear(
-    d_in: usize,
-    d_out: usize,
-    gain: f32,
-    device: &Device,
-    rng: &mut Rng,
-) -> Linear {
-    linear_from(
-        orthogonal(d_in, d_out, gain, rng),
-        d_in,
-        d_out,
-        true,
-        device,
-    )
 }
 
 /// One Q head: ReLU MLP `[n, obs+act] → [n, 1]`.

@@ -44,7 +44,7 @@ use burn::tensor::activation::gelu_approximate;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::nets::mlp::linear_from;
+use crate::nets::host::dense::Dense;
 use crate::rfm::path::Path;
 use crate::rng::{self, Rng};
 
@@ -240,33 +240,31 @@ impl PolicyConfig {
     /// drawn from `rng` in layer order (first layer's `(s, y)` rows, then its conditioning rows,
     /// the blocks, the output). Call [`validate`](Self::validate) first.
     pub fn init(&self, device: &Device, rng: &mut Rng) -> Policy {
+        crate::nets::host::load::policy_module(&self.init_host(rng), device)
+    }
+
+    /// The same weights as [`init`](Self::init) (same draws from `rng`) as a host copy
+    /// ([`crate::nets::host::HostPolicy`]), without building a burn module.
+    pub fn init_host(&self, rng: &mut Rng) -> crate::nets::host::HostPolicy {
         let d_sy = self.state_dim + self.act_dim;
         let fan_in = d_sy + self.cond_dim();
-        Policy {
-            input: linear(d_sy, self.hidden, fan_in, true, device, rng),
-            input_cond: linear(self.cond_dim(), self.hidden, fan_in, false, device, rng),
-            blocks: (0..self.blocks)
-                .map(|_| linear(self.hidden, self.hidden, self.hidden, true, device, rng))
-                .collect(),
-            output: linear(self.hidden, self.act_dim, self.hidden, true, device, rng),
-            config: self.clone(),
-        }
+        let input = uniform_dense(d_sy, self.hidden, fan_in, rng);
+        let input_cond = uniform_dense(self.cond_dim(), self.hidden, fan_in, rng);
+        let blocks = (0..self.blocks)
+            .map(|_| uniform_dense(self.hidden, self.hidden, self.hidden, rng))
+            .collect();
+        let output = uniform_dense(self.hidden, self.act_dim, self.hidden, rng);
+        crate::nets::host::HostPolicy::new(self.clone(), input, input_cond, blocks, output)
     }
 }
 
-fn linear(
-    d_in: usize,
-    d_out: usize,
-    fan_in: usize,
-    bias: bool,
-    device: &Device,
-    rng: &mut Rng,
-) -> Linear {
+/// A `[d_in, d_out]` layer with weights ~ U(±1/√fan_in) and a zero bias.
+fn uniform_dense(d_in: usize, d_out: usize, fan_in: usize, rng: &mut Rng) -> Dense {
     let bound = 1.0 / (fan_in as f32).sqrt();
     let w: Vec<f32> = (0..d_in * d_out)
         .map(|_| rng::uniform(rng, -bound, bound))
         .collect();
-    linear_from(w, d_in, d_out, bias, device)
+    Dense::new(w, None, d_in, d_out)
 }
 
 /// Sinusoidal embedding of each value of `x` (`[m]`) → `[m · width]` row-major:

@@ -27,8 +27,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::path::Path;
+pub use super::proposal::{Candidates, Proposal, draw_candidates, draw_candidates_from};
 use super::targets::LogDensity;
-use crate::rng::{self, Rng};
+use crate::rng::Rng;
 
 /// Errors from the estimators. Messages name the offending field and shape.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -57,9 +58,11 @@ pub enum EstimatorError {
     Target(#[from] super::targets::TargetError),
 }
 
-/// Which posterior-mean estimator to use (see the module table).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+/// Which posterior-mean estimator to use (see the module table). Serialises as its
+/// [`name`](Estimator::name) (`"rfm"`, `"noise"`, `"grad"`, `"cv-iso"`, `"cv-pool"`,
+/// `"eta:0.5"`) and deserialises through [`from_name`](Estimator::from_name): the clip and
+/// ridge of the control-variate forms are the defaults in that form.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Estimator {
     /// Noise expectation (η = 0): `mu0 = Σ w x0`.
     Noise,
@@ -167,170 +170,30 @@ impl Estimator {
     }
 }
 
-/// `K` candidates for each of `N` points: `x0 [n*k*d]`, `x1 [n*k*d]` and, when the proposal is
-/// not the prior on `x0`, the log importance correction of each candidate.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Candidates {
-    /// Noise candidates, `[n * k * d]` (point-major, then candidate); `x_t = alpha x1 + beta x0`.
-    pub x0: Vec<f32>,
-    /// Endpoints `x1 = (x_t - beta x0)/alpha`, `[n * k * d]`.
-    pub x1: Vec<f32>,
-    /// `[n * k]` `log r_prior(x1) - log r(x1)` for a proposal `r` other than the prior (added to
-    /// `log p1` in the weights); empty for [`Proposal::Prior`].
-    pub log_iw: Vec<f32>,
-}
-
-/// Where the `K` candidates of a point come from. Every choice estimates the same posterior
-/// mean; they differ in variance and, with few candidates, in bias.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Proposal {
-    /// The paper's and the released code's: `x0 ~ N(0, I)`, so `x1 ~ N(x_t/alpha, (beta/alpha)² I)`.
-    /// At small `t` that is a Gaussian `1/t` times wider than the target; with few candidates
-    /// the self-normalised weights pick the endpoint nearest the target's bulk, which is still
-    /// far out, and the estimate is biased outward.
-    #[default]
-    Prior,
-    /// Defensive mixture (multiple importance sampling, balance heuristic): a fraction `share`
-    /// of the candidates is drawn in data space, `x1 ~ N(0, scale² I)`, the rest from the prior;
-    /// every candidate is weighted by `p1(x1) r_prior(x1) / r_mix(x1)` with
-    /// `r_mix = (1 - share) r_prior + share N(0, scale² I)`. Consistent at every `t`; at small
-    /// `t` the data-space half carries the estimate, near `t = 1` the prior half does.
-    Mixture { scale: f32, share: f32 },
-}
-
-impl Proposal {
-    /// The mixture used by the playground's RL presets: half the candidates from `N(0, 1.5² I)`
-    /// in the tanh latent (`tanh(3) = 0.995`, so it covers the action box).
-    pub const LATENT_MIXTURE: Proposal = Proposal::Mixture {
-        scale: 1.5,
-        share: 0.5,
-    };
-
-    /// `scale` finite and positive, `share` in `[0, 1)`.
-    pub fn validate(&self) -> Result<(), EstimatorError> {
-        match *self {
-            Proposal::Prior => Ok(()),
-            Proposal::Mixture { scale, share }
-                if scale.is_finite() && scale > 0.0 && (0.0..1.0).contains(&share) =>
-            {
-                Ok(())
-            }
-            _ => Err(EstimatorError::BadParam(format!(
-                "proposal scale must be > 0 and share in [0, 1), got {self:?}"
-            ))),
-        }
+impl Serialize for Estimator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
     }
 }
 
-/// Draw `K` noise candidates per point: `x0 ~ N(0, I)` `[n*k*d]` and
-/// `x1 = (x_t - beta x0)/alpha` `[n*k*d]`, for `xt [n*d]` at times `t [n]`.
-///
-/// Panics if `xt`/`t` disagree with `n`, `d` (a programming error; [`estimate`] validates
-/// everything it receives).
-pub fn draw_candidates(
-    path: &Path,
-    xt: &[f32],
-    t: &[f32],
-    n: usize,
-    k: usize,
-    d: usize,
-    rng: &mut Rng,
-) -> Candidates {
-    draw_candidates_from(&Proposal::Prior, path, xt, t, n, k, d, rng)
+impl<'de> Deserialize<'de> for Estimator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Estimator::from_name(&name).map_err(serde::de::Error::custom)
+    }
 }
 
-/// [`draw_candidates`] from any [`Proposal`]. With a mixture, the first
-/// `k - round(share·k)` candidates of each point come from the prior and the rest from the
-/// data-space Gaussian (at least one from the prior whenever `k ≥ 2`).
-#[allow(clippy::too_many_arguments)]
-pub fn draw_candidates_from(
-    proposal: &Proposal,
-    path: &Path,
-    xt: &[f32],
-    t: &[f32],
-    n: usize,
-    k: usize,
-    d: usize,
-    rng: &mut Rng,
-) -> Candidates {
-    assert!(
-        xt.len() == n * d && t.len() == n,
-        "draw_candidates: xt [{}] must be [n*d] = [{n}*{d}] and t [{}] must be [n] = [{n}]",
-        xt.len(),
-        t.len()
-    );
-    let mut x0 = rng::normals(rng, n * k * d);
-    let mut x1 = vec![0.0; n * k * d];
-    let (scale, k_data) = match *proposal {
-        Proposal::Prior => (1.0, 0),
-        Proposal::Mixture { scale, share } => {
-            let kd = ((share as f64 * k as f64).round() as usize).min(k.saturating_sub(1));
-            (scale as f64, kd)
-        }
-    };
-    let k_prior = k - k_data;
-    for i in 0..n {
-        let c = path.coeffs(t[i]);
-        let (a, b) = (c.alpha as f64, c.beta as f64);
-        for kk in 0..k {
-            let o = (i * k + kk) * d;
-            for j in 0..d {
-                let x = xt[i * d + j] as f64;
-                if kk < k_prior {
-                    x1[o + j] = ((x - b * x0[o + j] as f64) / a) as f32;
-                } else {
-                    // The same standard normal, read as a data-space draw.
-                    let e = scale * x0[o + j] as f64;
-                    x1[o + j] = e as f32;
-                    x0[o + j] = ((x - a * e) / b) as f32;
-                }
-            }
-        }
+impl std::str::FromStr for Estimator {
+    type Err = EstimatorError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Estimator::from_name(s)
     }
-    let log_iw = if k_data == 0 {
-        Vec::new()
-    } else {
-        mixture_log_iw(path, t, &x0, &x1, n, k, d, scale, k_data as f64 / k as f64)
-    };
-    Candidates { x0, x1, log_iw }
 }
 
-/// `log r_prior(x1) - log r_mix(x1)` per candidate, with the densities over `x1`:
-/// `r_prior = N(x_t/alpha, (beta/alpha)² I)` (its exponent is `-|x0|²/2`) and
-/// `r_data = N(0, scale² I)`; constants common to all candidates of a point are dropped.
-#[allow(clippy::too_many_arguments)]
-fn mixture_log_iw(
-    path: &Path,
-    t: &[f32],
-    x0: &[f32],
-    x1: &[f32],
-    n: usize,
-    k: usize,
-    d: usize,
-    scale: f64,
-    share: f64,
-) -> Vec<f32> {
-    let mut out = vec![0.0; n * k];
-    let dd = d as f64;
-    for i in 0..n {
-        let c = path.coeffs(t[i]);
-        let sigma = c.beta as f64 / c.alpha as f64;
-        for kk in 0..k {
-            let o = (i * k + kk) * d;
-            let (mut s0, mut s1) = (0.0, 0.0);
-            for j in 0..d {
-                s0 += (x0[o + j] as f64).powi(2);
-                s1 += (x1[o + j] as f64).powi(2);
-            }
-            let lp = -0.5 * s0 - dd * sigma.ln();
-            let ld = -0.5 * s1 / (scale * scale) - dd * scale.ln();
-            let (u, v) = ((1.0 - share).ln() + lp, share.ln() + ld);
-            let lmix = u.max(v) + (-(u - v).abs()).exp().ln_1p();
-            out[i * k + kk] = (lp - lmix) as f32;
-        }
+impl std::fmt::Display for Estimator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
     }
-    out
 }
 
 /// Everything an estimator sees for `N` points with `K` candidates each, dimension `d`.
@@ -701,7 +564,7 @@ pub fn score_target(path: &Path, t: &[f32], mu0: &[f32], n: usize, d: usize) -> 
 }
 
 /// Draw candidates, evaluate `target` at them and estimate: the whole step for a known
-/// density (sampler mode, tests, metrics). `xt [n*d]`, `t [n]`, `d = target.dim()`.
+/// density (tests, references). `xt [n*d]`, `t [n]`, `d = target.dim()`.
 pub fn estimate_with_target(
     path: &Path,
     est: &Estimator,
@@ -714,7 +577,8 @@ pub fn estimate_with_target(
     estimate_with_target_from(&Proposal::Prior, path, est, target, xt, t, k, rng)
 }
 
-/// [`estimate_with_target`] with candidates from `proposal`.
+/// [`estimate_with_target`] with candidates from `proposal`: the posterior pipeline
+/// ([`super::posterior::posterior_targets`]) with `target` as the density.
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_with_target_from(
     proposal: &Proposal,
@@ -726,37 +590,32 @@ pub fn estimate_with_target_from(
     k: usize,
     rng: &mut Rng,
 ) -> Result<PosteriorEstimate, EstimatorError> {
-    proposal.validate()?;
-    let d = target.dim();
-    let n = t.len();
-    if k == 0 || d == 0 {
-        return Err(EstimatorError::Empty { k, d });
-    }
-    check_len("xt [n*d]", xt, n * d)?;
+    use super::posterior::{PosteriorError, PosteriorSpec, Regression, posterior_targets, ready};
     check_finite("xt", xt)?;
     check_finite("t", t)?;
-    let c = draw_candidates_from(proposal, path, xt, t, n, k, d, rng);
-    let (logp1, grad) = target.evaluate(&c.x1)?;
-    let b = PosteriorBatch {
-        n,
+    let spec = PosteriorSpec {
+        path,
+        proposal,
+        estimators: std::slice::from_ref(est),
         k,
-        d,
-        xt,
-        t,
-        x0: &c.x0,
-        x1: &c.x1,
-        logp1: &logp1,
-        grad_logp1: &grad,
-        log_iw: &c.log_iw,
+        regression: Regression::Noise,
     };
-    estimate(path, est, &b)
+    let density = async |x1: &[f32]| target.evaluate(x1);
+    match ready(posterior_targets(&spec, xt, t, target.dim(), rng, density)) {
+        Ok(mut v) => Ok(v.pop().expect("one estimator, one estimate").estimate),
+        Err(PosteriorError::Density(e)) => Err(e.into()),
+        Err(PosteriorError::Estimator(e)) => Err(e),
+        Err(PosteriorError::NonFiniteTarget { index, .. }) => {
+            Err(EstimatorError::NonFinite { what: "mu0", index })
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rfm::targets::{GaussianMixture, Target, gmm8};
-    use crate::rng::seeded;
+    use crate::rng::{self, seeded};
 
     fn all_estimators() -> Vec<Estimator> {
         ["noise", "grad", "eta:0.5", "rfm", "cv-iso", "cv-pool"]

@@ -21,7 +21,7 @@ use ts_rs::TS;
 use crate::device::ComputeDevice;
 use crate::envs::make_env;
 use crate::sampler::SamplerTrainer;
-use crate::spec::resolve::{rl_algo, sampler_config, train_config};
+use crate::spec::resolve::{sampler_config, train_config};
 use crate::spec::{Agent, ExperimentSpec, Mode};
 use crate::trainer::{NamedTensor, Trainer};
 
@@ -147,7 +147,6 @@ impl Inner {
             Mode::Rl => Inner::Rl(Box::new(Trainer::new(
                 train_config(cfg),
                 make_env(cfg.env, cfg.seed),
-                rl_algo(cfg)?,
                 device.clone(),
             )?)),
         })

@@ -388,3 +388,95 @@ fn same_seed_and_config_replay_bit_for_bit_on_the_cpu() {
         assert!(same, "{:?}: weights differ", cfg.mode);
     }
 }
+
+#[test]
+fn rl_runs_every_estimator_and_parameterisation() {
+    for (est, _) in crate::spec::fields::ESTIMATORS {
+        for param in [
+            crate::nets::Parameterisation::Flow,
+            crate::nets::Parameterisation::Diffusion,
+        ] {
+            let cfg = ExperimentSpec {
+                estimator: est.parse().unwrap(),
+                param,
+                ..small_rl()
+            };
+            let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+            let b = pollster::block_on(s.step(260)); // 60 updates after the warm-up
+            assert_eq!(b.fault, None, "{est} {param:?}");
+            let p = b.points.last().unwrap();
+            assert!(p.actor_loss.unwrap().is_finite(), "{est} {param:?}: {p:?}");
+            assert!(p.ess.unwrap() >= 1.0, "{est} {param:?}: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn greedy_evaluations_fill_the_eval_curve_and_the_budget_stops_the_run() {
+    let cfg = ExperimentSpec {
+        eval_every: 250,
+        eval_episodes: 1,
+        steps: 600,
+        ..small_rl()
+    };
+    let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+    let b = pollster::block_on(s.step(1000));
+    let evals: Vec<usize> = b
+        .points
+        .iter()
+        .filter(|p| p.eval_return.is_some())
+        .map(|p| p.step)
+        .collect();
+    assert_eq!(evals, [250, 500]);
+    for p in b.points.iter().filter_map(|p| p.eval_return) {
+        assert!(p.is_finite(), "{p}");
+    }
+    assert_eq!((b.step, b.finished), (600, true));
+    let again = pollster::block_on(s.step(10));
+    assert_eq!(
+        (again.step, again.points.len(), again.finished),
+        (600, 0, true)
+    );
+}
+
+#[test]
+fn panels_say_what_does_not_apply() {
+    let status = |cfg: ExperimentSpec| {
+        Session::new(cfg, ComputeDevice::cpu())
+            .unwrap()
+            .panels()
+            .into_iter()
+            .map(|p| (p.panel, p.available, p.reason))
+            .collect::<Vec<_>>()
+    };
+    let rfm = status(small_rl());
+    assert!(
+        rfm.iter().all(|(_, ok, why)| *ok && why.is_none()),
+        "{rfm:?}"
+    );
+    let sac = status(ExperimentSpec {
+        agent: crate::spec::Agent::Sac,
+        ..small_rl()
+    });
+    for panel in [Panel::Paths, Panel::Variance, Panel::Ess] {
+        let (_, ok, why) = sac.iter().find(|(p, ..)| *p == panel).unwrap();
+        assert!(
+            !ok && why.as_deref().unwrap().starts_with("Not used by SAC"),
+            "{panel:?}"
+        );
+    }
+    let sampler = status(ExperimentSpec::defaults(Mode::Sampler));
+    let (_, ok, _) = sampler.iter().find(|(p, ..)| *p == Panel::Env).unwrap();
+    assert!(!ok);
+    // SAC's views that do not apply refuse with the same plain reason instead of waiting.
+    let s = Session::new(
+        ExperimentSpec {
+            agent: crate::spec::Agent::Sac,
+            ..small_rl()
+        },
+        ComputeDevice::cpu(),
+    )
+    .unwrap();
+    assert!(pollster::block_on(s.variance(None)).is_err());
+    assert!(pollster::block_on(s.paths(3, None)).is_err());
+}

@@ -10,10 +10,11 @@ use burn::tensor::{Tensor, TensorData};
 use super::{Inner, Session, SessionError};
 use crate::metrics::{self, Grid2d, VarianceConfig, kl_to_histogram, kl_uniform, masses_from_log};
 use crate::nets::OdeConfig;
+use crate::nets::Parameterisation;
 use crate::nets::policy::paths_to_host;
-use crate::rfm::estimators::{self as estimators, Estimator, PosteriorBatch};
-use crate::rfm::path::Path;
-use crate::rfm::targets::boltzmann_latent_log_prob_grad;
+use crate::rfm::boltzmann::boltzmann_latent_log_prob_grad;
+use crate::rfm::estimators::Estimator;
+use crate::rfm::posterior::{PosteriorError, PosteriorSpec, Regression, posterior_targets};
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng;
 use crate::spec::ExperimentSpec;
@@ -212,18 +213,12 @@ impl Session {
                     lambda: self.cfg.lambda,
                 };
                 let mut by = std::collections::BTreeMap::new();
-                let mut names = vec!["noise".to_string(), "grad".to_string(), "rfm".to_string()];
-                if !names.contains(&self.cfg.estimator) {
-                    names.push(self.cfg.estimator.clone());
-                }
-                for name in names {
-                    let est = Estimator::from_name(&name)
-                        .map_err(|e| SessionError::Query(e.to_string()))?;
+                for est in compared_estimators(&self.cfg) {
                     let mut r = rng::seeded(self.cfg.seed ^ 0x7a12_0000);
                     let bins = metrics::estimator_variance_by_t(
                         &path, &est, &tempered, &data, None, &vcfg, &mut r,
                     )?;
-                    by.insert(name, bins.iter().map(|b| b.variance).collect());
+                    by.insert(est.name(), bins.iter().map(|b| b.variance).collect());
                 }
                 Ok(VarianceCurve {
                     t: vcfg.ts,
@@ -251,9 +246,24 @@ fn probe_point(t: &Trainer, state: Option<Vec<f64>>) -> Result<(Vec<f64>, Vec<f3
     Ok((state, obs))
 }
 
-/// Variance of the velocity target vs t at one observation, for the critic's Boltzmann target
-/// in the tanh latent. All candidates are drawn first and the critic is evaluated in one batch
-/// (async readback: safe on WebGPU), then each estimator runs on the same candidates.
+/// The estimators the variance chart compares: noise, gradient and the paper's control variate,
+/// plus the chosen one.
+fn compared_estimators(cfg: &ExperimentSpec) -> Vec<Estimator> {
+    let mut list: Vec<Estimator> = ["noise", "grad", "rfm"]
+        .iter()
+        .map(|n| Estimator::from_name(n).expect("built-in estimator names parse"))
+        .collect();
+    if !list.iter().any(|e| e.name() == cfg.estimator.name()) {
+        list.push(cfg.estimator);
+    }
+    list
+}
+
+/// Variance of the regression target vs t at one observation, for the critic's Boltzmann
+/// target in the tanh latent, on the spec's own path, proposal and parameterisation. All
+/// candidates go through the one posterior pipeline ([`posterior_targets`]) in one batch (one
+/// critic evaluation, read back asynchronously: safe on WebGPU), and every estimator runs on the
+/// same candidates.
 async fn rl_variance(
     t: &Trainer,
     obs: &[f32],
@@ -264,7 +274,7 @@ async fn rl_variance(
     let ts: Vec<f32> = (1..=9).map(|i| i as f32 / 10.0).collect();
     let d = t.act_dim();
     let k = cfg.k.max(2);
-    let path = Path::Linear;
+    let path = cfg.param.path();
     let mut r = rng::seeded(cfg.seed ^ 0x7a13_0000 ^ t.steps() as u64);
     // Data points: the policy's own latent samples (atanh of its actions).
     let acts = t.policy_samples(obs, POINTS, &mut r).await?;
@@ -272,12 +282,14 @@ async fn rl_variance(
         .iter()
         .map(|a| a.clamp(-0.999_999, 0.999_999).atanh())
         .collect();
-    // Per t: POINTS points, each repeated REPS times with fresh candidates → n = POINTS * REPS rows.
+    // Per t: POINTS points, each repeated REPS times (fresh candidates for each repeat).
     let n = POINTS * REPS;
-    let mut all = Vec::new();
+    let (mut xt, mut tv) = (
+        Vec::with_capacity(ts.len() * n * d),
+        Vec::with_capacity(ts.len() * n),
+    );
     for &tt in &ts {
         let c = path.coeffs(tt);
-        let mut xt = Vec::with_capacity(n * d);
         for p in 0..POINTS {
             let noise = rng::normals(&mut r, d);
             let x: Vec<f32> = (0..d)
@@ -285,52 +297,44 @@ async fn rl_variance(
                 .collect();
             for _ in 0..REPS {
                 xt.extend_from_slice(&x);
+                tv.push(tt);
             }
         }
-        let tv = vec![tt; n];
-        // The candidates the trainer itself draws (its proposal).
-        let proposal = train_config(cfg).proposal;
-        let cand = estimators::draw_candidates_from(&proposal, &path, &xt, &tv, n, k, d, &mut r);
-        all.push((xt, tv, cand));
     }
-    let latents: Vec<f32> = all
-        .iter()
-        .flat_map(|(_, _, c)| c.x1.iter().copied())
-        .collect();
-    let actions: Vec<f32> = latents.iter().map(|u| u.tanh()).collect();
-    let (q, gq) = t.q_and_grads(obs, &actions).await?;
-    let mut logp = vec![0.0; q.len()];
-    let mut grad = vec![0.0; gq.len()];
-    boltzmann_latent_log_prob_grad(&q, &gq, &latents, cfg.lambda, &mut logp, &mut grad)
-        .map_err(|e| SessionError::Query(e.to_string()))?;
-    let mut names = vec!["noise".to_string(), "grad".to_string(), "rfm".to_string()];
-    if !names.contains(&cfg.estimator) {
-        names.push(cfg.estimator.clone());
-    }
+    let estimators = compared_estimators(cfg);
+    let proposal = train_config(cfg).proposal;
+    let spec = PosteriorSpec {
+        path: &path,
+        proposal: &proposal,
+        estimators: &estimators,
+        k,
+        regression: match cfg.param {
+            Parameterisation::Flow => Regression::Velocity,
+            Parameterisation::Diffusion => Regression::Noise,
+        },
+    };
+    let density = async |x1: &[f32]| {
+        let actions: Vec<f32> = x1.iter().map(|u| u.tanh()).collect();
+        let (q, gq) = t.q_and_grads(obs, &actions).await?;
+        let (mut logp, mut grad) = (vec![0.0; q.len()], vec![0.0; gq.len()]);
+        boltzmann_latent_log_prob_grad(&q, &gq, x1, cfg.lambda, &mut logp, &mut grad)
+            .map_err(|e| SessionError::Query(e.to_string()))?;
+        Ok::<_, SessionError>((logp, grad))
+    };
+    let targets = posterior_targets(&spec, &xt, &tv, d, &mut r, density)
+        .await
+        .map_err(|e| match e {
+            PosteriorError::Density(e) => e,
+            other => SessionError::Query(other.to_string()),
+        })?;
     let mut by = std::collections::BTreeMap::new();
-    for name in names {
-        let est = Estimator::from_name(&name).map_err(|e| SessionError::Query(e.to_string()))?;
-        let mut curve = Vec::with_capacity(ts.len());
-        for (i, (xt, tv, cand)) in all.iter().enumerate() {
-            let off = i * n * k;
-            let b = PosteriorBatch {
-                n,
-                k,
-                d,
-                xt,
-                t: tv,
-                x0: &cand.x0,
-                x1: &cand.x1,
-                logp1: &logp[off..off + n * k],
-                grad_logp1: &grad[off * d..(off + n * k) * d],
-                log_iw: &cand.log_iw,
-            };
-            let e = estimators::estimate(&path, &est, &b)
-                .map_err(|e| SessionError::Query(e.to_string()))?;
-            let v = estimators::velocity_target(&path, tv, &e.mu0, &e.mu1, n, d);
-            curve.push(trace_variance(&v, POINTS, REPS, d));
-        }
-        by.insert(name, curve);
+    for (est, target) in estimators.iter().zip(&targets) {
+        let curve = target
+            .target
+            .chunks(n * d)
+            .map(|block| trace_variance(block, POINTS, REPS, d))
+            .collect();
+        by.insert(est.name(), curve);
     }
     Ok(VarianceCurve {
         t: ts,

@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{Agent, ExperimentSpec, FieldError, Mode, TargetName, parse_estimator};
+use super::{Agent, ExperimentSpec, FieldError, Mode, TargetName};
 use crate::envs::EnvName;
+use crate::rfm::estimators::Estimator;
 
 /// JavaScript's largest exactly representable integer.
 pub const MAX_SAFE_SEED: u64 = (1 << 53) - 1;
@@ -467,15 +468,16 @@ impl Field {
         match self.kind {
             Kind::Select(opts) => {
                 if self.key == "estimator" {
-                    // Any η in [0, 1] is accepted, not only the listed 0.5.
-                    return match parse_estimator(&spec.estimator) {
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(FieldError::new(
+                    // Any η in [0, 1] is accepted, not only the listed 0.5 (the name itself was
+                    // checked when the spec was parsed).
+                    return match spec.estimator {
+                        Estimator::Eta(eta) if !(0.0..=1.0).contains(&eta) => Err(FieldError::new(
                             self.key,
                             &shown,
                             "rfm, noise, grad, cv-iso, cv-pool, eta:X with X in [0, 1]",
-                            &e,
+                            "outside the interpolation range: η must lie in [0, 1]",
                         )),
+                        _ => Ok(()),
                     };
                 }
                 if opts().iter().any(|(v, _)| *v == shown) {

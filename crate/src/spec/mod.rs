@@ -24,6 +24,8 @@ use crate::nets::{Parameterisation, Solver};
 use crate::rfm::estimators::Estimator;
 use crate::rfm::targets::Target;
 
+pub use crate::trainer::Agent;
+
 pub use share::{ShareError, decode_share, encode_share};
 
 /// What the playground trains.
@@ -44,28 +46,6 @@ impl Mode {
         match self {
             Mode::Rl => "rl",
             Mode::Sampler => "sampler",
-        }
-    }
-}
-
-/// The RL agent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "kebab-case")]
-pub enum Agent {
-    /// Flow or diffusion policy trained by Reverse Flow Matching with the chosen estimator.
-    #[default]
-    Rfm,
-    /// Gaussian soft actor-critic baseline (estimator, parameterisation and K unused).
-    Sac,
-}
-
-impl Agent {
-    pub const ALL: [Agent; 2] = [Agent::Rfm, Agent::Sac];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Agent::Rfm => "rfm",
-            Agent::Sac => "sac",
         }
     }
 }
@@ -147,9 +127,10 @@ pub struct ExperimentSpec {
     pub target: TargetName,
     /// RL agent.
     pub agent: Agent,
-    /// Posterior-mean estimator: `rfm` (the paper's control variate), `noise`, `grad`,
+    /// Posterior-mean estimator by name: `rfm` (the paper's control variate), `noise`, `grad`,
     /// `cv-iso`, `cv-pool`, or `eta:X` with X in [0, 1].
-    pub estimator: String,
+    #[ts(type = "string")]
+    pub estimator: Estimator,
     /// `flow` (velocity, linear path) or `diffusion` (noise, VP path).
     pub param: Parameterisation,
     /// ODE solver of the sampler.
@@ -209,7 +190,7 @@ impl ExperimentSpec {
             env: EnvName::Multigoal,
             target: TargetName::Gmm8,
             agent: Agent::Rfm,
-            estimator: "rfm".to_string(),
+            estimator: Estimator::from_name("rfm").expect("a built-in estimator"),
             param: Parameterisation::Flow,
             solver: Solver::Euler,
             lambda: 0.1,
@@ -255,11 +236,6 @@ impl ExperimentSpec {
         } else {
             Err(ConfigErrors(p))
         }
-    }
-
-    /// The estimator (validated by [`ExperimentSpec::problems`]).
-    pub fn estimator_kind(&self) -> Result<Estimator, String> {
-        parse_estimator(&self.estimator)
     }
 
     /// Parse a JSON object. Missing fields take the defaults of the object's mode (so a
@@ -317,17 +293,6 @@ impl ExperimentSpec {
             Parameterisation::Diffusion => "diffusion",
         }
     }
-}
-
-/// Parse an estimator name of the spec: the named ones, or `eta:X` with X in [0, 1].
-pub fn parse_estimator(name: &str) -> Result<Estimator, String> {
-    let est = Estimator::from_name(name).map_err(|e| e.to_string())?;
-    if let Estimator::Eta(eta) = est
-        && !(0.0..=1.0).contains(&eta)
-    {
-        return Err(format!("η = {eta} is outside [0, 1]"));
-    }
-    Ok(est)
 }
 
 /// One field's problem.

@@ -12,7 +12,6 @@ use super::{ExperimentSpec, Mode, ProposalName, SAMPLER_SCHEDULE_STEPS};
 use crate::rfm::estimators::Proposal;
 use crate::sampler::SamplerConfig;
 use crate::trainer::config::TrainConfig;
-use crate::trainer::{Algo, TrainError};
 
 /// The CLI's named specs (`rfm train --preset NAME`).
 pub const NAMED: &[(&str, &str)] = &[
@@ -60,6 +59,9 @@ pub fn named(name: &str) -> Option<ExperimentSpec> {
 /// The RL trainer's config for `spec` (RL mode). The warm-up is never shorter than one batch.
 pub fn train_config(spec: &ExperimentSpec) -> TrainConfig {
     TrainConfig {
+        agent: spec.agent,
+        estimator: spec.estimator,
+        param: spec.param,
         seed: spec.seed,
         critic_hidden: spec.hidden,
         actor_hidden: spec.hidden,
@@ -82,23 +84,11 @@ pub fn train_config(spec: &ExperimentSpec) -> TrainConfig {
     }
 }
 
-/// The RL algorithm of `spec`.
-pub fn rl_algo(spec: &ExperimentSpec) -> Result<Algo, TrainError> {
-    use super::Agent;
-    Ok(match (spec.agent, spec.estimator.as_str()) {
-        (Agent::Sac, _) => Algo::Sac,
-        (Agent::Rfm, "rfm") => Algo::Rfm,
-        (Agent::Rfm, "noise") => Algo::RfmNoise,
-        (Agent::Rfm, "grad") => Algo::RfmGrad,
-        (Agent::Rfm, other) => return Err(TrainError::UnknownAlgo(other.to_string())),
-    })
-}
-
 /// The sampler trainer's config for `spec` (sampler mode).
 pub fn sampler_config(spec: &ExperimentSpec) -> SamplerConfig {
     SamplerConfig {
         target: spec.target.as_str().to_string(),
-        estimator: spec.estimator.clone(),
+        estimator: spec.estimator.name(),
         param: spec.param,
         solver: spec.solver,
         lambda: spec.lambda,

@@ -47,7 +47,7 @@ fn every_field_round_trips() {
         env: EnvName::MountainCar,
         target: TargetName::Rings,
         agent: Agent::Sac,
-        estimator: "eta:0.25".into(),
+        estimator: "eta:0.25".parse().unwrap(),
         param: Parameterisation::Diffusion,
         solver: Solver::Heun,
         lambda: 0.37,
@@ -77,7 +77,7 @@ fn every_estimator_and_parameterisation_is_valid_in_every_mode() {
         for (est, _) in fields::ESTIMATORS {
             for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
                 let s = ExperimentSpec {
-                    estimator: est.to_string(),
+                    estimator: est.parse().unwrap(),
                     param,
                     ..ExperimentSpec::defaults(mode)
                 };
@@ -94,7 +94,7 @@ fn errors_name_field_value_and_range() {
         k: 0,
         lambda: -1.0,
         actor_lr: f64::NAN,
-        estimator: "eta:2".into(),
+        estimator: "eta:2".parse().unwrap(),
         emb_width: 7,
         ..Default::default()
     };
@@ -272,7 +272,9 @@ mod prop {
                         format!("eta:{}", eta as f32 / 100.0)
                     } else {
                         fields::ESTIMATORS[est].0.to_string()
-                    };
+                    }
+                    .parse()
+                    .unwrap();
                     ExperimentSpec {
                         mode: Mode::ALL[mode],
                         env: EnvName::ALL[env],

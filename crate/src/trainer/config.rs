@@ -18,13 +18,59 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::nets::Solver;
-use crate::rfm::estimators::Proposal;
+use crate::nets::{Parameterisation, Solver};
+use crate::rfm::estimators::{Estimator, Proposal};
+
+/// The learning agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agent {
+    /// A flow or diffusion policy trained by Reverse Flow Matching (`estimator`, `param`).
+    #[default]
+    Rfm,
+    /// Soft actor-critic, tanh-squashed Gaussian actor, automatic entropy tuning.
+    Sac,
+}
+
+impl Agent {
+    pub const ALL: [Agent; 2] = [Agent::Rfm, Agent::Sac];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agent::Rfm => "rfm",
+            Agent::Sac => "sac",
+        }
+    }
+}
+
+impl fmt::Display for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Agent {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Agent::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| ConfigError::UnknownAgent(s.to_string()))
+    }
+}
 
 /// Every setting of a training run (algorithm-specific fields are ignored by the others).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The agent: `rfm` or `sac`. Default rfm.
+    pub agent: Agent,
+    /// RFM: the posterior-mean estimator by name (`rfm`, `noise`, `grad`, `cv-iso`, `cv-pool`,
+    /// `eta:<η>`; default clip and ridge). Default rfm.
+    pub estimator: Estimator,
+    /// RFM: `flow` (velocity on the linear path) or `diffusion` (ε-prediction on the VP path,
+    /// sampled by the probability-flow ODE). Default flow.
+    pub param: Parameterisation,
     /// Seed of every random draw (network init, replay sampling, candidates, env resets).
     /// Default 0; any `u64`.
     pub seed: u64,
@@ -128,6 +174,8 @@ pub enum ConfigError {
     },
     #[error("unknown preset '{0}' (valid: playground, released)")]
     UnknownPreset(String),
+    #[error("unknown agent '{0}' (valid: rfm, sac)")]
+    UnknownAgent(String),
     #[error("config file: {0}")]
     Parse(String),
 }
@@ -136,6 +184,9 @@ impl TrainConfig {
     /// The released settings.
     pub fn released() -> Self {
         Self {
+            agent: Agent::Rfm,
+            estimator: Estimator::default(),
+            param: Parameterisation::Flow,
             seed: 0,
             critic_hidden: 256,
             critic_layers: 2,
@@ -282,6 +333,13 @@ impl TrainConfig {
         )?;
         if !(self.grad_clip.is_finite() && self.grad_clip > 0.0 && self.grad_clip <= 1e6) {
             bad("gradClip", self.grad_clip, "finite, (0, 1e6]")?;
+        }
+        if self.estimator.validate().is_err() {
+            bad(
+                "estimator",
+                format!("{:?}", self.estimator),
+                "finite parameters, clip and ridge >= 0",
+            )?;
         }
         if self.proposal.validate().is_err() {
             bad(

@@ -1,16 +1,14 @@
 //! Read-only views of a running [`Trainer`] for the playground: the raw policy's action
 //! samples at an observation, the critic's `min(Q1, Q2)` on a set of actions, the flow's
 //! sample paths, and the env snapshot. Nothing here changes the run (own RNG streams). An RFM
-//! agent on the CPU answers from its host copies of the nets (`nets::host`), as it trains.
+//! agent answers through its network seam (`trainer::seam`), from the committed weights.
 
-use crate::nets::squash;
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 
-use super::{Agent, TrainError, Trainer};
+use super::{Learner, TrainError, Trainer};
 use crate::device::read_f32;
 use crate::envs::EnvSnapshot;
-use crate::nets::policy::paths_to_host;
 use crate::rng::{self, Rng};
 
 fn rows(v: Vec<f32>, n: usize, d: usize, device: &burn::tensor::Device) -> Tensor<2> {
@@ -48,22 +46,13 @@ impl Trainer {
         let dev = self.device.device();
         let states = repeat(obs, n);
         let a = match &self.agent {
-            Agent::Rfm(agent) => {
-                let mut y = rng::normals(rng, n * d);
-                let (lambda, ode) = (self.cfg.lambda, agent.ode());
-                let on_host = agent
-                    .with_host(|h| h.sampler.sample(&h.policy, &mut y, &states, lambda, ode))
+            Learner::Rfm(agent) => {
+                let y = agent
+                    .policy_latents(rng::normals(rng, n * d), &states)
                     .await?;
-                if on_host.is_some() {
-                    return Ok(y.iter().map(|v| v.tanh()).collect());
-                }
-                let s = rows(states, n, obs.len(), dev);
-                let out = agent
-                    .actor()
-                    .sample(rows(y, n, d, dev), Some(s), lambda, ode, false);
-                squash(out.y)
+                return Ok(y.iter().map(|v| v.tanh()).collect());
             }
-            Agent::Sac(agent) => {
+            Learner::Sac(agent) => {
                 let s = rows(states, n, obs.len(), dev);
                 let (mean, log_std) = agent.actor().valid().forward(s);
                 let eps = rows(rng::normals(rng, n * d), n, d, dev);
@@ -78,18 +67,8 @@ impl Trainer {
         let d = self.env.spec().act_dim;
         let m = actions.len() / d;
         let states = repeat(obs, m);
-        if let Agent::Rfm(agent) = &self.agent {
-            let on_host = agent
-                .with_host(|h| {
-                    let mut q = vec![0.0f32; m];
-                    h.critic
-                        .q_min(&states, actions, &mut q, &mut Default::default());
-                    q
-                })
-                .await?;
-            if let Some(q) = on_host {
-                return Ok(q);
-            }
+        if let Learner::Rfm(agent) = &self.agent {
+            return Ok(agent.q_min(&states, actions).await?);
         }
         let dev = self.device.device();
         let (s, a) = (
@@ -97,8 +76,8 @@ impl Trainer {
             rows(actions.to_vec(), m, d, dev),
         );
         let q = match &self.agent {
-            Agent::Rfm(agent) => agent.critic().valid().q_min(s, a),
-            Agent::Sac(agent) => agent.critic().valid().q_min(s, a),
+            Learner::Rfm(_) => unreachable!("answered above"),
+            Learner::Sac(agent) => agent.critic().valid().q_min(s, a),
         };
         Ok(read_f32(q).await?)
     }
@@ -111,19 +90,13 @@ impl Trainer {
         count: usize,
         rng: &mut Rng,
     ) -> Result<Option<(Vec<f32>, Vec<Vec<Vec<f32>>>)>, TrainError> {
-        let Agent::Rfm(agent) = &self.agent else {
+        let Learner::Rfm(agent) = &self.agent else {
             return Ok(None);
         };
         let d = self.env.spec().act_dim;
-        let dev = self.device.device();
-        let s = rows(repeat(obs, count), count, obs.len(), dev);
-        let y0 = rows(rng::normals(rng, count * d), count, d, dev);
-        let ode = agent.ode();
-        let out = agent
-            .actor()
-            .sample(y0, Some(s), self.cfg.lambda, ode, true);
-        let (ts, paths) = paths_to_host(out.path.unwrap_or_default(), ode, true).await?;
-        Ok(Some((ts, paths)))
+        let y0 = rng::normals(rng, count * d);
+        let s = repeat(obs, count);
+        Ok(Some(agent.flow_paths(y0, s, &self.device).await?))
     }
 }
 
@@ -137,27 +110,18 @@ impl Trainer {
         let d = self.env.spec().act_dim;
         let m = actions.len() / d;
         let states = repeat(obs, m);
-        if let Agent::Rfm(agent) = &self.agent {
-            let on_host = agent
-                .with_host(|h| {
-                    let (mut q, mut g) = (vec![0.0f32; m], vec![0.0f32; m * d]);
-                    h.critic.q_min_and_grad(&states, actions, &mut q, &mut g);
-                    (q, g)
-                })
-                .await?;
-            if let Some(qg) = on_host {
-                return Ok(qg);
-            }
+        if let Learner::Rfm(agent) = &self.agent {
+            return Ok(agent.q_and_grad(&states, actions).await?);
         }
+        let Learner::Sac(agent) = &self.agent else {
+            unreachable!("answered above")
+        };
         let dev = self.device.device();
         let (s, a) = (
             rows(states, m, obs.len(), dev),
             rows(actions.to_vec(), m, d, dev),
         );
-        let (q, g) = match &self.agent {
-            Agent::Rfm(agent) => agent.critic().valid().q_min_and_grad(s, a),
-            Agent::Sac(agent) => agent.critic().valid().q_min_and_grad(s, a),
-        };
+        let (q, g) = agent.critic().valid().q_min_and_grad(s, a);
         Ok((read_f32(q).await?, read_f32(g).await?))
     }
 
@@ -184,8 +148,8 @@ impl Trainer {
     pub async fn export_weights(&self) -> Result<Vec<super::NamedTensor>, TrainError> {
         let mut tensors = Vec::new();
         match &self.agent {
-            Agent::Rfm(a) => a.export(&mut tensors).await?,
-            Agent::Sac(a) => a.export(&mut tensors).await?,
+            Learner::Rfm(a) => a.export(&mut tensors).await?,
+            Learner::Sac(a) => a.export(&mut tensors).await?,
         }
         Ok(tensors)
     }
@@ -195,8 +159,8 @@ impl Trainer {
     pub fn with_weights(mut self, tensors: Vec<super::NamedTensor>) -> Result<Self, String> {
         let mut store = super::TensorStore::new(tensors);
         self.agent = match self.agent {
-            Agent::Rfm(a) => Agent::Rfm(Box::new(a.import(&mut store)?)),
-            Agent::Sac(a) => Agent::Sac(Box::new(a.import(&mut store)?)),
+            Learner::Rfm(a) => Learner::Rfm(Box::new(a.import(&mut store)?)),
+            Learner::Sac(a) => Learner::Sac(Box::new(a.import(&mut store)?)),
         };
         store.finish()?;
         Ok(self)

@@ -56,7 +56,7 @@ target: TargetName,
  */
 agent: Agent, 
 /**
- * Posterior-mean estimator: `rfm` (the paper's control variate), `noise`, `grad`,
+ * Posterior-mean estimator by name: `rfm` (the paper's control variate), `noise`, `grad`,
  * `cv-iso`, `cv-pool`, or `eta:X` with X in [0, 1].
  */
 estimator: string, 
@@ -151,7 +151,7 @@ export type EnvName = "pendulum" | "mountain-car" | "multigoal";
 export type TargetName = "gmm8" | "two-moons" | "rings" | "gmm40";
 
 /**
- * The RL agent.
+ * The learning agent.
  */
 export type Agent = "rfm" | "sac";
 

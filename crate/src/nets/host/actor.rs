@@ -191,6 +191,25 @@ pub fn loss_and_grads(
 }
 
 impl HostPolicy {
+    /// The path names of [`params`](Self::params) (burn's module paths, e.g. `input.weight`,
+    /// `blocks.0.bias`), in the same order.
+    pub fn param_names(&self) -> Vec<String> {
+        let mut out = vec![
+            "input.weight".to_string(),
+            "input.bias".to_string(),
+            "input_cond.weight".to_string(),
+        ];
+        for i in 0..self.blocks.len() {
+            out.push(format!("blocks.{i}.weight"));
+            out.push(format!("blocks.{i}.bias"));
+        }
+        out.push("output.weight".to_string());
+        out.push("output.bias".to_string());
+        out
+    }
+}
+
+impl HostPolicy {
     /// Every parameter in burn's order (see the module docs), mutable.
     pub fn params_mut(&mut self) -> Vec<&mut Vec<f32>> {
         let mut out = vec![&mut self.input.w, &mut self.input.b, &mut self.input_cond.w];

@@ -306,6 +306,19 @@ impl HostCritic {
         out
     }
 
+    /// The path names of [`params`](Self::params) (burn's module paths, e.g.
+    /// `q1.layers.0.weight`), in the same order.
+    pub fn param_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (h, head) in self.heads.iter().enumerate() {
+            for i in 0..head.len() {
+                out.push(format!("q{}.layers.{i}.weight", h + 1));
+                out.push(format!("q{}.layers.{i}.bias", h + 1));
+            }
+        }
+        out
+    }
+
     /// Every parameter in burn's order with its shape.
     pub fn params(&self) -> Vec<(Vec<usize>, &[f32])> {
         let mut out = Vec::new();

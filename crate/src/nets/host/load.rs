@@ -1,5 +1,5 @@
 //! burn glue: host copies of the burn modules' weights, read back asynchronously (safe on every
-//! backend; no synchronous reads).
+//! backend; no synchronous reads), and burn modules built from host weights.
 
 use burn::nn::Linear;
 
@@ -8,7 +8,10 @@ use super::dense::Dense;
 use super::policy::HostPolicy;
 use crate::device::{DeviceError, read_f32};
 use crate::nets::Policy;
-use crate::nets::critic::{Critic, QHead};
+use crate::nets::critic::{Critic, CriticConfig, QHead};
+use crate::nets::mlp::linear_from;
+use burn::module::Param;
+use burn::tensor::{Device, TensorData};
 
 async fn dense(layer: &Linear) -> Result<Dense, DeviceError> {
     let [d_in, d_out] = layer.weight.val().dims();
@@ -51,4 +54,39 @@ pub async fn critic(critic: &Critic) -> Result<HostCritic, DeviceError> {
         c.act_dim,
         [head(&critic.q1).await?, head(&critic.q2).await?],
     ))
+}
+
+/// A burn `Linear` on `device` with `d`'s weights (and its bias when `bias`).
+fn linear(d: &Dense, bias: bool, device: &Device) -> Linear {
+    let mut l = linear_from(d.w.clone(), d.d_in, d.d_out, false, device);
+    if bias {
+        l.bias = Some(Param::from_data(
+            TensorData::new(d.b.clone(), [d.d_out]),
+            device,
+        ));
+    }
+    l
+}
+
+/// A burn [`Policy`] on `device` with `p`'s weights (the conditioning block has no bias).
+pub fn policy_module(p: &HostPolicy, device: &Device) -> Policy {
+    Policy {
+        input: linear(&p.input, true, device),
+        input_cond: linear(&p.input_cond, false, device),
+        blocks: p.blocks.iter().map(|b| linear(b, true, device)).collect(),
+        output: linear(&p.output, true, device),
+        config: p.config.clone(),
+    }
+}
+
+/// A burn [`Critic`] of shape `cfg` on `device` with `c`'s weights.
+pub fn critic_module(c: &HostCritic, cfg: &CriticConfig, device: &Device) -> Critic {
+    let head = |layers: &[Dense]| QHead {
+        layers: layers.iter().map(|l| linear(l, true, device)).collect(),
+    };
+    Critic {
+        q1: head(&c.heads[0]),
+        q2: head(&c.heads[1]),
+        config: cfg.clone(),
+    }
 }

@@ -1,0 +1,290 @@
+//! The seam on burn modules (the WebGPU path; it also runs on flex for the parity tests):
+//! autodiff for the steps, burn's Adam, [`clip_global_norm`] (one readback for loss and norm),
+//! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
+//! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
+use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
+use crate::nets::critic::{Critic, polyak};
+use crate::nets::host::{HostCritic, HostPolicy, load};
+use crate::nets::{OdeConfig, Policy, squash};
+use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
+use crate::trainer::{clip_global_norm, tensor2};
+
+/// The policy on the autodiff device and its optimiser.
+pub struct BurnActor {
+    policy: Policy,
+    opt: ModuleOptimizer,
+    staged: Option<(Policy, ModuleOptimizer)>,
+    lambda: f32,
+    ode: OdeConfig,
+    grad_clip: f32,
+    device: ComputeDevice,
+}
+
+impl BurnActor {
+    pub fn new(weights: &HostPolicy, spec: &NetsSpec, device: &ComputeDevice) -> Self {
+        Self {
+            policy: load::policy_module(weights, &device.autodiff()),
+            opt: AdamConfig::new().init(),
+            staged: None,
+            lambda: spec.lambda,
+            ode: spec.ode.clone(),
+            grad_clip: spec.grad_clip,
+            device: device.clone(),
+        }
+    }
+
+    /// `(rows, cols)` of a policy input.
+    fn dims(&self) -> (usize, usize) {
+        (self.policy.config.state_dim, self.policy.config.act_dim)
+    }
+}
+
+impl PolicyNets for BurnActor {
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        let (o, d) = self.dims();
+        let rows = y.len() / d;
+        let dev = self.device.device();
+        let s = (o > 0).then(|| tensor2(s.to_vec(), rows, o, dev));
+        let out = self
+            .policy
+            .sample(tensor2(y, rows, d, dev), s, self.lambda, &self.ode, false);
+        read_f32(out.y).await
+    }
+
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (o, d) = self.dims();
+        let n = t.len();
+        let ad = self.device.autodiff();
+        let s = (o > 0).then(|| tensor2(s.to_vec(), n, o, &ad));
+        let cond = self.policy.conditioning(t, self.lambda, &ad);
+        let pred = self
+            .policy
+            .forward(tensor2(xt.to_vec(), n, d, &ad), s, cond);
+        let loss = (pred - tensor2(target.to_vec(), n, d, &ad)).square().mean();
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.policy);
+        let c = clip_global_norm(grads, &self.policy, self.grad_clip, value).await?;
+        let mut opt = self.opt.clone();
+        let policy = opt.step(lr, self.policy.clone(), c.grads);
+        self.staged = Some((policy, opt));
+        Ok(StepLoss {
+            loss: c.loss,
+            norm: c.norm,
+        })
+    }
+
+    fn commit_actor(&mut self) {
+        if let Some((p, o)) = self.staged.take() {
+            self.policy = p;
+            self.opt = o;
+        }
+    }
+
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        export_module(prefix, &self.policy, out).await
+    }
+
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        self.policy = import_module(prefix, self.policy.clone(), store)?;
+        self.opt = AdamConfig::new().init();
+        self.staged = None;
+        Ok(())
+    }
+
+    fn policy_module(&self) -> Policy {
+        self.policy.valid()
+    }
+}
+
+/// The RL networks as burn modules: actor and online critic on the autodiff device, the
+/// Polyak target on the plain device.
+pub struct BurnNets {
+    actor: BurnActor,
+    critic: Critic,
+    critic_opt: ModuleOptimizer,
+    staged: Option<(Critic, ModuleOptimizer)>,
+    target: Critic,
+    device: ComputeDevice,
+}
+
+impl BurnNets {
+    pub fn new(
+        actor: &HostPolicy,
+        critic: &HostCritic,
+        spec: &NetsSpec,
+        device: &ComputeDevice,
+    ) -> Self {
+        let cfg = spec.critic.as_ref().expect("RL networks need a critic");
+        Self {
+            actor: BurnActor::new(actor, spec, device),
+            critic: load::critic_module(critic, cfg, &device.autodiff()),
+            critic_opt: AdamConfig::new().init(),
+            staged: None,
+            target: load::critic_module(critic, cfg, device.device()),
+            device: device.clone(),
+        }
+    }
+
+    fn rows(&self, s: &[f32], a: &[f32]) -> (burn::tensor::Tensor<2>, burn::tensor::Tensor<2>) {
+        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
+        let n = a.len() / d;
+        let dev = self.device.device();
+        (
+            tensor2(s.to_vec(), n, o, dev),
+            tensor2(a.to_vec(), n, d, dev),
+        )
+    }
+}
+
+impl PolicyNets for BurnNets {
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        self.actor.sample(y, s).await
+    }
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        self.actor.actor_step(s, xt, t, target, lr).await
+    }
+    fn commit_actor(&mut self) {
+        self.actor.commit_actor()
+    }
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        self.actor.export_actor(prefix, out).await
+    }
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        self.actor.import_actor(prefix, store)
+    }
+    fn policy_module(&self) -> Policy {
+        self.actor.policy_module()
+    }
+}
+
+impl RfmNets for BurnNets {
+    async fn sample_scored(
+        &mut self,
+        y: Vec<f32>,
+        s: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        let (o, d) = self.actor.dims();
+        let rows = y.len() / d;
+        let dev = self.device.device();
+        let s = tensor2(s.to_vec(), rows, o, dev);
+        let a = &self.actor;
+        let out = a.policy.valid().sample(
+            tensor2(y, rows, d, dev),
+            Some(s.clone()),
+            a.lambda,
+            &a.ode,
+            false,
+        );
+        let q = self.critic.valid().q_min(s, squash(out.y.clone()));
+        read_f32_pair(out.y, q).await
+    }
+
+    async fn target_q(&mut self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        let (s, a) = self.rows(s, a);
+        read_f32(self.target.q_min(s, a)).await
+    }
+
+    async fn q_min(&self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        let (s, a) = self.rows(s, a);
+        read_f32(self.critic.valid().q_min(s, a)).await
+    }
+
+    async fn q_and_grad(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        staged: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        let critic = match (&self.staged, staged) {
+            (Some((c, _)), true) => c,
+            _ => &self.critic,
+        };
+        let (s, a) = self.rows(s, a);
+        let (q, g) = critic.valid().q_min_and_grad(s, a);
+        read_f32_pair(q, g).await
+    }
+
+    async fn critic_step(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
+        let n = y.len();
+        let ad = self.device.autodiff();
+        let (s, a) = (
+            tensor2(s.to_vec(), n, o, &ad),
+            tensor2(a.to_vec(), n, d, &ad),
+        );
+        let y = tensor2(y.to_vec(), n, 1, &ad);
+        let (q1, q2) = self.critic.forward(s, a);
+        let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
+        let c = clip_global_norm(grads, &self.critic, self.actor.grad_clip, value).await?;
+        let mut opt = self.critic_opt.clone();
+        let critic = opt.step(lr, self.critic.clone(), c.grads);
+        self.staged = Some((critic, opt));
+        Ok(StepLoss {
+            loss: c.loss,
+            norm: c.norm,
+        })
+    }
+
+    fn commit(&mut self, tau: f32) {
+        if let Some((c, o)) = self.staged.take() {
+            self.critic = c;
+            self.critic_opt = o;
+        }
+        self.actor.commit_actor();
+        self.target = polyak(self.target.clone(), &self.critic, tau);
+    }
+
+    async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError> {
+        self.actor.export_actor("actor", out).await?;
+        export_module("critic", &self.critic, out).await?;
+        export_module("target", &self.target, out).await
+    }
+
+    fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
+        let actor = import_module("actor", self.actor.policy.clone(), store)?;
+        let critic = import_module("critic", self.critic.clone(), store)?;
+        let target = import_module("target", self.target.clone(), store)?;
+        self.actor.policy = actor;
+        self.actor.opt = AdamConfig::new().init();
+        self.actor.staged = None;
+        (self.critic, self.target) = (critic, target);
+        self.critic_opt = AdamConfig::new().init();
+        self.staged = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! The seam on the CPU kernels of `nets::host`: the fused ODE sampler (with scoring), the
+//! explicit backward passes of the actor and critic, global-norm clip and Adam, and Polyak —
+//! all on plain host buffers, no burn module in the loop. Steps stage a copy of the weights and
+//! moments; `commit` swaps them in.
+
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
+use crate::device::{ComputeDevice, DeviceError};
+use crate::nets::host::actor::{self, ActorScratch};
+use crate::nets::host::critic::{CriticScratch, CriticTrainScratch};
+use crate::nets::host::optim::{HostAdam, clip, global_norm};
+use crate::nets::host::{HostCritic, HostPolicy, HostSampler, load};
+use crate::nets::{OdeConfig, Policy};
+use crate::trainer::weights::{NamedTensor, TensorStore, import_host, named_host};
+
+/// `(name, shape, values)` of every host policy parameter.
+fn policy_params(p: &HostPolicy) -> Vec<(String, Vec<usize>, &[f32])> {
+    p.param_names()
+        .into_iter()
+        .zip(p.params())
+        .map(|(n, (s, v))| (n, s, v))
+        .collect()
+}
+
+fn policy_params_mut(p: &mut HostPolicy) -> Vec<(String, Vec<usize>, &mut Vec<f32>)> {
+    let names = p.param_names();
+    let shapes: Vec<Vec<usize>> = p.params().into_iter().map(|(s, _)| s).collect();
+    names
+        .into_iter()
+        .zip(shapes)
+        .zip(p.params_mut())
+        .map(|((n, s), v)| (n, s, v))
+        .collect()
+}
+
+fn critic_params(c: &HostCritic) -> Vec<(String, Vec<usize>, &[f32])> {
+    c.param_names()
+        .into_iter()
+        .zip(c.params())
+        .map(|(n, (s, v))| (n, s, v))
+        .collect()
+}
+
+fn critic_params_mut(c: &mut HostCritic) -> Vec<(String, Vec<usize>, &mut Vec<f32>)> {
+    let names = c.param_names();
+    let shapes: Vec<Vec<usize>> = c.params().into_iter().map(|(s, _)| s).collect();
+    names
+        .into_iter()
+        .zip(shapes)
+        .zip(c.params_mut())
+        .map(|((n, s), v)| (n, s, v))
+        .collect()
+}
+
+/// The policy, its Adam moments and the buffers of its training step.
+#[derive(Debug)]
+pub struct HostActor {
+    policy: HostPolicy,
+    adam: HostAdam,
+    staged: Option<(HostPolicy, HostAdam)>,
+    scratch: ActorScratch,
+    lambda: f32,
+    ode: OdeConfig,
+    grad_clip: f32,
+    device: ComputeDevice,
+}
+
+impl HostActor {
+    pub fn new(policy: HostPolicy, spec: &NetsSpec, device: &ComputeDevice) -> Self {
+        Self {
+            policy,
+            adam: HostAdam::default(),
+            staged: None,
+            scratch: ActorScratch::default(),
+            lambda: spec.lambda,
+            ode: spec.ode.clone(),
+            grad_clip: spec.grad_clip,
+            device: device.clone(),
+        }
+    }
+}
+
+impl PolicyNets for HostActor {
+    async fn sample(&self, mut y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        HostSampler::default().sample(&self.policy, &mut y, s, self.lambda, &self.ode);
+        Ok(y)
+    }
+
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (loss, mut grads) = actor::loss_and_grads(
+            &self.policy,
+            s,
+            xt,
+            t,
+            self.lambda,
+            target,
+            &mut self.scratch,
+        );
+        let norm = global_norm(&grads);
+        clip(&mut grads, norm, self.grad_clip);
+        let (mut p, mut adam) = match self.staged.take() {
+            // Reuse the buffers of an uncommitted step.
+            Some((mut p, mut a)) => {
+                p.clone_from(&self.policy);
+                a.clone_from(&self.adam);
+                (p, a)
+            }
+            None => (self.policy.clone(), self.adam.clone()),
+        };
+        if loss.is_finite() && norm.is_finite() {
+            adam.step(p.params_mut(), &grads, lr);
+        }
+        self.staged = Some((p, adam));
+        Ok(StepLoss { loss, norm })
+    }
+
+    fn commit_actor(&mut self) {
+        if let Some((p, a)) = self.staged.take() {
+            self.policy = p;
+            self.adam = a;
+        }
+    }
+
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        out.extend(named_host(prefix, policy_params(&self.policy)));
+        Ok(())
+    }
+
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        import_host(prefix, policy_params_mut(&mut self.policy), store)?;
+        self.adam = HostAdam::default();
+        self.staged = None;
+        Ok(())
+    }
+
+    fn policy_module(&self) -> Policy {
+        load::policy_module(&self.policy, self.device.device())
+    }
+}
+
+/// The RL networks on the host: the actor, the online critic with its moments, the target.
+#[derive(Debug)]
+pub struct HostNets {
+    actor: HostActor,
+    critic: HostCritic,
+    critic_adam: HostAdam,
+    staged: Option<(HostCritic, HostAdam)>,
+    target: HostCritic,
+    sampler: HostSampler,
+    train_scratch: CriticTrainScratch,
+    q_scratch: CriticScratch,
+}
+
+impl HostNets {
+    pub fn new(
+        actor: HostPolicy,
+        critic: HostCritic,
+        spec: &NetsSpec,
+        device: &ComputeDevice,
+    ) -> Self {
+        Self {
+            actor: HostActor::new(actor, spec, device),
+            target: critic.clone(),
+            critic,
+            critic_adam: HostAdam::default(),
+            staged: None,
+            sampler: HostSampler::default(),
+            train_scratch: CriticTrainScratch::default(),
+            q_scratch: CriticScratch::default(),
+        }
+    }
+}
+
+impl PolicyNets for HostNets {
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        self.actor.sample(y, s).await
+    }
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        self.actor.actor_step(s, xt, t, target, lr).await
+    }
+    fn commit_actor(&mut self) {
+        self.actor.commit_actor()
+    }
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        self.actor.export_actor(prefix, out).await
+    }
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        self.actor.import_actor(prefix, store)
+    }
+    fn policy_module(&self) -> Policy {
+        self.actor.policy_module()
+    }
+}
+
+impl RfmNets for HostNets {
+    async fn sample_scored(
+        &mut self,
+        mut y: Vec<f32>,
+        s: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        let d = self.actor.policy.config.act_dim;
+        let mut q = vec![0.0f32; y.len() / d];
+        let a = &self.actor;
+        self.sampler
+            .sample_scored(&a.policy, &self.critic, &mut y, s, a.lambda, &a.ode, &mut q);
+        Ok((y, q))
+    }
+
+    async fn target_q(&mut self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        let mut q = vec![0.0f32; a.len() / self.critic.act_dim];
+        self.target.q_min(s, a, &mut q, &mut self.q_scratch);
+        Ok(q)
+    }
+
+    async fn q_min(&self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        let mut q = vec![0.0f32; a.len() / self.critic.act_dim];
+        self.critic
+            .q_min(s, a, &mut q, &mut CriticScratch::default());
+        Ok(q)
+    }
+
+    async fn q_and_grad(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        staged: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        let critic = match (&self.staged, staged) {
+            (Some((c, _)), true) => c,
+            _ => &self.critic,
+        };
+        let rows = a.len() / critic.act_dim;
+        let (mut q, mut g) = (vec![0.0f32; rows], vec![0.0f32; a.len()]);
+        critic.q_min_and_grad(s, a, &mut q, &mut g);
+        Ok((q, g))
+    }
+
+    async fn critic_step(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (loss, mut grads) = self
+            .critic
+            .td_loss_and_grads(s, a, y, &mut self.train_scratch);
+        let norm = global_norm(&grads);
+        clip(&mut grads, norm, self.actor.grad_clip);
+        let (mut c, mut adam) = match self.staged.take() {
+            Some((mut c, mut m)) => {
+                c.clone_from(&self.critic);
+                m.clone_from(&self.critic_adam);
+                (c, m)
+            }
+            None => (self.critic.clone(), self.critic_adam.clone()),
+        };
+        if loss.is_finite() && norm.is_finite() {
+            adam.step(c.params_mut(), &grads, lr);
+        }
+        self.staged = Some((c, adam));
+        Ok(StepLoss { loss, norm })
+    }
+
+    fn commit(&mut self, tau: f32) {
+        if let Some((c, m)) = self.staged.take() {
+            self.critic = c;
+            self.critic_adam = m;
+        }
+        self.actor.commit_actor();
+        for (t, (_, o)) in self
+            .target
+            .params_mut()
+            .into_iter()
+            .zip(self.critic.params())
+        {
+            for (t, &o) in t.iter_mut().zip(o) {
+                *t = *t * (1.0 - tau) + o * tau;
+            }
+        }
+    }
+
+    async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError> {
+        self.actor.export_actor("actor", out).await?;
+        out.extend(named_host("critic", critic_params(&self.critic)));
+        out.extend(named_host("target", critic_params(&self.target)));
+        Ok(())
+    }
+
+    fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
+        // Check everything before changing anything.
+        let mut actor = self.actor.policy.clone();
+        let (mut critic, mut target) = (self.critic.clone(), self.target.clone());
+        import_host("actor", policy_params_mut(&mut actor), store)?;
+        import_host("critic", critic_params_mut(&mut critic), store)?;
+        import_host("target", critic_params_mut(&mut target), store)?;
+        self.actor.policy = actor;
+        self.actor.adam = HostAdam::default();
+        self.actor.staged = None;
+        (self.critic, self.target) = (critic, target);
+        self.critic_adam = HostAdam::default();
+        self.staged = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! The one network seam under the training algorithms: what RFM (and the sampler mode) ask of
+//! their networks, with two implementations chosen once, when the agent is built.
+//!
+//! - [`PolicyNets`]: the policy alone (sampler mode): ODE samples, a staged actor step, commit,
+//!   named export / import.
+//! - [`RfmNets`]: policy plus twin critic and its Polyak target (RL): candidate latents with
+//!   their `min(Q1, Q2)` scores, target-critic `Q` for the TD target, a staged critic step,
+//!   `Q` and `∇ₐQ` with the staged critic, a staged actor step, commit + Polyak, export / import.
+//!
+//! Implementations: [`host`] (the hand-written CPU kernels of `nets::host`: fused sampler,
+//! explicit backward passes, global-norm clip, Adam; every buffer on the host) and [`burn`]
+//! (burn modules with autodiff, for WebGPU; every readback async). Both build the same weights
+//! from the same seed, clip by the global gradient norm (factor `max / (norm + 1e-6)` above
+//! `max`) and use Adam with burn's defaults, so they agree up to float rounding (the parity
+//! suite in `tests.rs` runs the same steps on both). [`Policy`] / [`Nets`] are the enum
+//! dispatchers; [`Nets::new`] is the only place the implementation is chosen from the device.
+//!
+//! Staging: a step never changes the committed weights; `commit` does, after the caller's
+//! checks passed. A failed update leaves the last committed weights (the next step restages
+//! from them).
+//!
+//! Shapes (row-major): `s [rows·obs]`, `y`, `a`, `xt`, `target [rows·act]`, `t`, `q [rows]`.
+
+pub mod burn;
+pub mod host;
+#[cfg(test)]
+mod tests;
+
+use crate::device::{BackendKind, ComputeDevice, DeviceError};
+use crate::nets::critic::CriticConfig;
+use crate::nets::{OdeConfig, PolicyConfig};
+use crate::rng::Rng;
+
+use super::weights::{NamedTensor, TensorStore};
+
+/// Loss and global gradient norm (before clipping) of one staged step; the caller commits only
+/// when both are finite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLoss {
+    pub loss: f32,
+    pub norm: f32,
+}
+
+/// Shapes and fixed settings of the networks.
+#[derive(Clone, Debug)]
+pub struct NetsSpec {
+    pub policy: PolicyConfig,
+    /// `None` for a policy without a critic (sampler mode).
+    pub critic: Option<CriticConfig>,
+    pub ode: OdeConfig,
+    /// Temperature fed to the policy's λ embedding.
+    pub lambda: f32,
+    /// Global-norm clip of every gradient step (`f32::INFINITY`: off).
+    pub grad_clip: f32,
+}
+
+/// The policy's part of the seam.
+#[allow(async_fn_in_trait)]
+pub trait PolicyNets {
+    /// `y(t_end)` of the sampling ODE from `y` (`y0`, usually `N(0, I)` draws) with states `s`
+    /// (empty when the policy has none).
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError>;
+
+    /// Staged actor step: `mean((net(t, xt, s) − target)²)`, global-norm clip, Adam at `lr`.
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError>;
+
+    /// Make the staged actor step the policy (no-op without one).
+    fn commit_actor(&mut self);
+
+    /// The committed policy's tensors, named `prefix.<path>`.
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError>;
+
+    /// Replace the policy's weights from `store` (all or nothing); the optimiser restarts.
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String>;
+
+    /// A burn copy of the committed policy on the plain device (for path views).
+    fn policy_module(&self) -> crate::nets::Policy;
+}
+
+/// The RL agent's part of the seam (on top of the policy's).
+#[allow(async_fn_in_trait)]
+pub trait RfmNets: PolicyNets {
+    /// [`PolicyNets::sample`] and `min(Q1, Q2)(s, tanh y)` of every row by the committed
+    /// online critic: `(y [rows·act], q [rows])`.
+    async fn sample_scored(
+        &mut self,
+        y: Vec<f32>,
+        s: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError>;
+
+    /// `min(Q1', Q2')(s, a)` of the target critic.
+    async fn target_q(&mut self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError>;
+
+    /// `min(Q1, Q2)(s, a)` of the committed online critic (views).
+    async fn q_min(&self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError>;
+
+    /// `(min(Q1, Q2), ∇ₐ min(Q1, Q2))` of the committed critic (`staged = false`, views) or of
+    /// the critic staged by [`critic_step`](Self::critic_step) (`staged = true`).
+    async fn q_and_grad(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        staged: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError>;
+
+    /// Staged critic step: `mean((Q1 − y)²) + mean((Q2 − y)²)` at `(s, a)`, clip, Adam at `lr`.
+    async fn critic_step(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError>;
+
+    /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
+    fn commit(&mut self, tau: f32);
+
+    /// Every tensor: `actor.*`, `critic.*`, `target.*`.
+    async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError>;
+
+    /// Replace every network's weights from `store`; optimisers restart.
+    fn import(&mut self, store: &mut TensorStore) -> Result<(), String>;
+}
+
+/// Which implementation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    /// `nets::host` kernels (the CPU).
+    Host,
+    /// burn modules on the device (WebGPU; also runs on flex, which the parity tests use).
+    Burn,
+}
+
+impl Impl {
+    /// The implementation for `device`: the only place the device kind picks the networks.
+    pub fn for_device(device: &ComputeDevice) -> Self {
+        match device.kind() {
+            BackendKind::Cpu => Impl::Host,
+            BackendKind::Webgpu => Impl::Burn,
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:expr, $n:ident => $e:expr) => {
+        match $self {
+            Self::Host($n) => $e,
+            Self::Burn($n) => $e,
+        }
+    };
+}
+
+/// The policy of sampler mode, on the implementation chosen by [`Policy::new`].
+pub enum Policy {
+    Host(Box<host::HostActor>),
+    Burn(Box<burn::BurnActor>),
+}
+
+impl Policy {
+    /// Weights from `rng` (identical for both implementations), on the implementation for
+    /// `device` unless `which` says otherwise.
+    pub fn new(spec: &NetsSpec, device: &ComputeDevice, which: Impl, rng: &mut Rng) -> Self {
+        let weights = spec.policy.init_host(rng);
+        match which {
+            Impl::Host => Self::Host(Box::new(host::HostActor::new(weights, spec, device))),
+            Impl::Burn => Self::Burn(Box::new(burn::BurnActor::new(&weights, spec, device))),
+        }
+    }
+}
+
+impl PolicyNets for Policy {
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        dispatch!(self, n => n.sample(y, s).await)
+    }
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
+    }
+    fn commit_actor(&mut self) {
+        dispatch!(self, n => n.commit_actor())
+    }
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        dispatch!(self, n => n.export_actor(prefix, out).await)
+    }
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        dispatch!(self, n => n.import_actor(prefix, store))
+    }
+    fn policy_module(&self) -> crate::nets::Policy {
+        dispatch!(self, n => n.policy_module())
+    }
+}
+
+/// The RL agent's networks, on the implementation chosen by [`Nets::new`].
+pub enum Nets {
+    Host(Box<host::HostNets>),
+    Burn(Box<burn::BurnNets>),
+}
+
+impl Nets {
+    /// Actor then critic weights from `rng` (identical for both implementations; the target
+    /// starts as a copy of the critic), on `which` implementation.
+    pub fn new(spec: &NetsSpec, device: &ComputeDevice, which: Impl, rng: &mut Rng) -> Self {
+        let actor = spec.policy.init_host(rng);
+        let critic_cfg = spec.critic.as_ref().expect("RL networks need a critic");
+        let critic = critic_cfg.init_host(rng);
+        match which {
+            Impl::Host => Self::Host(Box::new(host::HostNets::new(actor, critic, spec, device))),
+            Impl::Burn => Self::Burn(Box::new(burn::BurnNets::new(&actor, &critic, spec, device))),
+        }
+    }
+}
+
+impl PolicyNets for Nets {
+    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        dispatch!(self, n => n.sample(y, s).await)
+    }
+    async fn actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
+    }
+    fn commit_actor(&mut self) {
+        dispatch!(self, n => n.commit_actor())
+    }
+    async fn export_actor(
+        &self,
+        prefix: &str,
+        out: &mut Vec<NamedTensor>,
+    ) -> Result<(), DeviceError> {
+        dispatch!(self, n => n.export_actor(prefix, out).await)
+    }
+    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+        dispatch!(self, n => n.import_actor(prefix, store))
+    }
+    fn policy_module(&self) -> crate::nets::Policy {
+        dispatch!(self, n => n.policy_module())
+    }
+}
+
+impl RfmNets for Nets {
+    async fn sample_scored(
+        &mut self,
+        y: Vec<f32>,
+        s: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        dispatch!(self, n => n.sample_scored(y, s).await)
+    }
+    async fn target_q(&mut self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        dispatch!(self, n => n.target_q(s, a).await)
+    }
+    async fn q_min(&self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        dispatch!(self, n => n.q_min(s, a).await)
+    }
+    async fn q_and_grad(
+        &self,
+        s: &[f32],
+        a: &[f32],
+        staged: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
+        dispatch!(self, n => n.q_and_grad(s, a, staged).await)
+    }
+    async fn critic_step(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.critic_step(s, a, y, lr).await)
+    }
+    fn commit(&mut self, tau: f32) {
+        dispatch!(self, n => n.commit(tau))
+    }
+    async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError> {
+        dispatch!(self, n => n.export(out).await)
+    }
+    fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
+        dispatch!(self, n => n.import(store))
+    }
+}

@@ -1,0 +1,177 @@
+//! The parity suite: the same seed and the same inputs through both implementations of the
+//! seam (host kernels and burn on flex), step by step and over whole agent updates.
+
+use super::*;
+use crate::nets::Parameterisation;
+use crate::replay::Batch;
+use crate::rng::{self, seeded};
+use crate::trainer::rfm::{RfmAgent, nets_spec};
+use crate::trainer::weights::param_names;
+use crate::trainer::{Agent, TrainConfig};
+
+fn block<T>(f: impl Future<Output = T>) -> T {
+    pollster::block_on(f)
+}
+
+fn tiny(param: Parameterisation) -> TrainConfig {
+    TrainConfig {
+        agent: Agent::Rfm,
+        param,
+        critic_hidden: 16,
+        actor_hidden: 16,
+        emb_width: 8,
+        batch_size: 12,
+        posterior_samples: 6,
+        candidates: 3,
+        ode_steps: 3,
+        seed: 5,
+        ..TrainConfig::playground()
+    }
+}
+
+/// `|a − b| ≤ tol · max(1, |a|)` everywhere.
+fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * x.abs().max(1.0),
+            "{what}[{i}]: host {x} vs burn {y}"
+        );
+    }
+}
+
+fn both(cfg: &TrainConfig, o: usize, d: usize) -> (Nets, Nets) {
+    let spec = nets_spec(cfg, o, d);
+    let dev = ComputeDevice::cpu();
+    (
+        Nets::new(&spec, &dev, Impl::Host, &mut seeded(cfg.seed)),
+        Nets::new(&spec, &dev, Impl::Burn, &mut seeded(cfg.seed)),
+    )
+}
+
+fn exported(n: &Nets) -> Vec<NamedTensor> {
+    let mut out = Vec::new();
+    block(n.export(&mut out)).unwrap();
+    out
+}
+
+#[test]
+fn host_names_are_the_burn_module_paths() {
+    let cfg = tiny(Parameterisation::Flow);
+    let (host, burn) = both(&cfg, 3, 2);
+    let names = |n: &Nets| -> Vec<(String, Vec<usize>)> {
+        exported(n).into_iter().map(|t| (t.name, t.shape)).collect()
+    };
+    let (h, b) = (names(&host), names(&burn));
+    assert_eq!(h, b);
+    let spec = nets_spec(&cfg, 3, 2);
+    let dev = ComputeDevice::cpu();
+    let policy = spec.policy.init(dev.device(), &mut seeded(0));
+    assert_eq!(
+        param_names("actor", &policy),
+        h[..param_names("actor", &policy).len()]
+    );
+    assert!(h.iter().any(|(n, _)| n == "actor.blocks.1.bias"));
+    assert!(h.iter().any(|(n, _)| n == "target.q2.layers.2.weight"));
+}
+
+#[test]
+fn every_seam_step_agrees_between_host_and_burn() {
+    for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
+        let cfg = tiny(param);
+        let (o, d, n) = (3, 2, 10);
+        let (mut host, mut burn) = both(&cfg, o, d);
+        close(
+            &exported(&host)
+                .into_iter()
+                .flat_map(|t| t.data)
+                .collect::<Vec<_>>(),
+            &exported(&burn)
+                .into_iter()
+                .flat_map(|t| t.data)
+                .collect::<Vec<_>>(),
+            0.0,
+            "initial weights",
+        );
+        let r = &mut seeded(9);
+        for it in 0..3 {
+            let s = rng::normals(r, n * o);
+            let y0 = rng::normals(r, n * d);
+            let (yh, qh) = block(host.sample_scored(y0.clone(), &s)).unwrap();
+            let (yb, qb) = block(burn.sample_scored(y0, &s)).unwrap();
+            close(&yh, &yb, 1e-4, "sampled latents");
+            close(&qh, &qb, 1e-4, "candidate scores");
+            let a: Vec<f32> = yh.iter().map(|v| v.tanh()).collect();
+            close(
+                &block(host.target_q(&s, &a)).unwrap(),
+                &block(burn.target_q(&s, &a)).unwrap(),
+                1e-4,
+                "target Q",
+            );
+            let y: Vec<f32> = rng::normals(r, n);
+            let ch = block(host.critic_step(&s, &a, &y, 1e-2)).unwrap();
+            let cb = block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap();
+            close(
+                &[ch.loss, ch.norm],
+                &[cb.loss, cb.norm],
+                1e-4,
+                "critic step",
+            );
+            let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
+            let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
+            close(&qh, &qb, 1e-4, "staged Q");
+            close(&gh, &gb, 1e-4, "staged ∇ₐQ");
+            let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
+            let xt = rng::normals(r, n * d);
+            let target = rng::normals(r, n * d);
+            // A tiny clip on the last iteration exercises the global-norm scaling.
+            let ah = block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
+            let ab = block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
+            close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], 1e-4, "actor step");
+            host.commit(0.1);
+            burn.commit(0.1);
+            let (eh, eb) = (exported(&host), exported(&burn));
+            for (th, tb) in eh.iter().zip(&eb) {
+                assert_eq!(th.name, tb.name);
+                close(
+                    &th.data,
+                    &tb.data,
+                    1e-4,
+                    &format!("{param} it {it} {}", th.name),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn agent_updates_agree_between_host_and_burn() {
+    for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
+        let cfg = tiny(param);
+        let (o, d, n) = (3, 1, cfg.batch_size);
+        let dev = ComputeDevice::cpu();
+        let mut agents = [Impl::Host, Impl::Burn]
+            .map(|w| RfmAgent::with_impl(&cfg, o, d, &dev, w, &mut seeded(cfg.seed)));
+        let r = &mut seeded(2);
+        for step in 1..=4 {
+            let batch = Batch {
+                n,
+                obs: rng::normals(r, n * o),
+                act: (0..n * d).map(|_| rng::uniform(r, -1.0, 1.0)).collect(),
+                rew: rng::normals(r, n),
+                next_obs: rng::normals(r, n * o),
+                done: vec![0.0; n],
+            };
+            let seed = rng::normal(r).to_bits() as u64;
+            let [h, b] = &mut agents;
+            let sh = block(h.update(&batch, step, &mut seeded(seed))).unwrap();
+            let sb = block(b.update(&batch, step, &mut seeded(seed))).unwrap();
+            close(
+                &[sh.critic_loss, sh.actor_loss, sh.ess.unwrap()],
+                &[sb.critic_loss, sb.actor_loss, sb.ess.unwrap()],
+                2e-3,
+                &format!("{param} update {step}"),
+            );
+        }
+    }
+}
