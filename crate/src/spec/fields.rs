@@ -181,7 +181,7 @@ pub const FIELDS: &[Field] = &[
         modes: BOTH,
         agents: RFM,
         advanced: false,
-        get: |s| v(&s.estimator),
+        get: |s| v(s.estimator),
     },
     Field {
         key: "param",
