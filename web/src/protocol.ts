@@ -61,6 +61,40 @@ export interface FieldError {
   message: string;
 }
 
+/**
+ * One control of the Experiment card (`describeSpec()` in the crate). Until the crate's
+ * generated types land under web/src/generated/, this mirrors the agreed shape.
+ */
+export interface FieldInfo {
+  /** The `PlaygroundConfig` field. */
+  key: string;
+  label: string;
+  /** One short line shown under the control. */
+  help: string;
+  control: "select" | "number";
+  /** select: stable value (what the config holds) and label. */
+  options: { value: string; label: string }[];
+  min: number | null;
+  max: number | null;
+  integer: boolean;
+  /** Spaced logarithmically (a log slider next to the number). */
+  log: boolean;
+  /** The modes it applies to. */
+  modes: Mode[];
+  /** In RL, the agents it applies to. */
+  agents: Agent[];
+}
+
+/** A panel of the page that the experiment may not have (e.g. SAC has no flow paths). */
+export type PanelName = "density" | "paths" | "variance" | "ess" | "env";
+
+/** `Session.panels()`: whether a panel applies to this experiment, and if not, why (plain words). */
+export interface PanelStatus {
+  panel: PanelName;
+  available: boolean;
+  reason: string | null;
+}
+
 // ---------------------------------------------------------------------------------------
 // What the worker reports.
 // ---------------------------------------------------------------------------------------
@@ -78,7 +112,7 @@ export interface MetricPoint {
 
 /** `rfm_playground::envs::EnvSnapshot` (tagged by `env`). */
 export type EnvSnapshot =
-  | { env: "pendulum"; theta: number; thetaDot: number; lastU: number; maxTorque: number; length: number; step: number }
+  | { env: "pendulum"; theta: number; thetaDot: number; lastU: number | null; maxTorque: number; length: number; step: number }
   | {
       env: "mountain-car";
       position: number;
@@ -89,7 +123,8 @@ export type EnvSnapshot =
       goalPosition: number;
       goalHeight: number;
       track: [number, number][];
-      lastForce: number;
+      /** Null after a reset (no force applied yet). */
+      lastForce: number | null;
       step: number;
     }
   | {
@@ -100,7 +135,8 @@ export type EnvSnapshot =
       goalRadius: number;
       xlim: [number, number];
       ylim: [number, number];
-      lastAction: [number, number];
+      /** Null after a reset (no action taken yet). */
+      lastAction: [number, number] | null;
       step: number;
     };
 
@@ -186,7 +222,10 @@ export type Request =
   | { type: "validate"; id: number; config: unknown }
   | { type: "encodeShare"; id: number; config: PlaygroundConfig }
   | { type: "decodeShare"; id: number; fragment: string }
-  | { type: "defaults"; id: number }
+  /** The full default config of a mode (`defaultSpec(mode)`). */
+  | { type: "defaults"; id: number; mode: Mode }
+  /** What every control is (`describeSpec()`). */
+  | { type: "describe"; id: number }
   | { type: "saveWeights"; id: number }
   | { type: "loadWeights"; id: number; bytes: ArrayBuffer }
   /** Load weights and continue at their step count (autosave, or weights carried past a fault). */
@@ -197,7 +236,9 @@ export type Request =
 
 export type Reply =
   | { type: "ready" }
-  | { type: "initialized"; id: number; device: DeviceInfo; config: PlaygroundConfig }
+  /** Sent every second while the worker's event loop runs (the page's watchdog listens). */
+  | { type: "heartbeat" }
+  | { type: "initialized"; id: number; device: DeviceInfo; config: PlaygroundConfig; panels: PanelStatus[] }
   | { type: "stepped"; id: number; report: StepReport }
   | { type: "density"; id: number; density: DensityView }
   | { type: "paths"; id: number; paths: FlowPaths }
@@ -206,6 +247,7 @@ export type Reply =
   | { type: "shared"; id: number; fragment: string }
   | { type: "decoded"; id: number; config: PlaygroundConfig }
   | { type: "defaults"; id: number; config: PlaygroundConfig }
+  | { type: "described"; id: number; fields: FieldInfo[] }
   | { type: "weights"; id: number; bytes: ArrayBuffer }
   | { type: "weightsLoaded"; id: number }
   | { type: "resumed"; id: number; step: number }

@@ -18,7 +18,7 @@ type Client = Pick<WorkerClient, "request">;
 
 /** The config to start with: the link's if it decodes and validates, else the defaults. */
 export async function startConfig(client: Client, hash: string): Promise<StartConfig> {
-  const defaults = (await client.request({ type: "defaults" })).config;
+  const defaults = (await client.request({ type: "defaults", mode: "rl" })).config;
   const fragment = fragmentFromHash(hash);
   if (fragment === null) return { config: defaults, defaults, notice: null };
   try {

@@ -4,12 +4,17 @@
  * an `{type: "error"}` reply carrying the request id; nothing here computes algorithm numbers —
  * it times the steps (updates/s) and forwards what the core returns.
  */
+import { resolveBackend, type AdapterFacts } from "./backend";
+import { FALLBACK_FIELDS, fallbackDefaults } from "./specFallback";
 import type {
   BackendChoice,
   DeviceInfo,
   DensityView,
   FieldError,
+  FieldInfo,
   FlowPaths,
+  Mode,
+  PanelStatus,
   PlaygroundConfig,
   ProbeReport,
   Reply,
@@ -31,6 +36,8 @@ interface WasmSession {
   resumeFrom(bytes: Uint8Array): number;
   fallBackToCpu(): number;
   injectFault(kind: string): void;
+  /** Which panels apply to this experiment (absent in cores built before it existed). */
+  panels?(): PanelStatus[];
   free(): void;
 }
 
@@ -38,6 +45,10 @@ interface Wasm {
   default: (input?: unknown) => Promise<unknown>;
   runProbe(backend: string, config: unknown): Promise<ProbeReport>;
   defaultConfig(): PlaygroundConfig;
+  /** The full default config of a mode (absent in cores built before it existed). */
+  defaultSpec?(mode: Mode): PlaygroundConfig;
+  /** Every control of the Experiment card (absent in cores built before it existed). */
+  describeSpec?(): FieldInfo[];
   validateConfig(config: unknown): FieldError[];
   encodeShare(config: unknown): string;
   decodeShare(fragment: string): PlaygroundConfig;
@@ -60,6 +71,28 @@ async function loadWasm(): Promise<Wasm> {
 }
 
 const ready = loadWasm();
+// A heartbeat for the page's watchdog: it stops when this worker dies or is terminated.
+setInterval(() => scope.postMessage({ type: "heartbeat" }), 1000);
+
+/** What `navigator.gpu` says about the adapter this browser would give (null: no WebGPU). */
+async function adapterFacts(): Promise<AdapterFacts | null> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapterLike | null> } }).gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return null;
+  const info = adapter.info ?? {};
+  return {
+    isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+    vendor: info.vendor ?? "",
+    architecture: info.architecture ?? "",
+    description: info.description ?? "",
+  };
+}
+
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; description?: string };
+}
 ready.then(
   () => post({ type: "ready" }),
   (e) => post({ type: "error", id: null, message: `could not load the wasm core: ${String(e)}` }),
@@ -84,11 +117,16 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
-      const next = await api.Session.create(req.config, req.backend satisfies BackendChoice);
+      // `auto` on a software adapter (SwiftShader, llvmpipe, lavapipe) trains on the CPU: it
+      // is faster there. The wasm core is told the resolved backend.
+      const choice = resolveBackend(req.backend satisfies BackendChoice, req.backend === "auto" ? await adapterFacts().catch(() => null) : null);
+      const next = await api.Session.create(req.config, choice.backend);
       session?.free();
       session = next;
       lastStep = 0;
-      post({ type: "initialized", id: req.id, device: next.device(), config: next.config() });
+      const device = next.device();
+      if (choice.reason && device.kind === "cpu") device.fallbackReason = choice.reason;
+      post({ type: "initialized", id: req.id, device, config: next.config(), panels: next.panels?.() ?? [] });
       return;
     }
     case "step": {
@@ -138,7 +176,10 @@ async function handle(api: Wasm, req: Request): Promise<void> {
       post({ type: "decoded", id: req.id, config: api.decodeShare(req.fragment) });
       return;
     case "defaults":
-      post({ type: "defaults", id: req.id, config: api.defaultConfig() });
+      post({ type: "defaults", id: req.id, config: api.defaultSpec ? api.defaultSpec(req.mode) : fallbackDefaults(api.defaultConfig(), req.mode) });
+      return;
+    case "describe":
+      post({ type: "described", id: req.id, fields: api.describeSpec ? api.describeSpec() : FALLBACK_FIELDS });
       return;
     case "saveWeights": {
       const bytes = await requireSession().saveWeights();
@@ -148,6 +189,8 @@ async function handle(api: Wasm, req: Request): Promise<void> {
     }
     case "loadWeights":
       requireSession().loadWeights(new Uint8Array(req.bytes));
+      // The session goes on from step 0 with these weights.
+      lastStep = 0;
       post({ type: "weightsLoaded", id: req.id });
       return;
     case "probe": {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { StaleError, WorkerClient, WorkerError, expectedReply, type Port } from "../src/client.ts";
+import { StaleError, WorkerClient, WorkerDeadError, WorkerError, expectedReply, type Port } from "../src/client.ts";
 import type { Reply, Request } from "../src/protocol.ts";
 
 /** A fake worker: records posted requests; the test answers them by hand. */
@@ -21,7 +21,7 @@ test("ids are fresh and one request is in flight at a time", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
   const a = c.request({ type: "step", steps: 5 });
-  const b = c.request({ type: "defaults" });
+  const b = c.request({ type: "defaults", mode: "rl" });
   assert.equal(port.posted.length, 1, "second request waits");
   assert.equal(c.busy, 2);
   const first = port.posted[0];
@@ -39,7 +39,7 @@ test("ids are fresh and one request is in flight at a time", async () => {
 test("replies with unknown ids are dropped", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
-  const p = c.request({ type: "defaults" });
+  const p = c.request({ type: "defaults", mode: "rl" });
   port.reply({ type: "defaults", id: 999, config: {} as never });
   let settled = false;
   void p.then(() => (settled = true));
@@ -57,7 +57,7 @@ test("invalidate rejects queued and in-flight requests with StaleError and ignor
   c.invalidate();
   await assert.rejects(a, StaleError);
   await assert.rejects(b, StaleError);
-  const next = c.request({ type: "defaults" });
+  const next = c.request({ type: "defaults", mode: "rl" });
   assert.equal(port.posted.length, 1, "still waiting for the in-flight reply");
   port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false } });
   assert.equal(port.posted.length, 2, "the next request goes out once the old one is answered");
@@ -77,7 +77,7 @@ test("error replies reject with WorkerError keeping the field errors", async () 
 test("a reply of the wrong type is an error", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
-  const p = c.request({ type: "defaults" });
+  const p = c.request({ type: "defaults", mode: "rl" });
   port.reply({ type: "validated", id: port.posted[0].id, errors: [] });
   await assert.rejects(p, /answered defaults with validated/);
 });
@@ -100,4 +100,60 @@ test("every request type has its reply type", () => {
   assert.equal(expectedReply("init"), "initialized");
   assert.equal(expectedReply("encodeShare"), "shared");
   assert.equal(expectedReply("loadWeights"), "weightsLoaded");
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The client's watchdog timer does not keep Node alive (unref): hold the loop open while waiting on it. */
+const awake = () => {
+  const t = setInterval(() => {}, 1000);
+  return () => clearInterval(t);
+};
+
+test("a worker silent past the deadline with a request in flight is dead: everything rejects, once", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port, 120);
+  let died = "";
+  let calls = 0;
+  c.onDead = (why) => {
+    died = why;
+    calls++;
+  };
+  const a = c.request({ type: "step", steps: 10 });
+  const b = c.request({ type: "density", query: {} });
+  const done = awake();
+  await assert.rejects(a, WorkerDeadError);
+  done();
+  await assert.rejects(b, WorkerDeadError);
+  assert.match(died, /stopped responding \(no answer to “step”/);
+  // Later requests fail at once; the dead worker is reported once.
+  await assert.rejects(c.request({ type: "defaults", mode: "rl" }), WorkerDeadError);
+  c.fail("again");
+  assert.equal(calls, 1);
+  assert.equal(port.posted.length, 1, "nothing more is sent to a dead worker");
+});
+
+test("heartbeats keep a slow request alive; an idle worker is never declared dead", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port, 150);
+  let dead = false;
+  c.onDead = () => (dead = true);
+  await sleep(400); // idle: nothing in flight
+  assert.equal(dead, false);
+  const p = c.request({ type: "step", steps: 1 });
+  for (let i = 0; i < 6; i++) {
+    await sleep(60);
+    port.reply({ type: "heartbeat" });
+  }
+  assert.equal(dead, false, "a worker that still beats is busy, not dead");
+  port.reply({ type: "stepped", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false } });
+  assert.equal((await p).report.step, 1);
+  c.close();
+});
+
+test("fail() (the Worker's error event) rejects the request in flight with its reason", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const p = c.request({ type: "step", steps: 1 });
+  c.fail("the training worker crashed (unreachable)");
+  await assert.rejects(p, (e: unknown) => e instanceof WorkerDeadError && /crashed \(unreachable\)/.test(e.message));
 });
