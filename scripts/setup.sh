@@ -2,7 +2,7 @@
 # Installs whatever this project needs that the machine lacks, and nothing else. Idempotent:
 # a second run on a ready machine only checks versions (a few seconds).
 #
-#   - Debian: chromium + chromium-driver (browser tests); when the default Rust toolchain has
+#   - Debian: chromium + chromium-driver, firefox-esr (browser tests); when the default Rust toolchain has
 #     no wasm32-unknown-unknown std, Debian's rust-web toolchain (rustc-web, cargo-web,
 #     rust-web-src, lld-22) to build std for wasm (see scripts/toolchain/cargo).
 #   - cargo install: wasm-bindgen-cli (= the crate's wasm-bindgen), trunk 0.21, wasm-pack.
@@ -25,6 +25,7 @@ SECONDS=0
 need_apt=()
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 [[ -x /usr/bin/chromedriver ]] || need_apt+=(chromium-driver)
+[[ -x /usr/bin/firefox-esr ]] || need_apt+=(firefox-esr)
 if ! "$root/scripts/toolchain/has-wasm-target"; then
   [[ -x /usr/bin/cargo && -x /usr/bin/rustc ]] || need_apt+=(rustc-web cargo-web)
   compgen -G "/usr/lib/rustlib/src/rust/library/std" >/dev/null || need_apt+=(rust-web-src)

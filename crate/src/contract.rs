@@ -140,6 +140,8 @@ pub enum Request {
 pub enum Reply {
     /// The wasm core is loaded.
     Ready,
+    /// Sent every second while the worker lives (the page's watchdog notices a dead worker).
+    Heartbeat,
     Init {
         id: u32,
         device: DeviceInfo,

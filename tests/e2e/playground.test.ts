@@ -1,12 +1,14 @@
 /**
  * The playground end to end, against the built site in headless Chromium.
  *
- * CPU fallback (WebGPU disabled): every class preset trains; the sampler lessons' density-panel
- * KL drops from its first value, and the RL lesson's falls well below the KL of uniform actions
- * against the same (moving) target; a share link round-trips the config; malformed, tampered and
+ * CPU fallback (WebGPU disabled): every class preset trains a fixed number of steps; the
+ * sampler lessons' density-panel KL stays below 0.8 × its first value (the median of the last
+ * five readings), and the RL lesson's stays well below the KL of uniform actions against the
+ * same (moving) target; a share link round-trips the config; malformed, tampered and
  * future-version links fall back to the defaults with a message; invalid values are refused
  * inline; keyboard shortcuts, presenter mode and phone width work. WebGPU (SwiftShader, ~100×
- * slower for tiny nets): the page picks WebGPU and trains a few steps without errors.
+ * slower for tiny nets): `auto` trains on the CPU and says why; WebGPU, when chosen, trains a
+ * few steps without errors.
  *
  * Both runs record time-to-first-frame and training steps per second (one JSON line each, and
  * tests/artifacts/browser-bench.json).
@@ -68,65 +70,46 @@ async function waitRunning(page: Page, timeout = 120_000): Promise<void> {
   assert.equal(state, "running", `page reported: ${await page.textContent("#status")}`);
 }
 
-/**
- * Wait until the experiment runs. Returns false (instead of failing) when it is an RL config
- * in a build whose core does not run RL yet: the page says so and stays usable.
- */
-async function waitStarted(page: Page, timeout = 120_000): Promise<boolean> {
-  await page.waitForSelector("body[data-state=running], body[data-state=error]", { timeout });
-  if ((await page.getAttribute("body", "data-state")) === "error" && /not wired/.test((await page.textContent("#status")) ?? "")) {
-    return false;
-  }
-  await waitRunning(page, timeout);
-  return true;
-}
-
 async function stepCount(page: Page): Promise<number> {
   return Number(await page.getAttribute("#step-count", "data-step"));
 }
 
-async function kl(page: Page): Promise<{ now: number; initial: number }> {
-  const [now, initial] = await Promise.all([
-    page.getAttribute("#kl", "data-kl"),
-    page.getAttribute("#kl", "data-kl-initial"),
-  ]);
-  return { now: Number(now), initial: Number(initial) };
-}
-
-/** Watch the KL until it is below `factor` × its first value (or time runs out); returns the lowest seen. */
-async function waitKlDrop(page: Page, factor: number, timeoutMs: number): Promise<{ initial: number; min: number }> {
-  await page.waitForSelector("#kl[data-kl-initial]", { timeout: 60_000 });
-  const { initial } = await kl(page);
-  let min = initial;
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    await page.waitForTimeout(500);
-    const { now } = await kl(page);
-    if (Number.isFinite(now)) min = Math.min(min, now);
-    if (min < factor * initial) break;
-  }
-  return { initial, min };
+/** One density-panel reading: the step it was taken at, its KL and the uniform yardstick's. */
+interface KlReading {
+  step: number;
+  kl: number;
+  klUniform: number;
 }
 
 /**
- * Watch KL(target ‖ policy) against KL(target ‖ uniform) in the same frame until their ratio is
- * below `factor` (or time runs out); returns the best frame seen. Frames whose target is still
- * nearly flat (KL to uniform under 0.3 nats) are skipped.
+ * Train until the step counter reaches `steps`, recording every new density reading (each
+ * refresh of the panel) on the way. Counts steps, not seconds: the time limit only guards
+ * against a page that stopped training.
  */
-async function waitBeatsUniform(page: Page, factor: number, timeoutMs: number): Promise<{ ratio: number; klNow: number; klUniform: number }> {
-  let best = { ratio: Infinity, klNow: NaN, klUniform: NaN };
+async function klReadings(page: Page, steps: number, timeoutMs: number): Promise<KlReading[]> {
+  const out: KlReading[] = [];
+  let last = "";
   const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    await page.waitForTimeout(500);
-    const [k, u] = await page.evaluate(() => [
-      Number(document.getElementById("kl")!.dataset.kl),
-      Number(document.getElementById("kl-uniform")!.dataset.klUniform),
-    ]);
-    if (Number.isFinite(k) && Number.isFinite(u) && u > 0.3 && k / u < best.ratio) best = { ratio: k / u, klNow: k, klUniform: u };
-    if (best.ratio < factor) break;
+  for (;;) {
+    const r = await page.evaluate(() => ({
+      step: Number(document.getElementById("step-count")!.dataset.step),
+      raw: document.getElementById("kl")!.dataset.kl ?? "",
+      uniform: document.getElementById("kl-uniform")!.dataset.klUniform ?? "",
+    }));
+    if (r.raw !== "" && r.raw !== last) {
+      last = r.raw;
+      out.push({ step: r.step, kl: Number(r.raw), klUniform: r.uniform === "" ? Number.NaN : Number(r.uniform) });
+    }
+    if (r.step >= steps) return out;
+    assert.ok(Date.now() - t0 < timeoutMs, `only ${r.step} of ${steps} steps in ${timeoutMs / 1000} s`);
+    await page.waitForTimeout(250);
   }
-  return best;
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 /** Time to first frame (from navigation) and steps/s measured over `windowMs` of training. */
 async function measure(
@@ -211,21 +194,16 @@ describe("playground (CPU fallback)", () => {
     await browser?.close();
   });
 
-  test("the default experiment starts by itself on the CPU", async (t) => {
+  test("the default experiment starts by itself on the CPU, and the badge says why in plain words", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
     await watchLongTasks(page);
     await page.goto(server.url);
-    await page.waitForSelector("body[data-state=running], body[data-state=error]", { timeout: 120_000 });
-    const notice = (await page.textContent("#notice")) ?? "";
-    if (/not wired/.test(notice)) {
-      t.skip(`RL mode is not available in this build: ${notice.trim()}`);
-      await page.close();
-      return;
-    }
     await waitRunning(page);
     assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
-    assert.match((await page.textContent("#backend")) ?? "", /CPU/);
+    // No WebGPU in this browser: plain words on the badge, no Rust error text.
+    assert.equal(await page.textContent("#backend"), "CPU — This browser has no WebGPU; training on the CPU");
+    assert.match((await page.getAttribute("#backend", "title")) ?? "", /flex/);
     const startup = await longTasks(page);
     const t0 = await page.evaluate(() => performance.now());
     const m = await measure(page, 3000);
@@ -261,15 +239,23 @@ describe("playground (CPU fallback)", () => {
     await page.close();
   });
 
+  // Steps each lesson trains before its claim is checked (RL: env steps, past the 200-step
+  // warm-up; sampler: updates), and the speed it trains at.
+  const LESSON_STEPS: Record<string, { steps: number; speed: string }> = {
+    multimodal: { steps: 900, speed: "100" },
+    estimators: { steps: 600, speed: "50" },
+    temperature: { steps: 600, speed: "50" },
+  };
   for (const preset of ["multimodal", "estimators", "temperature"]) {
     const rl = preset === "multimodal";
-    const claim = rl ? "its KL falls well below uniform actions' KL" : "the KL drops from its initial value";
-    test(`preset "${preset}" trains and ${claim}`, async (t) => {
+    const { steps, speed } = LESSON_STEPS[preset];
+    const claim = rl ? "its KL stays well below uniform actions' KL" : "its KL stays below its initial value";
+    test(`preset "${preset}" trains ${steps} steps and ${claim}`, async () => {
       const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
       const errors = watchErrors(page);
       await page.goto(server.url);
-      await waitStarted(page);
-      await page.selectOption("#speed", rl ? "100" : "50");
+      await waitRunning(page);
+      await page.selectOption("#speed", speed);
       const run = Number(await page.getAttribute("body", "data-run"));
       await page.click(`button[data-preset=${preset}]`);
       assert.equal(await page.isVisible("#preset-text"), true);
@@ -280,46 +266,31 @@ describe("playground (CPU fallback)", () => {
         run,
         { timeout: 120_000 },
       );
-      const notice = (await page.textContent("#notice")) ?? "";
-      if (/not wired/.test(notice)) {
-        t.skip(`RL mode is not available in this build: ${notice.trim()}`);
-        await page.close();
-        return;
-      }
       await waitRunning(page);
-      if (rl) {
-        // RL first fills its replay buffer with random actions (the page's warm-up, 200 env
-        // steps); the panel must then come alive: a new, finite KL from the learning critic.
-        await page.waitForSelector("#kl[data-kl-initial]", { timeout: 60_000 });
-        const { initial } = await kl(page);
-        await page.waitForFunction((k0) => Number(document.getElementById("kl")!.dataset.kl) !== k0, initial, { timeout: 240_000 });
-        const { now } = await kl(page);
-        assert.ok(Number.isFinite(initial) && Number.isFinite(now), `KL ${initial} → ${now}`);
-      }
-      if (rl) {
-        // RL: the target exp(Q/λ) is nearly flat before the critic has learned anything, so the
-        // first KL (an untrained policy against a flat target, ~0.6 nats) is no yardstick; the
-        // target then sharpens to a few nats of KL from uniform. The policy must follow it: its
-        // KL must fall below 0.8 × the KL that uniform actions have against the same target
-        // (an untrained flow scores worse than uniform; measured natively in docs/ui.md).
-        const { ratio, klNow, klUniform } = await waitBeatsUniform(page, 0.8, 240_000);
-        const steps = await stepCount(page);
-        console.log(JSON.stringify({ preset, klNow, klUniform, ratio, steps }));
-        await screenshot(page, `playground-preset-${preset}`);
-        assert.deepEqual(errors, []);
-        await page.close();
-        assert.ok(ratio < 0.8, `the policy did not follow the target: best KL/KL(uniform) ${ratio} after ${steps} steps`);
-        return;
-      }
-      // The KL must fall below 0.8 × its first value within the budget (~a minute on the CPU here).
-      const { initial, min } = await waitKlDrop(page, 0.8, 90_000);
-      const steps = await stepCount(page);
-      console.log(JSON.stringify({ preset, klInitial: initial, klMin: min, klNow: (await kl(page)).now, steps }));
+      const initial = Number(await page.getAttribute("#kl", "data-kl-initial"));
+      const readings = await klReadings(page, steps, 400_000);
+      const last = readings.slice(-5);
       await screenshot(page, `playground-preset-${preset}`);
       assert.deepEqual(errors, []);
       await page.close();
+      assert.equal(last.length, 5, `only ${readings.length} density readings in ${steps} steps`);
+      assert.ok(last.every((r) => Number.isFinite(r.kl)), `non-finite KL readings: ${JSON.stringify(last)}`);
+      if (rl) {
+        // RL: the target exp(Q/λ) is nearly flat before the critic has learned anything, so the
+        // first KL is no yardstick; the target then sharpens to a few nats of KL from uniform.
+        // The policy must follow it, and keep following it: the median of its last five KL
+        // readings below 0.8 × the median KL that uniform actions have against the same targets
+        // (an untrained flow scores worse than uniform; measured natively in docs/ui.md).
+        const ratio = median(last.map((r) => r.kl)) / median(last.map((r) => r.klUniform));
+        console.log(JSON.stringify({ preset, steps, ratio, last }));
+        assert.ok(last.every((r) => r.klUniform > 0.3), `the target is still flat: ${JSON.stringify(last)}`);
+        assert.ok(ratio < 0.8, `the policy does not follow the target: median KL / KL(uniform) = ${ratio.toFixed(2)} over the last five readings (${JSON.stringify(last)})`);
+        return;
+      }
+      const m = median(last.map((r) => r.kl));
+      console.log(JSON.stringify({ preset, steps, initial, median: m, last }));
       assert.ok(Number.isFinite(initial) && initial > 0, `initial KL ${initial}`);
-      assert.ok(min < 0.8 * initial, `KL did not drop: ${initial} → ${min} after ${steps} steps`);
+      assert.ok(m < 0.8 * initial, `KL did not stay down: first ${initial}, median of the last five ${m} (${JSON.stringify(last)})`);
     });
   }
 
@@ -327,7 +298,7 @@ describe("playground (CPU fallback)", () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);
     await page.goto(server.url);
-    await waitStarted(page);
+    await waitRunning(page);
     // Each change restarts the run; wait for it before the next so the link holds all of them.
     const settle = async (change: () => Promise<void>) => {
       const run = Number(await page.getAttribute("body", "data-run"));
@@ -364,7 +335,7 @@ describe("playground (CPU fallback)", () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);
     await page.goto(server.url);
-    await waitStarted(page);
+    await waitRunning(page);
     const defaults = await controlValues(page);
     const good = new URL(page.url()).hash.slice(1);
     // One character edited in the middle of the link (inside the encoded settings).
@@ -383,7 +354,7 @@ describe("playground (CPU fallback)", () => {
       const text = (await p.textContent("#notice")) ?? "";
       assert.match(text, /could not be opened/, `${what}: ${text}`);
       assert.equal(await p.getAttribute("#notice", "role"), "alert");
-      await waitStarted(p);
+      await waitRunning(p);
       assert.match((await p.textContent("#notice")) ?? "", /could not be opened/, "the link message stays");
       assert.deepEqual(await controlValues(p), defaults, `${what}: falls back to the defaults`);
       if (what === "malformed") await screenshot(p, "playground-bad-link");
@@ -490,10 +461,24 @@ describe("playground (WebGPU)", () => {
     await browser?.close();
   });
 
-  test("trains a few steps on WebGPU without errors", async () => {
+  test("auto picks the CPU over SwiftShader and says why; WebGPU chosen still works", async () => {
+    const auto = await browser.newPage();
+    const autoErrors = watchErrors(auto);
+    await auto.goto(server.url);
+    await auto.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
+    assert.equal(await auto.getAttribute("#backend", "data-kind"), "cpu");
+    assert.equal(await auto.textContent("#backend"), "CPU — Software WebGPU adapter (SwiftShader) found: training on the CPU, which is faster");
+    await waitRunning(auto);
+    assert.deepEqual(autoErrors, []);
+    await auto.close();
+  });
+
+  test("trains a few steps on WebGPU (chosen) without errors", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
-    await page.goto(samplerLink || server.url);
+    const link = new URL(samplerLink || server.url);
+    link.search = "?backend=webgpu";
+    await page.goto(link.href);
     await page.waitForSelector("#backend[data-kind=webgpu], #backend[data-kind=cpu], body[data-state=error]", { timeout: 300_000 });
     assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", `backend: ${await page.textContent("#backend")}`);
     await waitRunning(page, 300_000);
@@ -505,7 +490,8 @@ describe("playground (WebGPU)", () => {
     await page.click("#play");
     await page.waitForSelector("body[data-state=paused]", { timeout: 300_000 });
     await screenshot(page, "playground-webgpu");
-    assert.ok(Number.isFinite(Number(await page.getAttribute("#kl", "data-kl"))), "the density panel shows a KL");
+    const klShown = await page.getAttribute("#kl", "data-kl");
+    assert.ok(klShown !== null && klShown !== "" && Number.isFinite(Number(klShown)), `the density panel shows a KL (data-kl = ${klShown})`);
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -187,7 +187,8 @@ describe("reliability (WebGPU, SwiftShader)", () => {
 
   test("a lost WebGPU device moves training to the CPU from the last snapshot", async () => {
     const ctx = await gpuBrowser.newContext();
-    const { page, errors } = await open(ctx, `${server.url}?debug`);
+    // WebGPU chosen: `auto` would train on the CPU over SwiftShader.
+    const { page, errors } = await open(ctx, `${server.url}?debug&backend=webgpu`);
     assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", (await page.textContent("#backend")) ?? "");
     await waitSteps(page, 5);
     await page.evaluate(() => (window as unknown as { rfmDebug: { injectFault(k: string): Promise<void> } }).rfmDebug.injectFault("device-lost"));

@@ -8,8 +8,8 @@
  * views — the TF-playground `reset()`.
  */
 import { AUTOSAVE_MS, seal, writeSaved } from "./autosave";
-import { StaleError, WorkerClient, WorkerError } from "./client";
-import type { DeviceInfo, FaultKind, MetricPoint, PlaygroundConfig, StepReport } from "./protocol";
+import { StaleError, WorkerClient, WorkerDeadError, WorkerError } from "./client";
+import type { DeviceInfo, FaultKind, MetricPoint, Panel, PanelStatus, PlaygroundConfig, StepReport } from "./protocol";
 import type { State } from "./state";
 import type { DensityPanel } from "./views/densityPanel";
 import type { EnvView } from "./views/envView";
@@ -35,6 +35,8 @@ export interface Chrome {
   notice(message: string | null, append?: boolean): void;
   /** The backend in use changed by itself (a lost device moved training to the CPU). */
   backendChoice?(choice: "cpu"): void;
+  /** Which panels apply to this experiment (the page marks the others' cards). */
+  panels?(panels: PanelStatus[]): void;
 }
 
 /** An experiment to continue in the next `init`: weights file, step count and curve points. */
@@ -75,6 +77,8 @@ export class App {
   private firstFrame = false;
   /** The last init failed and said so in the notice (cleared by the next good init). */
   private startFailed = false;
+  /** Panels that do not apply to this experiment (from the worker's `init` reply), with why. */
+  private notApplicable = new Map<Panel, string>();
   /** Continued by the next `init` (a reload's autosave, or the last good weights after a fault). */
   carry: Carry | null = null;
   /** Training paused itself on a fault (cleared by play or a new experiment). */
@@ -85,11 +89,22 @@ export class App {
   private savedStep = -1;
 
   constructor(
-    private readonly client: WorkerClient,
+    private client: WorkerClient,
     readonly state: State,
     private readonly views: Views,
     private readonly chrome: Chrome,
   ) {}
+
+  /**
+   * The worker died and the page made a new one: talk to it from now on. Training stops until
+   * the next `init` (which the page calls with the autosave as `carry`).
+   */
+  replaceClient(client: WorkerClient): void {
+    this.client = client;
+    this.generation++;
+    this.initialized = false;
+    this.setPlaying(false);
+  }
 
   /** Whether training runs, or will run as soon as the session (re)initialises. */
   get playing(): boolean {
@@ -128,6 +143,7 @@ export class App {
       startupMark("sessionReady");
       if (gen !== this.generation) return false;
       this.chrome.backend(r.device);
+      this.applyPanels(r.panels ?? []);
       if (this.startFailed) this.chrome.notice(null);
       this.startFailed = false;
       if (carry) await this.continueFrom(carry, gen);
@@ -168,6 +184,23 @@ export class App {
     }
   }
 
+  /** Mark the panels that do not apply (their views say why) and stop asking for their data. */
+  private applyPanels(panels: PanelStatus[]): void {
+    this.notApplicable.clear();
+    for (const p of panels) {
+      if (p.available) continue;
+      const reason = p.reason ?? "Not used by this experiment";
+      this.notApplicable.set(p.panel, reason);
+      if (p.panel === "density") this.views.density.notApplicable(reason);
+      else if (p.panel === "paths") this.views.paths.notApplicable(reason);
+      else if (p.panel === "variance") this.views.variance.notApplicable(reason);
+      else if (p.panel === "env") this.views.env.notApplicable(reason);
+      else if (p.panel === "ess") this.views.curves.find((c) => c.series.some((s) => s.key === "ess"))?.notApplicable(reason);
+    }
+    this.chrome.panels?.(panels);
+    this.requestDraw();
+  }
+
   /** Test hook: the worker's next step meets `kind`. */
   async injectFault(kind: FaultKind): Promise<void> {
     await this.client.request({ type: "injectFault", kind });
@@ -195,13 +228,24 @@ export class App {
     else this.play();
   }
 
-  /** One batch of `speed` steps, then refresh every view. */
+  /** Exactly one training step (RL: one env step; sampler: one update), then refresh every view. */
   async stepOnce(): Promise<void> {
+    return this.trainExactly(1);
+  }
+
+  /**
+   * `steps` training steps in one request, then every view refreshed (paused only). Resolves
+   * when the views are up to date; `body[data-refreshed-step]` then holds the step count (tests
+   * wait on it: it makes "paused after N steps" a well-defined frame).
+   */
+  async trainExactly(steps: number): Promise<void> {
     if (!this.initialized || this.playingNow) return;
     const gen = this.generation;
     try {
-      await this.trainBatch(gen);
-      if (gen === this.generation) await this.refreshProbes(true);
+      await this.trainBatch(gen, steps);
+      if (gen !== this.generation) return;
+      await this.refreshProbes(true);
+      if (gen === this.generation) document.body.dataset.refreshedStep = String(this.step);
     } catch (e) {
       if (!(e instanceof StaleError)) this.fail(e);
     }
@@ -242,6 +286,7 @@ export class App {
     this.views.variance.current = r.config.estimator;
     this.step = r.step;
     this.chrome.backend(r.device);
+    this.applyPanels(r.panels);
     this.chrome.progress(r.step, Number.NaN);
     this.initialized = true;
     document.body.dataset.run = String(gen);
@@ -265,6 +310,8 @@ export class App {
     this.views.variance.reset();
     this.views.variance.current = this.state.config.estimator;
     this.views.curves.forEach((c) => c.reset());
+    this.notApplicable.clear();
+    this.chrome.panels?.([]);
     this.views.env.setProbe(this.state.queryState());
     this.chrome.progress(0, Number.NaN);
     this.requestDraw();
@@ -291,9 +338,9 @@ export class App {
     }
   }
 
-  private async trainBatch(gen: number): Promise<void> {
+  private async trainBatch(gen: number, steps = this.state.speed): Promise<void> {
     const t0 = performance.now();
-    const r = await this.client.request({ type: "step", steps: this.state.speed });
+    const r = await this.client.request({ type: "step", steps });
     if (gen !== this.generation) return;
     this.take(r.report, (performance.now() - t0) / 1000);
   }
@@ -386,7 +433,8 @@ export class App {
     const gen = this.generation;
     const state = this.state.queryState() ?? undefined;
     const due = (k: keyof typeof REFRESH_MS) =>
-      force || performance.now() - this.last[k] > Math.max(REFRESH_MS[k], COST_FACTOR[k] * this.cost[k]);
+      !this.notApplicable.has(k) &&
+      (force || performance.now() - this.last[k] > Math.max(REFRESH_MS[k], COST_FACTOR[k] * this.cost[k]));
     const timed = async <T>(k: keyof typeof REFRESH_MS, f: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
@@ -429,6 +477,12 @@ export class App {
   }
 
   private fail(e: unknown): void {
+    // A dead worker is the page's to handle (main.ts restarts it); the play intent is kept.
+    if (e instanceof WorkerDeadError) {
+      this.initialized = false;
+      this.setPlaying(false);
+      return;
+    }
     this.wantPlay = false;
     this.setPlaying(false);
     const msg = e instanceof Error ? e.message : String(e);

@@ -7,6 +7,10 @@
  * - `invalidate()` drops everything queued or in flight (e.g. before a re-init): their promises
  *   reject with `StaleError`, and late replies carrying their ids are ignored.
  * - An `error` reply rejects with `WorkerError`, which keeps the worker's `fields`.
+ * - A dead worker is noticed: `fail(why)` (the Worker's `error` event, wired by the page) or a
+ *   request in flight with no word from the worker (no reply, no heartbeat) for `deadAfterMs`
+ *   rejects everything with `WorkerDeadError` and calls `onDead` once. The client is then
+ *   finished; the page builds a new worker and a new client.
  */
 import type { FieldError, Reply, Request } from "./protocol";
 
@@ -21,6 +25,17 @@ export type Outgoing = Request extends infer R ? (R extends { id: number } ? Omi
 
 /** The reply that answers a request of type `T`: the reply of the same `type`. */
 export type ReplyTo<T extends Request["type"]> = Extract<Reply, { type: T }>;
+
+/** The worker died or stopped answering; every request of this client rejects with it. */
+export class WorkerDeadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WorkerDeadError";
+  }
+}
+
+/** Default silence (ms) with a request in flight after which the worker counts as dead. */
+export const DEAD_AFTER_MS = 60_000;
 
 /** Thrown for requests dropped by `invalidate()`; callers usually ignore it. */
 export class StaleError extends Error {
@@ -41,6 +56,8 @@ export class WorkerError extends Error {
 }
 
 interface Pending {
+  /** When it was posted to the worker (ms, performance.now); 0 while queued. */
+  sentAt: number;
   id: number;
   req: Request;
   transfer: Transferable[];
@@ -58,14 +75,61 @@ export class WorkerClient {
   readonly ready: Promise<void>;
   /** Called for `error` replies that belong to no request (e.g. the wasm failed to load). */
   onFatal: (message: string) => void = () => {};
+  /** Called once when the worker is found dead (see `fail`). */
+  onDead: (why: string) => void = () => {};
+  /** Set once the worker is dead: the reason. */
+  dead: string | null = null;
+  /** When the worker last said anything (a reply or a heartbeat), ms (performance.now). */
+  private lastHeard = 0;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly port: Port) {
+  /**
+   * `deadAfterMs`: silence with a request in flight after which the worker counts as dead (the
+   * worker sends a heartbeat every second while it can; a long wasm call blocks it, so this is
+   * generous).
+   */
+  constructor(
+    private readonly port: Port,
+    private readonly deadAfterMs = DEAD_AFTER_MS,
+  ) {
     this.ready = new Promise<void>((res, rej) => {
       this.readyResolve = res;
       this.readyReject = rej;
     });
     this.ready.catch(() => {}); // observed through onFatal as well
     port.onmessage = (ev: MessageEvent) => this.receive(ev.data as Reply);
+    this.lastHeard = now();
+    this.watchdog = setInterval(() => this.check(), Math.min(1000, Math.max(50, this.deadAfterMs / 4)));
+    // (Node, in the unit tests: the watchdog must not keep the process alive.)
+    (this.watchdog as unknown as { unref?: () => void }).unref?.();
+  }
+
+  /** The worker is gone (its `error` event, or it stopped answering): reject everything, once. */
+  fail(why: string): void {
+    if (this.dead !== null) return;
+    this.dead = why;
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
+    const all = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
+    this.inFlight = null;
+    this.queue = [];
+    for (const p of all) p.reject(new WorkerDeadError(why));
+    this.readyReject(new WorkerDeadError(why));
+    this.onDead(why);
+  }
+
+  /** Stop the watchdog (the page is done with this client). */
+  close(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
+  private check(): void {
+    if (this.dead !== null || !this.inFlight) return;
+    const silent = now() - Math.max(this.lastHeard, this.inFlight.sentAt);
+    if (silent > this.deadAfterMs) {
+      this.fail(`the training worker stopped responding (no answer to “${this.inFlight.req.type}” for ${Math.round(silent / 1000)} s)`);
+    }
   }
 
   /** Send one request; resolves with its reply (already checked to be the right type). */
@@ -75,7 +139,12 @@ export class WorkerClient {
   ): Promise<ReplyTo<T>> {
     const id = this.nextId++;
     return new Promise<ReplyTo<T>>((resolve, reject) => {
+      if (this.dead !== null) {
+        reject(new WorkerDeadError(this.dead));
+        return;
+      }
       this.queue.push({
+        sentAt: 0,
         id,
         req: { ...req, id } as Request,
         transfer,
@@ -102,13 +171,16 @@ export class WorkerClient {
   }
 
   private pump(): void {
-    if (this.inFlight || this.queue.length === 0) return;
+    if (this.inFlight || this.queue.length === 0 || this.dead !== null) return;
     const next = this.queue.shift()!;
+    next.sentAt = now();
     this.inFlight = next;
     this.port.postMessage(next.req, next.transfer);
   }
 
   private receive(msg: Reply): void {
+    this.lastHeard = now();
+    if (msg.type === "heartbeat") return;
     if (msg.type === "ready") {
       this.readyResolve();
       return;
@@ -128,6 +200,8 @@ export class WorkerClient {
     this.pump();
   }
 }
+
+const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
 
 /** The reply `type` expected for a request `type`: the same name (one name per operation). */
 export function expectedReply(t: Request["type"]): Reply["type"] {

@@ -1,135 +1,112 @@
 /**
- * The experiment controls, built from the `PROPS` table: one labelled input per config field
- * (selects for choices, number inputs, log sliders for λ and learning rates, an η slider for
- * the fixed-η estimator). Shows the worker's `FieldError`s inline next to each control
- * (aria-invalid + a message). Computes nothing: `onChange(draft)` hands the new draft config
- * to the app, which validates it through the worker.
+ * The Experiment card's controls, built from the crate's description of every field
+ * (`describeSpec()` → `FieldInfo[]`): a select per choice field, a text input per number (with
+ * a log slider when the field is log-spaced), an η slider for the fixed-η estimator. Fields
+ * that do not apply to the current mode (and, in RL, agent) are hidden. Shows the worker's
+ * `FieldError`s inline (aria-invalid + a message). Computes nothing: `onChange(draft)` hands the
+ * new draft to the app, which validates it through the worker; a mode switch goes to
+ * `onModeSwitch(mode)` instead (the page loads that mode's defaults).
  */
-import type { FieldError, PlaygroundConfig } from "./protocol";
-import {
-  PROPS,
-  type EstimatorKind,
-  type Prop,
-  joinEstimator,
-  logToSlider,
-  parseNumber,
-  sliderToLog,
-  splitEstimator,
-} from "./state";
-
-const GROUP_TITLES: Record<Prop["group"], string> = {
-  task: "Task",
-  agent: "Agent & estimator",
-  flow: "Flow",
-  training: "Training",
-};
-
-const OPTION_LABELS: Record<string, string> = {
-  rl: "RL (control task)",
-  sampler: "Sampler (known density)",
-  multigoal: "Multigoal plane",
-  pendulum: "Pendulum",
-  "mountain-car": "Mountain car",
-  gmm8: "8 Gaussians",
-  "two-moons": "Two moons",
-  rings: "Rings",
-  gmm40: "40 Gaussians",
-  rfm: "RFM",
-  sac: "SAC (Gaussian)",
-  noise: "Noise (η = 0)",
-  grad: "Gradient (η = 1)",
-  eta: "Fixed η…",
-  flow: "Flow (velocity)",
-  diffusion: "Diffusion (noise)",
-  euler: "Euler",
-  heun: "Heun",
-};
+import type { FieldError, FieldInfo, Mode, PlaygroundConfig } from "./protocol";
+import { type EstimatorKind, fieldApplies, joinEstimator, logToSlider, parseNumber, sliderToLog, splitEstimator } from "./state";
 
 interface Field {
-  prop: Prop;
+  info: FieldInfo;
   wrap: HTMLElement;
   input: HTMLInputElement | HTMLSelectElement;
   slider?: HTMLInputElement;
   error: HTMLElement;
 }
 
+type Draft = Record<string, unknown>;
+
+/** The estimator option that stands for "a fixed η" (its value is "eta" or starts with "eta:"). */
+const isEtaOption = (v: string) => v === "eta" || v.startsWith("eta:");
+
 export class Controls {
   private fields = new Map<string, Field>();
   private draft: PlaygroundConfig | null = null;
-  private eta!: HTMLInputElement;
-  private etaOut!: HTMLOutputElement;
-  private etaWrap!: HTMLElement;
+  private eta: HTMLInputElement | null = null;
+  private etaOut: HTMLOutputElement | null = null;
+  private etaWrap: HTMLElement | null = null;
+  private disabled = false;
   /** Errors not tied to a shown control. */
   private general: HTMLElement;
   onChange: (draft: PlaygroundConfig) => void = () => {};
+  onModeSwitch: (mode: Mode) => void = () => {};
 
   constructor(private readonly root: HTMLElement) {
     this.general = document.createElement("p");
     this.general.className = "field-error general";
     this.general.id = "config-errors";
     this.general.hidden = true;
-    const groups = new Map<Prop["group"], HTMLFieldSetElement>();
-    for (const p of PROPS) {
-      let fs = groups.get(p.group);
-      if (!fs) {
-        fs = document.createElement("fieldset");
-        fs.className = `group group-${p.group}`;
-        const lg = document.createElement("legend");
-        lg.textContent = GROUP_TITLES[p.group];
-        fs.append(lg);
-        groups.set(p.group, fs);
-        root.append(fs);
-      }
-      fs.append(this.build(p));
-      if (p.name === "estimator") fs.append(this.buildEta());
-    }
     root.append(this.general);
   }
 
-  private build(p: Prop): HTMLElement {
-    const id = `cfg-${p.name}`;
+  /** Build one control per field, in the crate's order (replaces any built before). */
+  build(fields: readonly FieldInfo[]): void {
+    this.fields.clear();
+    this.eta = this.etaOut = this.etaWrap = null;
+    const els: HTMLElement[] = [];
+    for (const f of fields) {
+      els.push(this.buildField(f));
+      if (f.key === "estimator") els.push(this.buildEta());
+    }
+    this.root.replaceChildren(...els, this.general);
+    this.setDisabled(this.disabled);
+    if (this.draft) this.set(this.draft);
+  }
+
+  /** The control of a field (tests and focus handling). */
+  has(key: string): boolean {
+    return this.fields.has(key);
+  }
+
+  private buildField(info: FieldInfo): HTMLElement {
+    const id = `cfg-${info.key}`;
     const wrap = document.createElement("div");
-    wrap.className = `field field-${p.kind}`;
-    wrap.dataset.field = p.name;
+    wrap.className = `field field-${info.control}${info.log ? " field-log" : ""}`;
+    wrap.dataset.field = info.key;
     const label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = p.label;
+    label.textContent = info.label;
     const help = document.createElement("p");
     help.className = "help";
     help.id = `${id}-help`;
-    help.textContent = p.help;
+    help.textContent = info.help;
     const error = document.createElement("p");
     error.className = "field-error";
     error.id = `${id}-error`;
     error.hidden = true;
     let input: HTMLInputElement | HTMLSelectElement;
     let slider: HTMLInputElement | undefined;
-    if (p.kind === "select") {
+    if (info.control === "select") {
       const sel = document.createElement("select");
-      for (const o of p.options ?? []) sel.append(new Option(OPTION_LABELS[o] ?? o, o));
-      sel.addEventListener("change", () => this.commit(p, sel.value));
+      for (const o of info.options) sel.append(new Option(o.label, o.value));
+      sel.addEventListener("change", () => this.commit(info, sel.value));
       input = sel;
     } else {
       const inp = document.createElement("input");
       inp.type = "text";
-      inp.inputMode = p.kind === "int" ? "numeric" : "decimal";
+      inp.inputMode = info.integer ? "numeric" : "decimal";
       inp.autocomplete = "off";
       inp.spellcheck = false;
-      inp.addEventListener("change", () => this.commit(p, inp.value));
+      inp.addEventListener("change", () => this.commit(info, inp.value));
       input = inp;
-      if (p.kind === "log") {
+      if (info.log && info.min !== null && info.max !== null && info.min > 0) {
+        const [min, max] = [info.min, info.max];
         slider = document.createElement("input");
         slider.type = "range";
         slider.min = "0";
         slider.max = "1000";
         slider.step = "1";
         slider.className = "log-slider";
-        slider.setAttribute("aria-label", `${p.label} (log scale)`);
+        slider.setAttribute("aria-label", `${info.label} (log scale)`);
         const s = slider;
         s.addEventListener("input", () => {
-          inp.value = String(sliderToLog(Number(s.value), p.min!, p.max!));
+          inp.value = String(sliderToLog(Number(s.value), min, max));
         });
-        s.addEventListener("change", () => this.commit(p, inp.value));
+        s.addEventListener("change", () => this.commit(info, inp.value));
       }
     }
     input.id = id;
@@ -139,7 +116,7 @@ export class Controls {
     if (slider) row.append(slider);
     row.append(input);
     wrap.append(label, row, help, error);
-    this.fields.set(p.name, { prop: p, wrap, input, slider, error });
+    this.fields.set(info.key, { info, wrap, input, slider, error });
     return wrap;
   }
 
@@ -173,18 +150,22 @@ export class Controls {
   /** Show a config in the controls (after defaults, a preset, a share link, or a reply). */
   set(config: PlaygroundConfig): void {
     this.draft = { ...config };
+    const values = config as unknown as Draft;
     for (const f of this.fields.values()) {
-      const v = config[f.prop.name];
-      if (f.prop.name === "estimator") {
+      const v = values[f.info.key];
+      if (f.info.key === "estimator") {
         const { kind, eta } = splitEstimator(config.estimator);
-        f.input.value = kind;
-        this.eta.value = String(eta);
-        this.etaOut.value = eta.toFixed(2);
+        const etaOption = f.info.options.find((o) => isEtaOption(o.value))?.value ?? "eta";
+        f.input.value = kind === "eta" ? etaOption : kind;
+        if (this.eta && this.etaOut) {
+          this.eta.value = String(eta);
+          this.etaOut.value = eta.toFixed(2);
+        }
         continue;
       }
       // f32 values from the core (0.10000000149011612) are shown as typed (0.1).
-      f.input.value = typeof v === "number" ? String(Number(v.toPrecision(7))) : String(v);
-      if (f.slider) f.slider.value = String(logToSlider(Number(v), f.prop.min!, f.prop.max!));
+      f.input.value = typeof v === "number" ? String(Number(v.toPrecision(7))) : String(v ?? "");
+      if (f.slider) f.slider.value = String(logToSlider(Number(v), f.info.min!, f.info.max!));
     }
     this.applyVisibility();
   }
@@ -195,39 +176,36 @@ export class Controls {
   }
 
   private applyVisibility(): void {
-    const mode = this.draft?.mode ?? "rl";
-    const agent = this.draft?.agent ?? "rfm";
-    for (const f of this.fields.values()) {
-      let hidden = f.prop.onlyIn !== undefined && f.prop.onlyIn !== mode;
-      // SAC has no flow: hide the flow-only knobs in RL with SAC.
-      if (mode === "rl" && agent === "sac" && ["estimator", "k", "param", "solver", "odeSteps", "candidates"].includes(f.prop.name)) {
-        hidden = true;
-      }
-      f.wrap.hidden = hidden;
-    }
+    const c = this.draft ?? ({ mode: "rl", agent: "rfm" } as PlaygroundConfig);
+    for (const f of this.fields.values()) f.wrap.hidden = !fieldApplies(f.info, c);
     const est = this.fields.get("estimator");
-    this.etaWrap.hidden = !!est?.wrap.hidden || (this.draft ? splitEstimator(this.draft.estimator).kind !== "eta" : true);
+    if (this.etaWrap) this.etaWrap.hidden = !est || est.wrap.hidden || splitEstimator(c.estimator ?? "rfm").kind !== "eta";
   }
 
-  private commit(p: Prop, raw: string): void {
+  private commit(info: FieldInfo, raw: string): void {
     if (!this.draft) return;
-    const f = this.fields.get(p.name)!;
+    const f = this.fields.get(info.key)!;
     this.clearField(f);
-    if (p.name === "estimator") return this.commitEstimator();
-    if (p.kind === "select") {
-      (this.draft as unknown as Record<string, unknown>)[p.name] = raw;
+    if (info.key === "estimator") return this.commitEstimator();
+    if (info.key === "mode") {
+      this.onModeSwitch(raw as Mode);
+      return;
+    }
+    const draft = this.draft as unknown as Draft;
+    if (info.control === "select") {
+      draft[info.key] = raw;
     } else {
       const v = parseNumber(raw);
       if (Number.isNaN(v)) {
         this.showField(f, `“${raw}” is not a number.`);
         return;
       }
-      if (p.kind === "int" && !(Number.isInteger(v) && v >= 0)) {
-        this.showField(f, `${p.label} must be a whole number (0, 1, 2, …), not ${raw}.`);
+      if (info.integer && !(Number.isInteger(v) && v >= 0)) {
+        this.showField(f, `${info.label} must be a whole number (0, 1, 2, …), not ${raw}.`);
         return;
       }
-      (this.draft as unknown as Record<string, unknown>)[p.name] = v;
-      if (f.slider) f.slider.value = String(logToSlider(v, p.min!, p.max!));
+      draft[info.key] = v;
+      if (f.slider) f.slider.value = String(logToSlider(v, info.min!, info.max!));
     }
     this.applyVisibility();
     this.onChange({ ...this.draft });
@@ -236,7 +214,8 @@ export class Controls {
   private commitEstimator(): void {
     if (!this.draft) return;
     const f = this.fields.get("estimator")!;
-    this.draft.estimator = joinEstimator(f.input.value as EstimatorKind, Number(this.eta.value));
+    const kind: EstimatorKind = isEtaOption(f.input.value) ? "eta" : (f.input.value as EstimatorKind);
+    this.draft.estimator = joinEstimator(kind, Number(this.eta?.value ?? 0.5));
     this.applyVisibility();
     this.onChange({ ...this.draft });
   }
@@ -284,11 +263,12 @@ export class Controls {
 
   /** Disable every control (e.g. while the worker loads). */
   setDisabled(disabled: boolean): void {
+    this.disabled = disabled;
     for (const f of this.fields.values()) {
       f.input.disabled = disabled;
       if (f.slider) f.slider.disabled = disabled;
     }
-    this.eta.disabled = disabled;
+    if (this.eta) this.eta.disabled = disabled;
   }
 
   /** The root element (for focus handling). */

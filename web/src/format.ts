@@ -1,11 +1,4 @@
 /** Small, pure formatting helpers for the views (no DOM). */
-import type { DeviceInfo } from "./protocol";
-
-/** One line naming the backend that ran, e.g. `"WebGPU: … "` or `"CPU (flex …) — reason"`. */
-export function describeBackend(d: DeviceInfo): string {
-  if (d.kind === "webgpu") return d.adapter;
-  return `CPU (${d.adapter})${d.fallbackReason ? ` — ${d.fallbackReason}` : ""}`;
-}
 
 /** A loss curve summary: `"0.5012 → 0.0123 in 50 steps"`. */
 export function describeLoss(initial: number, final: number, steps: number): string {
@@ -41,4 +34,9 @@ export function fmtShort(x: number): string {
 export function fmtRate(perSec: number): string {
   if (!Number.isFinite(perSec) || perSec < 0) return "—";
   return `${perSec < 10 ? perSec.toFixed(1) : Math.round(perSec)} steps/s`;
+}
+
+/** The env's last action for the readout: 2 decimals, "—" before the first action (null). */
+export function fmtAction(u: number | null): string {
+  return u === null || !Number.isFinite(u) ? "—" : u.toFixed(2);
 }

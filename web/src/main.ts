@@ -6,14 +6,15 @@
 import { App, startupMark, type Chrome } from "./app";
 import { clearSaved, readSaved, verify } from "./autosave";
 import { runBenchPage } from "./bench";
-import { WorkerClient, WorkerError } from "./client";
+import { backendBadge } from "./backend";
+import { DEAD_AFTER_MS, WorkerClient, WorkerError } from "./client";
 import { Controls } from "./controls";
 import { configToJson, download, exportPng, fileStem, metricsToCsv } from "./export";
-import { describeBackend, fmtRate } from "./format";
+import { fmtRate } from "./format";
 import { PRESETS, applyPreset, type Preset } from "./presets";
-import type { BackendChoice, FaultKind, PlaygroundConfig } from "./protocol";
+import type { BackendChoice, FaultKind, Mode, Panel, PanelStatus, PlaygroundConfig } from "./protocol";
 import { startConfig, syncFragment } from "./share";
-import { SPEEDS, STATE_AXES, State, fragmentFromHash } from "./state";
+import { SPEEDS, STATE_AXES, State, fragmentFromHash, switchMode } from "./state";
 import { seriesColour } from "./colormap";
 import { LineChart } from "./views/curves";
 import { DensityPanel } from "./views/densityPanel";
@@ -28,7 +29,26 @@ function el<T extends HTMLElement = HTMLElement>(id: string): T {
 }
 
 const body = document.body;
-const client = new WorkerClient(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+const query = new URLSearchParams(location.search);
+/** `?watchdog=ms` (tests): how long a silent worker with a request in flight may take. */
+const deadAfterMs = Number(query.get("watchdog")) > 0 ? Number(query.get("watchdog")) : DEAD_AFTER_MS;
+let worker: Worker;
+let client: WorkerClient;
+
+/** Start a training worker and its client; a worker that dies is reported to `workerDied`. */
+function spawnWorker(): WorkerClient {
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const c = new WorkerClient(worker, deadAfterMs);
+  worker.addEventListener("error", (ev) => {
+    ev.preventDefault();
+    c.fail(`the training worker crashed (${ev.message || "no message"})`);
+  });
+  worker.addEventListener("messageerror", () => c.fail("the training worker sent a message the page could not read"));
+  c.onDead = (why) => void workerDied(why);
+  c.onFatal = (message) => chrome.status(`error: ${message}`, "error");
+  return c;
+}
+client = spawnWorker();
 
 // ---- views -------------------------------------------------------------------------------
 const views = {
@@ -47,7 +67,7 @@ const views = {
   curves: [
     new LineChart(el<HTMLCanvasElement>("curve-returns"), "Return", [
       { key: "episodeReturn", label: "episode", colour: seriesColour(0) },
-      { key: "evalReturn", label: "greedy eval", colour: seriesColour(1), dash: [5, 3] },
+      { key: "evalReturn", label: "greedy eval", colour: seriesColour(1), dash: [5, 3], pending: "no evaluation yet" },
     ]),
     new LineChart(el<HTMLCanvasElement>("curve-losses"), "Loss", [
       { key: "actorLoss", label: "actor (flow)", colour: seriesColour(2) },
@@ -81,9 +101,11 @@ const chrome: Chrome = {
     saveWeightsBtn.disabled = !usable || state === "error";
   },
   backend(d) {
-    backendEl.textContent = describeBackend(d);
+    const { text, detail } = backendBadge(d);
+    backendEl.textContent = text;
     backendEl.dataset.kind = d.kind;
-    backendEl.title = d.fallbackReason ?? d.adapter;
+    backendEl.title = detail;
+    console.info(`backend: ${detail}`);
   },
   progress(step, perSec) {
     stepEl.textContent = step.toLocaleString("en");
@@ -105,15 +127,62 @@ const chrome: Chrome = {
   backendChoice(choice) {
     el<HTMLSelectElement>("backend-choice").value = choice;
   },
+  panels(panels) {
+    showPanels(panels);
+  },
 };
+
+/** Where each panel lives on the page (the ESS chart is one canvas of the curves card). */
+const PANEL_HOME: Record<Panel, () => HTMLElement> = {
+  density: () => el("density-card"),
+  paths: () => el("paths-card"),
+  variance: () => el("variance-card"),
+  env: () => el("env-card"),
+  ess: () => el("curve-ess"),
+};
+
+/**
+ * Mark the panels that do not apply: `data-not-applicable` (the reason) on the card or
+ * canvas, and the reason as text after it for screen readers (the canvas draws it too).
+ */
+function showPanels(panels: PanelStatus[]): void {
+  for (const [panel, home] of Object.entries(PANEL_HOME) as [Panel, () => HTMLElement][]) {
+    const target = home();
+    const status = panels.find((p) => p.panel === panel);
+    const noteId = `na-${panel}`;
+    let note = document.getElementById(noteId);
+    if (status && !status.available) {
+      const reason = status.reason ?? "Not used by this experiment";
+      target.dataset.notApplicable = reason;
+      if (!note) {
+        note = document.createElement("p");
+        note.id = noteId;
+        note.className = "visually-hidden na-note";
+        target.tagName === "CANVAS" ? target.after(note) : target.append(note);
+      }
+      note.textContent = reason;
+    } else {
+      delete target.dataset.notApplicable;
+      note?.remove();
+    }
+  }
+}
 el("notice-close").addEventListener("click", () => chrome.notice(null));
 
 // ---- state, controls, app ------------------------------------------------------------------
 let state: State;
 let app: App;
-let defaults: PlaygroundConfig;
+/** Each mode's full default config (`defaultSpec(mode)` in the crate). */
+const defaultsOf: Partial<Record<Mode, PlaygroundConfig>> = {};
 const controls = new Controls(el("controls"));
 controls.setDisabled(true);
+const modeNote = el("mode-note");
+
+/** The defaults of a mode, asked of the worker once. */
+async function modeDefaults(mode: Mode): Promise<PlaygroundConfig> {
+  defaultsOf[mode] ??= (await client.request({ type: "defaults", mode })).config;
+  return defaultsOf[mode]!;
+}
 
 /** Show the mode-dependent parts (env card and probe sliders only in RL). */
 function applyModeLayout(): void {
@@ -144,6 +213,9 @@ async function applyConfig(draft: PlaygroundConfig, autoplay: boolean): Promise<
       return false;
     }
     controls.clearErrors();
+    // The mode-switch note stays for the switch that showed it, and goes with the next change.
+    if (modeNote.dataset.pending) delete modeNote.dataset.pending;
+    else modeNote.hidden = true;
     state.config = { ...draft };
     controls.set(state.config);
     applyModeLayout();
@@ -177,6 +249,24 @@ function requestApply(draft: PlaygroundConfig, autoplay: boolean): void {
   });
 }
 
+/** A mode switch brings that mode's defaults (the seed is kept), and says so. */
+controls.onModeSwitch = (mode) => {
+  void (async () => {
+    try {
+      const { config, changed } = switchMode(controls.current() ?? state.config, await modeDefaults(mode));
+      const label = mode === "rl" ? "RL" : "sampler";
+      modeNote.textContent = changed.length
+        ? `Switched to ${label} mode: its defaults are loaded for every setting but the seed (${changed.length} changed).`
+        : `Switched to ${label} mode: its defaults are loaded for every setting but the seed.`;
+      modeNote.hidden = false;
+      modeNote.dataset.pending = "1";
+      requestApply(config, app.playing || body.dataset.state === "invalid" || body.dataset.state === "error");
+    } catch (e) {
+      chrome.status(`error: ${e instanceof Error ? e.message : String(e)}`, "error");
+    }
+  })();
+};
+
 controls.onChange = (draft) => {
   if (controls.hasErrors()) {
     app.pause();
@@ -188,6 +278,9 @@ controls.onChange = (draft) => {
 };
 
 // ---- presets -------------------------------------------------------------------------------
+/** A lesson's settings are laid on the defaults of its own mode. */
+const presetMode = (p: Preset): Mode => p.patch.mode ?? "rl";
+
 function showPreset(p: Preset): void {
   el("preset-detail").hidden = false;
   el("preset-text").textContent = p.text;
@@ -200,7 +293,7 @@ function showPreset(p: Preset): void {
       b.dataset.variant = v.label;
       b.addEventListener("click", () => {
         box.querySelectorAll("button").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
-        requestApply(applyPreset(defaults, p, v), true);
+        void modeDefaults(presetMode(p)).then((d) => requestApply(applyPreset(d, p, v), true));
       });
       return b;
     }),
@@ -222,7 +315,7 @@ el("preset-buttons").replaceChildren(
       if (p.probeState && p.patch.env) state.probeState[p.patch.env] = [...p.probeState];
       const first = p.variants[0];
       el("preset-variants").querySelector("button")?.setAttribute("aria-pressed", "true");
-      requestApply(applyPreset(defaults, p, first), true);
+      void modeDefaults(presetMode(p)).then((d) => requestApply(applyPreset(d, p, first), true));
     });
     return b;
   }),
@@ -341,7 +434,6 @@ el<HTMLInputElement>("load-weights").addEventListener("change", async (ev) => {
 });
 
 // ---- start ------------------------------------------------------------------------------------
-client.onFatal = (message) => chrome.status(`error: ${message}`, "error");
 
 /**
  * A reload or a crashed tab: continue the autosaved experiment when the address has no link or
@@ -379,27 +471,81 @@ async function resumeAutosave(noLink: boolean): Promise<void> {
   };
 }
 
-/** `?debug`: hooks for the reliability tests (inject a fault into the next training step). */
-if (new URLSearchParams(location.search).has("debug")) {
-  (window as unknown as { rfmDebug: unknown }).rfmDebug = { injectFault: (kind: FaultKind) => app.injectFault(kind) };
+/**
+ * The training worker died (crashed, or stopped answering): say so, start a new one and go on
+ * from the last autosave (or, without one, start the same experiment afresh).
+ */
+let restarts = 0;
+async function workerDied(why: string): Promise<void> {
+  restarts++;
+  body.dataset.workerRestarts = String(restarts);
+  console.warn(`training worker lost: ${why}`);
+  const old = client;
+  old.close();
+  worker.terminate();
+  const wasPlaying = app?.playing ?? true;
+  chrome.status("the training worker stopped; restarting it…", "loading");
+  client = spawnWorker();
+  app?.replaceClient(client);
+  try {
+    await client.ready;
+    let from = "the start (there was no autosave yet)";
+    const raw = await readSaved().catch(() => null);
+    const checked = raw === null ? null : verify(raw);
+    // The autosave is this experiment's (same settings): go on from it.
+    if (checked && "ok" in checked && JSON.stringify(checked.ok.config) === JSON.stringify(state.config)) {
+      const saved = checked.ok;
+      state.config = saved.config;
+      controls.set(state.config);
+      applyModeLayout();
+      app.carry = { weights: saved.weights, step: saved.step, metrics: saved.metrics, notice: "" };
+      from = `its last autosave (step ${saved.step.toLocaleString("en")})`;
+    }
+    const msg = `The training worker stopped (${why}). It was restarted and the experiment goes on from ${from}.`;
+    if (app.carry) app.carry.notice = msg;
+    else chrome.notice(msg);
+    await app.init(wasPlaying);
+  } catch (e) {
+    chrome.notice(`The training worker stopped (${why}) and could not be restarted: ${e instanceof Error ? e.message : String(e)}. Reload the page to go on from the last autosave.`);
+    chrome.status("error: the training worker stopped", "error");
+  }
+}
+
+/**
+ * `?debug`: hooks for the tests: inject a fault into the next training step, terminate the
+ * worker (as a crashed tab process would), train exactly N steps while paused.
+ */
+if (query.has("debug")) {
+  (window as unknown as { rfmDebug: unknown }).rfmDebug = {
+    injectFault: (kind: FaultKind) => app.injectFault(kind),
+    terminateWorker: () => worker.terminate(),
+    train: (steps: number) => app.trainExactly(steps),
+  };
 }
 
 async function start(): Promise<void> {
   chrome.status("loading the trainer…", "loading");
   await client.ready;
   startupMark("wasmReady");
-  const start = await startConfig(client, location.hash);
-  defaults = start.defaults;
+  const [start, described] = await Promise.all([startConfig(client, location.hash), client.request({ type: "describe" })]);
+  defaultsOf.rl = start.defaults;
+  controls.build(described.fields);
   state = new State(start.config);
+  const backend = query.get("backend");
+  if (backend === "cpu" || backend === "webgpu" || backend === "auto") {
+    state.backend = backend;
+    el<HTMLSelectElement>("backend-choice").value = backend;
+  }
   speedSel.value = String(state.speed);
   app = new App(client, state, views, chrome);
   chrome.notice(start.notice);
   await resumeAutosave(fragmentFromHash(location.hash) === null);
   controls.set(state.config);
   controls.setDisabled(false);
-  await applyConfig(state.config, true);
+  // `?paused`: start paused (deterministic frames for the golden-image tests and screenshots).
+  await applyConfig(state.config, !query.has("paused"));
 }
 
 // `?bench`: measure throughput instead of starting the playground (see bench.ts).
-if (new URLSearchParams(location.search).has("bench")) void runBenchPage();
+if (query.has("bench")) void runBenchPage();
 else start().catch((e) => chrome.status(`error: ${e instanceof Error ? e.message : String(e)}`, "error"));

@@ -2,59 +2,14 @@
  * The page's state: the experiment config (a `PlaygroundConfig`, validated by the worker and
  * carried in share links) plus UI-only settings (backend, speed, where to look at the density).
  *
- * One `PROPS` row per config field drives the controls (label, kind, choices, slider range)
- * and the parsing of what the user typed. Ranges here are only slider hints; the worker's
- * `validate` is the authority on what is allowed.
+ * The controls themselves (labels, ranges, choices, which mode and agent each applies to) come
+ * from the crate (`describeSpec()`, see controls.ts); the worker's `validate` is the authority
+ * on what is allowed.
  */
-import type { BackendChoice, EnvName, EstimatorName, Mode, PlaygroundConfig } from "./protocol";
-
-export type PropKind = "select" | "number" | "log" | "int";
-
-export interface Prop {
-  /** The config field. */
-  name: keyof PlaygroundConfig;
-  label: string;
-  kind: PropKind;
-  /** Fieldset it belongs to in the controls. */
-  group: "task" | "agent" | "flow" | "training";
-  /** select: the stable names that go into the config. */
-  options?: readonly string[];
-  /** number/log/int: slider range (log: in value units, spaced logarithmically). */
-  min?: number;
-  max?: number;
-  /** One short line shown under the control. */
-  help: string;
-  /** Shown only in this mode (absent: always). */
-  onlyIn?: Mode;
-}
+import type { BackendChoice, EnvName, EstimatorName, FieldInfo, PlaygroundConfig } from "./protocol";
 
 /** The estimator choice without its η ("eta:0.5" → "eta"). */
 export type EstimatorKind = "rfm" | "noise" | "grad" | "eta";
-
-export const PROPS: readonly Prop[] = [
-  { name: "mode", label: "Mode", kind: "select", group: "task", options: ["rl", "sampler"], help: "RL on a control task, or fit a known 2-D density." },
-  { name: "env", label: "Environment", kind: "select", group: "task", options: ["multigoal", "pendulum", "mountain-car"], help: "The control task.", onlyIn: "rl" },
-  { name: "target", label: "Target density", kind: "select", group: "task", options: ["gmm8", "two-moons", "rings", "gmm40"], help: "The energy to sample from.", onlyIn: "sampler" },
-  { name: "agent", label: "Agent", kind: "select", group: "agent", options: ["rfm", "sac"], help: "Flow policy (RFM) or the Gaussian SAC baseline.", onlyIn: "rl" },
-  { name: "estimator", label: "Estimator", kind: "select", group: "agent", options: ["rfm", "noise", "grad", "eta"], help: "How the posterior mean is estimated." },
-  { name: "lambda", label: "Temperature λ", kind: "log", group: "agent", min: 1e-3, max: 10, help: "Target ∝ exp(Q/λ): small λ is greedy, large λ is spread out." },
-  { name: "k", label: "Posterior samples K", kind: "int", group: "agent", min: 1, max: 1000, help: "Samples per estimate." },
-  { name: "candidates", label: "Action candidates", kind: "int", group: "agent", min: 1, max: 256, help: "Particles drawn per state when acting.", onlyIn: "rl" },
-  { name: "param", label: "Parameterisation", kind: "select", group: "flow", options: ["flow", "diffusion"], help: "Velocity (flow) or noise (diffusion) network." },
-  { name: "solver", label: "ODE solver", kind: "select", group: "flow", options: ["euler", "heun"], help: "Integrator from noise to action." },
-  { name: "odeSteps", label: "ODE steps", kind: "int", group: "flow", min: 1, max: 100, help: "Integration steps from t=0 to t=1." },
-  { name: "hidden", label: "Hidden width", kind: "int", group: "flow", min: 8, max: 512, help: "Units per hidden layer of every network." },
-  { name: "actorLr", label: "Actor learning rate", kind: "log", group: "training", min: 1e-5, max: 1e-1, help: "Adam step size of the policy." },
-  { name: "criticLr", label: "Critic learning rate", kind: "log", group: "training", min: 1e-5, max: 1e-1, help: "Adam step size of the twin critic.", onlyIn: "rl" },
-  { name: "batch", label: "Batch size", kind: "int", group: "training", min: 1, max: 1024, help: "Samples per update." },
-  { name: "seed", label: "Seed", kind: "int", group: "training", min: 0, max: 2 ** 31 - 1, help: "Same seed, same run." },
-];
-
-export function prop(name: keyof PlaygroundConfig): Prop {
-  const p = PROPS.find((q) => q.name === name);
-  if (!p) throw new Error(`no PROPS row for ${String(name)}`);
-  return p;
-}
 
 /** Split an estimator name: `"eta:0.25"` → `{kind: "eta", eta: 0.25}`. */
 export function splitEstimator(e: string): { kind: EstimatorKind; eta: number } {
@@ -146,10 +101,21 @@ export class State {
     return [...this.probeState[this.config.env]];
   }
 
-  /** Whether a control is shown for the current mode. */
-  visible(p: Prop): boolean {
-    return p.onlyIn === undefined || p.onlyIn === this.config.mode;
-  }
+}
+
+/** Whether a control applies to a config: its mode, and in RL its agent (FieldInfo.modes/agents). */
+export function fieldApplies(f: Pick<FieldInfo, "modes" | "agents">, config: Pick<PlaygroundConfig, "mode" | "agent">): boolean {
+  if (!f.modes.includes(config.mode)) return false;
+  return config.mode !== "rl" || f.agents.includes(config.agent);
+}
+
+/**
+ * The config a mode switch brings: that mode's defaults for every field, except the seed,
+ * which is kept. Returns it with the fields whose value changed beyond `mode`.
+ */
+export function switchMode(current: PlaygroundConfig, modeDefaults: PlaygroundConfig): { config: PlaygroundConfig; changed: (keyof PlaygroundConfig)[] } {
+  const config = { ...modeDefaults, seed: current.seed };
+  return { config, changed: changedFields(current, config).filter((k) => k !== "mode") };
 }
 
 /** The share fragment from `location.hash` ("#abc" → "abc"; "" or "#" → null). Percent-escapes

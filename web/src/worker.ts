@@ -4,6 +4,7 @@
  * an `{type: "error"}` reply carrying the request id; nothing here computes algorithm numbers —
  * it times the steps (updates/s) and forwards what the core returns.
  */
+import { resolveBackend, type AdapterFacts } from "./backend";
 import type {
   BackendChoice,
   DensityView,
@@ -69,6 +70,36 @@ async function loadWasm(): Promise<Wasm> {
 }
 
 const ready = loadWasm();
+// A heartbeat for the page's watchdog: it stops when this worker dies or is terminated.
+setInterval(() => scope.postMessage({ type: "heartbeat" }), 1000);
+
+/** What `navigator.gpu` says about the adapter this browser would give (null: no WebGPU). */
+async function adapterFacts(): Promise<AdapterFacts | null> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapterLike | null> } }).gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return null;
+  const info = adapter.info ?? {};
+  return {
+    isFallbackAdapter: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+    vendor: info.vendor ?? "",
+    architecture: info.architecture ?? "",
+    description: info.description ?? "",
+  };
+}
+
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string; description?: string };
+}
+
+/**
+ * The backend the core is asked for: `auto` on a software adapter (SwiftShader, llvmpipe,
+ * lavapipe) or without WebGPU trains on the CPU, which is faster there; `reason` says why.
+ */
+async function chooseBackend(choice: BackendChoice): Promise<{ backend: BackendChoice; reason: string | null }> {
+  return resolveBackend(choice, choice === "auto" ? await adapterFacts().catch(() => null) : null);
+}
 ready.then(
   () => post({ type: "ready" }),
   (e) => post({ type: "error", id: null, message: `could not load the wasm core: ${String(e)}` }),
@@ -85,12 +116,14 @@ function requireSession(): WasmSession {
 
 const f64 = (state?: number[]) => (state ? Float64Array.from(state) : undefined);
 
-/** Make `next` the running session and describe it. */
-function adopt(next: WasmSession) {
+/** Make `next` the running session and describe it (with why `auto` chose the CPU). */
+function adopt(next: WasmSession, reason: string | null) {
   session?.free();
   session = next;
   lastStep = next.steps();
-  return { device: next.device(), config: next.spec(), panels: next.panels() };
+  const device = next.device();
+  if (reason && device.kind === "cpu") device.fallbackReason = reason;
+  return { device, config: next.spec(), panels: next.panels() };
 }
 
 async function handle(api: Wasm, req: Request): Promise<void> {
@@ -101,13 +134,15 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
-      const next = await api.Session.create(req.config, req.backend satisfies BackendChoice);
-      post({ type: "init", id: req.id, ...adopt(next) });
+      const choice = await chooseBackend(req.backend);
+      const next = await api.Session.create(req.config, choice.backend);
+      post({ type: "init", id: req.id, ...adopt(next, choice.reason) });
       return;
     }
     case "open": {
-      const next = await api.Session.open(new Uint8Array(req.bytes), req.backend);
-      post({ type: "open", id: req.id, ...adopt(next), step: next.steps() });
+      const choice = await chooseBackend(req.backend);
+      const next = await api.Session.open(new Uint8Array(req.bytes), choice.backend);
+      post({ type: "open", id: req.id, ...adopt(next, choice.reason), step: next.steps() });
       return;
     }
     case "step": {

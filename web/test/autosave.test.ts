@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MAX_SAVED_POINTS, crc32, seal, verify } from "../src/autosave.ts";
-import { CONFIG } from "./state.test.ts";
+import { CONFIG } from "./fixtures.ts";
 
 const weights = () => new TextEncoder().encode('{"format":"rfm-playground-weights","tensors":[]}').buffer as ArrayBuffer;
 

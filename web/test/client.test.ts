@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { StaleError, WorkerClient, WorkerError, expectedReply, type Port } from "../src/client.ts";
+import { StaleError, WorkerClient, WorkerDeadError, WorkerError, expectedReply, type Port } from "../src/client.ts";
 import type { Reply, Request } from "../src/protocol.ts";
 
 /** A fake worker: records posted requests; the test answers them by hand. */
@@ -100,4 +100,60 @@ test("a reply has the same type as its request (one name per operation)", () => 
   assert.equal(expectedReply("init"), "init");
   assert.equal(expectedReply("encodeShare"), "encodeShare");
   assert.equal(expectedReply("open"), "open");
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The client's watchdog timer does not keep Node alive (unref): hold the loop open while waiting on it. */
+const awake = () => {
+  const t = setInterval(() => {}, 1000);
+  return () => clearInterval(t);
+};
+
+test("a worker silent past the deadline with a request in flight is dead: everything rejects, once", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port, 120);
+  let died = "";
+  let calls = 0;
+  c.onDead = (why) => {
+    died = why;
+    calls++;
+  };
+  const a = c.request({ type: "step", steps: 10 });
+  const b = c.request({ type: "density", query: {} });
+  const done = awake();
+  await assert.rejects(a, WorkerDeadError);
+  done();
+  await assert.rejects(b, WorkerDeadError);
+  assert.match(died, /stopped responding \(no answer to “step”/);
+  // Later requests fail at once; the dead worker is reported once.
+  await assert.rejects(c.request({ type: "defaults", mode: "rl" }), WorkerDeadError);
+  c.fail("again");
+  assert.equal(calls, 1);
+  assert.equal(port.posted.length, 1, "nothing more is sent to a dead worker");
+});
+
+test("heartbeats keep a slow request alive; an idle worker is never declared dead", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port, 150);
+  let dead = false;
+  c.onDead = () => (dead = true);
+  await sleep(400); // idle: nothing in flight
+  assert.equal(dead, false);
+  const p = c.request({ type: "step", steps: 1 });
+  for (let i = 0; i < 6; i++) {
+    await sleep(60);
+    port.reply({ type: "heartbeat" });
+  }
+  assert.equal(dead, false, "a worker that still beats is busy, not dead");
+  port.reply({ type: "step", id: port.posted[0].id, report: { step: 1, points: [], env: null, updatesPerSec: 1, fault: null, faultKind: null, deviceLost: false, finished: false } });
+  assert.equal((await p).report.step, 1);
+  c.close();
+});
+
+test("fail() (the Worker's error event) rejects the request in flight with its reason", async () => {
+  const port = new FakePort();
+  const c = new WorkerClient(port);
+  const p = c.request({ type: "step", steps: 1 });
+  c.fail("the training worker crashed (unreachable)");
+  await assert.rejects(p, (e: unknown) => e instanceof WorkerDeadError && /crashed \(unreachable\)/.test(e.message));
 });

@@ -4,7 +4,7 @@ import { CSV_COLUMNS, configToJson, fileStem, metricsToCsv } from "../src/export
 import { fmtKl, fmtRate, fmtShort } from "../src/format.ts";
 import { linkNotice, startConfig } from "../src/share.ts";
 import { WorkerError } from "../src/client.ts";
-import { CONFIG } from "./state.test.ts";
+import { CONFIG } from "./fixtures.ts";
 
 test("metrics CSV has a header and empty cells for unmeasured values", () => {
   const csv = metricsToCsv([

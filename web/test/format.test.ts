@@ -1,14 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { describeBackend, describeLoss, fmt } from "../src/format.ts";
+import { describeLoss, fmt, fmtAction } from "../src/format.ts";
 
-test("describeBackend names the CPU fallback reason", () => {
-  assert.equal(
-    describeBackend({ kind: "cpu", adapter: "flex", fallbackReason: "no navigator.gpu" }),
-    "CPU (flex) — no navigator.gpu",
-  );
-  assert.equal(describeBackend({ kind: "cpu", adapter: "flex", fallbackReason: null }), "CPU (flex)");
-  assert.equal(describeBackend({ kind: "webgpu", adapter: "WebGPU: x", fallbackReason: null }), "WebGPU: x");
+test("fmtAction shows a missing action (null after a reset) as a dash", () => {
+  assert.equal(fmtAction(null), "—");
+  assert.equal(fmtAction(-1.234), "-1.23");
+  assert.equal(fmtAction(0), "0.00");
 });
 
 test("fmt uses fixed or exponent form by magnitude", () => {

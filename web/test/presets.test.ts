@@ -1,8 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PRESETS, applyPreset, presetById } from "../src/presets.ts";
-import { PROPS } from "../src/state.ts";
-import { CONFIG } from "./state.test.ts";
+import { CONFIG } from "./fixtures.ts";
 
 test("the three class presets exist with an explanation and variants", () => {
   assert.deepEqual(PRESETS.map((p) => p.id), ["multimodal", "estimators", "temperature"]);
@@ -15,14 +14,13 @@ test("the three class presets exist with an explanation and variants", () => {
   assert.equal(presetById("nope"), undefined);
 });
 
-test("preset patches only use config fields and listed choices", () => {
-  const fields = new Map(PROPS.map((p) => [p.name, p]));
+test("preset patches only use config fields, with values of the field's type", () => {
+  // (Which values are allowed is the crate's to say: the e2e lesson tests run every preset.)
   for (const p of PRESETS) {
     for (const patch of [p.patch, ...p.variants.map((v) => v.patch)]) {
       for (const [k, v] of Object.entries(patch)) {
-        const row = fields.get(k as keyof typeof CONFIG);
-        assert.ok(row, `${p.id}: unknown field ${k}`);
-        if (row.kind === "select" && k !== "estimator") assert.ok(row.options!.includes(String(v)), `${p.id}: ${k}=${v}`);
+        assert.ok(k in CONFIG, `${p.id}: unknown field ${k}`);
+        assert.equal(typeof v, typeof CONFIG[k as keyof typeof CONFIG], `${p.id}: ${k}=${v}`);
       }
     }
   }

@@ -1,63 +1,39 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  PROPS,
   State,
   STATE_AXES,
   changedFields,
+  fieldApplies,
   fragmentFromHash,
   joinEstimator,
   logToSlider,
   parseNumber,
-  prop,
   sliderToLog,
   splitEstimator,
+  switchMode,
 } from "../src/state.ts";
-import type { PlaygroundConfig } from "../src/protocol.ts";
+import { CONFIG } from "./fixtures.ts";
 
-export const CONFIG: PlaygroundConfig = {
-  mode: "rl",
-  env: "multigoal",
-  target: "gmm8",
-  agent: "rfm",
-  estimator: "rfm",
-  param: "flow",
-  solver: "euler",
-  lambda: 0.1,
-  k: 16,
-  candidates: 8,
-  odeSteps: 10,
-  hidden: 64,
-  actorLr: 1e-3,
-  criticLr: 1e-3,
-  batch: 128,
-  embWidth: 32,
-  warmup: 200,
-  replay: 50000,
-  proposal: "mixture",
-  evalEvery: 1000,
-  evalEpisodes: 3,
-  steps: 0,
-  seed: 0,
-};
 
-test("PROPS has exactly one row per config field", () => {
-  const names = PROPS.map((p) => p.name).sort();
-  assert.deepEqual(names, Object.keys(CONFIG).sort());
-  assert.equal(new Set(names).size, names.length);
-  for (const p of PROPS) {
-    if (p.kind === "select") assert.ok(p.options && p.options.length >= 2, `${p.name} needs choices`);
-    else assert.ok(p.min !== undefined && p.max !== undefined && p.min < p.max, `${p.name} needs a slider range`);
-    if (p.kind === "log") assert.ok(p.min! > 0, `${p.name}: log range must be positive`);
-  }
-  assert.throws(() => prop("nope" as keyof PlaygroundConfig), /no PROPS row/);
+test("a field applies to its modes and, in RL, to its agents", () => {
+  const flowOnly = { modes: ["rl", "sampler"] as const, agents: ["rfm"] as const };
+  const rlOnly = { modes: ["rl"] as const, agents: ["rfm", "sac"] as const };
+  const f = (x: { modes: readonly string[]; agents: readonly string[] }) => x as Parameters<typeof fieldApplies>[0];
+  assert.equal(fieldApplies(f(flowOnly), { mode: "rl", agent: "rfm" }), true);
+  assert.equal(fieldApplies(f(flowOnly), { mode: "rl", agent: "sac" }), false);
+  // Agents only matter in RL: sampler mode has no agent choice.
+  assert.equal(fieldApplies(f(flowOnly), { mode: "sampler", agent: "sac" }), true);
+  assert.equal(fieldApplies(f(rlOnly), { mode: "sampler", agent: "rfm" }), false);
+  assert.equal(fieldApplies(f(rlOnly), { mode: "rl", agent: "sac" }), true);
 });
 
-test("select choices match the protocol's names", () => {
-  assert.deepEqual([...prop("mode").options!].sort(), ["rl", "sampler"]);
-  assert.deepEqual([...prop("env").options!].sort(), ["mountain-car", "multigoal", "pendulum"]);
-  assert.deepEqual([...prop("target").options!].sort(), ["gmm40", "gmm8", "rings", "two-moons"]);
-  assert.deepEqual([...prop("solver").options!].sort(), ["euler", "heun"]);
+test("a mode switch takes that mode's defaults for every field but the seed", () => {
+  const samplerDefaults = { ...CONFIG, mode: "sampler" as const, lambda: 1, k: 64, seed: 0 };
+  const current = { ...CONFIG, lambda: 0.1, k: 16, hidden: 32, seed: 42 };
+  const { config, changed } = switchMode(current, samplerDefaults);
+  assert.deepEqual(config, { ...samplerDefaults, seed: 42 });
+  assert.deepEqual(changed.sort(), ["hidden", "k", "lambda"]);
 });
 
 test("estimator names split and join", () => {
@@ -103,8 +79,6 @@ test("State answers the query state per mode and env", () => {
   assert.deepEqual(s.queryState(), [Math.PI, 2]);
   s.config.mode = "sampler";
   assert.equal(s.queryState(), null);
-  assert.equal(s.visible(prop("target")), true);
-  assert.equal(s.visible(prop("env")), false);
   // The config is copied, not shared.
   assert.equal(CONFIG.mode, "rl");
 });

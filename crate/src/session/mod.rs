@@ -106,8 +106,6 @@ pub enum Panel {
     Ess,
     /// The environment.
     Env,
-    /// Greedy-evaluation returns.
-    Eval,
 }
 
 /// Whether `panel` applies, and if not, why (one plain line for the page).
@@ -375,16 +373,6 @@ impl Session {
                     None
                 } else {
                     not("The sampler has no environment: it fits a known density.")
-                },
-            ),
-            status(
-                Panel::Eval,
-                if !rl {
-                    not("The sampler has no episodes to evaluate.")
-                } else if self.cfg.eval_every == 0 {
-                    not("Greedy evaluation is off (evalEvery = 0).")
-                } else {
-                    None
                 },
             ),
         ]

@@ -9,7 +9,7 @@ export type Request = { "type": "init", id: number, config: ExperimentSpec, back
 /**
  * What the worker answers (each reply echoes its request's `id` and type).
  */
-export type Reply = { "type": "ready" } | { "type": "init", id: number, device: DeviceInfo, config: ExperimentSpec, panels: Array<PanelStatus>, } | { "type": "open", id: number, device: DeviceInfo, config: ExperimentSpec, panels: Array<PanelStatus>, step: number, } | { "type": "step", id: number, report: StepReport, } | { "type": "density", id: number, density: DensityView, } | { "type": "paths", id: number, paths: FlowPaths, } | { "type": "variance", id: number, curve: VarianceCurve, } | { "type": "validate", id: number, errors: Array<FieldError>, } | { "type": "encodeShare", id: number, fragment: string, } | { "type": "decodeShare", id: number, config: ExperimentSpec, } | { "type": "defaults", id: number, config: ExperimentSpec, } | { "type": "describe", id: number, fields: Array<FieldInfo>, } | { "type": "saveWeights", id: number, bytes: ArrayBuffer, } | { "type": "resume", id: number, step: number, } | { "type": "injectFault", id: number, } | { "type": "probe", id: number, report: ProbeReport, millis: number, } | { "type": "error", id: number | null, message: string, fields?: Array<FieldError>, };
+export type Reply = { "type": "ready" } | { "type": "heartbeat" } | { "type": "init", id: number, device: DeviceInfo, config: ExperimentSpec, panels: Array<PanelStatus>, } | { "type": "open", id: number, device: DeviceInfo, config: ExperimentSpec, panels: Array<PanelStatus>, step: number, } | { "type": "step", id: number, report: StepReport, } | { "type": "density", id: number, density: DensityView, } | { "type": "paths", id: number, paths: FlowPaths, } | { "type": "variance", id: number, curve: VarianceCurve, } | { "type": "validate", id: number, errors: Array<FieldError>, } | { "type": "encodeShare", id: number, fragment: string, } | { "type": "decodeShare", id: number, config: ExperimentSpec, } | { "type": "defaults", id: number, config: ExperimentSpec, } | { "type": "describe", id: number, fields: Array<FieldInfo>, } | { "type": "saveWeights", id: number, bytes: ArrayBuffer, } | { "type": "resume", id: number, step: number, } | { "type": "injectFault", id: number, } | { "type": "probe", id: number, report: ProbeReport, millis: number, } | { "type": "error", id: number | null, message: string, fields?: Array<FieldError>, };
 
 /**
  * What the user asked for.
@@ -353,7 +353,7 @@ export type PanelStatus = { panel: Panel, available: boolean, reason: string | n
 /**
  * A panel of the page and whether it applies to this experiment.
  */
-export type Panel = "density" | "paths" | "variance" | "ess" | "env" | "eval";
+export type Panel = "density" | "paths" | "variance" | "ess" | "env";
 
 /**
  * What [`Env::snapshot`] returns: one variant per environment, tagged `"env"` with the

@@ -3,13 +3,15 @@
  * each `StepReport`. `update(points)` appends, `draw()` paints (call from rAF), `reset()` clears.
  */
 import type { MetricPoint } from "../protocol";
-import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
+import { Frame, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 export interface SeriesSpec {
   key: Exclude<keyof MetricPoint, "step">;
   label: string;
   colour: string;
   dash?: number[];
+  /** Shown in the legend while the series has no point yet (e.g. "no evaluation yet"). */
+  pending?: string;
 }
 
 /** Keep at most this many points per series (every other point is dropped past it). */
@@ -34,6 +36,8 @@ export class LineChart {
   private xs: number[][];
   private ys: number[][];
   private dirty = true;
+  /** Why this chart does not apply (null: it does). */
+  na: string | null = null;
 
   constructor(
     readonly canvas: HTMLCanvasElement,
@@ -58,6 +62,13 @@ export class LineChart {
   reset(): void {
     this.xs = this.series.map(() => []);
     this.ys = this.series.map(() => []);
+    this.na = null;
+    this.dirty = true;
+  }
+
+  /** This experiment has no such panel: show why instead of data (cleared by `reset`). */
+  notApplicable(reason: string): void {
+    this.na = reason;
     this.dirty = true;
   }
 
@@ -72,14 +83,27 @@ export class LineChart {
     if (!this.dirty && !force) return;
     this.dirty = false;
     const { ctx, w, h } = fitCanvas(this.canvas);
+    if (this.na !== null) {
+      ctx.fillStyle = themeColour("--fg", "#1d1d1f");
+      ctx.font = plotFont(12, 600);
+      ctx.textBaseline = "top";
+      ctx.fillText(this.title, 8, 6);
+      return drawNotApplicable(ctx, w, h, this.na);
+    }
     const allX = this.xs.flat();
     const allY = this.ys.flat();
     ctx.fillStyle = themeColour("--fg", "#1d1d1f");
     ctx.font = plotFont(12, 600);
     ctx.textBaseline = "top";
     ctx.fillText(this.title, 8, 6);
-    const present = this.series.filter((_, i) => this.ys[i].length > 0);
-    drawLegend(ctx, (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })), 8 + ctx.measureText(this.title).width + 14, 13);
+    // How many points each series has (for tests and screen readers; the legend says the same).
+    this.canvas.dataset.points = JSON.stringify(Object.fromEntries(this.series.map((s, i) => [s.key, this.ys[i].length])));
+    const present = this.series.filter((s, i) => this.ys[i].length > 0 || s.pending);
+    const legend = (present.length ? present : this.series).map((s) => {
+      const empty = this.ys[this.series.indexOf(s)].length === 0;
+      return { label: empty && s.pending ? `${s.label}: ${s.pending}` : s.label, colour: s.colour, dash: s.dash };
+    });
+    drawLegend(ctx, legend, 8 + ctx.measureText(this.title).width + 14, 13);
     const xr = extent(allX) ?? [0, 1];
     let yr = extent(allY) ?? [0, 1];
     const logY = !!this.opts.logYIfPositive && allY.length > 0 && allY.every((v) => v > 0 || !Number.isFinite(v));

@@ -11,7 +11,7 @@ import type { DensityView } from "../protocol";
 import { maxOf } from "../colormap";
 import { fmtKl } from "../format";
 import { HeatMap } from "./heatmap";
-import { Frame, drawLegend, fitCanvas, themeColour } from "./plot";
+import { Frame, drawLegend, drawNotApplicable, fitCanvas, themeColour } from "./plot";
 
 export interface DensityElements {
   maps: HTMLElement;
@@ -35,6 +35,8 @@ export class DensityPanel {
   private view: DensityView | null = null;
   private initialKl: number | null = null;
   private dirty = true;
+  /** Why this panel does not apply (null: it does). */
+  na: string | null = null;
 
   constructor(private readonly el: DensityElements) {
     this.policy = new HeatMap(el.policyCanvas, "Policy");
@@ -80,14 +82,31 @@ export class DensityPanel {
     delete this.el.klUniform.dataset.klUniform;
     this.el.klUniform.textContent = "";
     this.el.where.textContent = "";
+    this.na = null;
+    this.el.policyCanvas.hidden = false;
+    this.el.targetCanvas.hidden = false;
+    this.el.curveCanvas.hidden = true;
     this.policy.reset();
     this.target.reset();
+    this.dirty = true;
+  }
+
+  /** This experiment has no such panel: show why instead of data (cleared by `reset`). */
+  notApplicable(reason: string): void {
+    this.na = reason;
     this.dirty = true;
   }
 
   draw(force = false): void {
     if (!this.dirty && !force) return;
     this.dirty = false;
+    if (this.na !== null) {
+      this.el.policyCanvas.hidden = true;
+      this.el.targetCanvas.hidden = true;
+      this.el.curveCanvas.hidden = false;
+      const { ctx, w, h } = fitCanvas(this.el.curveCanvas);
+      return drawNotApplicable(ctx, w, h, this.na);
+    }
     const v = this.view;
     if (!v) {
       this.policy.draw();

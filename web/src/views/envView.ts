@@ -5,7 +5,8 @@
  * multigoal plane, `onPick(x, y)` fires when the user clicks a point.
  */
 import type { EnvSnapshot } from "../protocol";
-import { fitCanvas, themeColour, plotFont } from "./plot";
+import { fmtAction } from "../format";
+import { drawNotApplicable, fitCanvas, themeColour, plotFont } from "./plot";
 
 type Multigoal = Extract<EnvSnapshot, { env: "multigoal" }>;
 
@@ -17,6 +18,8 @@ export class EnvView {
   private probe: number[] | null = null;
   private history: [number, number][][] = [];
   private dirty = true;
+  /** Why this panel does not apply (null: it does). */
+  na: string | null = null;
   /** Plane transform of the last multigoal draw (for clicks). */
   private plane: { x0: number; y0: number; s: number; snap: Multigoal } | null = null;
   onPick: (x: number, y: number) => void = () => {};
@@ -57,6 +60,13 @@ export class EnvView {
     this.snap = null;
     this.history = [];
     this.plane = null;
+    this.na = null;
+    this.dirty = true;
+  }
+
+  /** This experiment has no such panel: show why instead of data (cleared by `reset`). */
+  notApplicable(reason: string): void {
+    this.na = reason;
     this.dirty = true;
   }
 
@@ -66,6 +76,7 @@ export class EnvView {
     const { ctx, w, h } = fitCanvas(this.canvas);
     ctx.fillStyle = themeColour("--plot-bg", "#f7f7fb");
     ctx.fillRect(0, 0, w, h);
+    if (this.na !== null) return drawNotApplicable(ctx, w, h, this.na);
     const s = this.snap;
     if (!s) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");
@@ -118,8 +129,8 @@ export class EnvView {
     ctx.arc(cx, cy, 5, 0, Math.PI * 2);
     ctx.fill();
     // Torque: an arc whose length is proportional to |u| / maxTorque (positive = counter-clockwise).
-    // No torque yet right after a reset (lastU is null): no arc.
-    const frac = Math.max(-1, Math.min(1, (s.lastU ?? 0) / (s.maxTorque || 1)));
+    // No torque yet after a reset (lastU null): no arc.
+    const frac = s.lastU === null ? 0 : Math.max(-1, Math.min(1, s.lastU / (s.maxTorque || 1)));
     if (Math.abs(frac) > 0.01) {
       const rr = r * 0.35;
       const a0 = -Math.PI / 2;
@@ -138,7 +149,7 @@ export class EnvView {
     }
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
     ctx.font = plotFont(11);
-    ctx.fillText(`θ ${s.theta.toFixed(2)}  θ̇ ${s.thetaDot.toFixed(2)}  torque ${s.lastU === null ? "–" : s.lastU.toFixed(2)}`, 8, 16);
+    ctx.fillText(`θ ${s.theta.toFixed(2)}  θ̇ ${s.thetaDot.toFixed(2)}  torque ${fmtAction(s.lastU)}`, 8, 16);
   }
 
   private drawCar(ctx: CanvasRenderingContext2D, w: number, h: number, s: Extract<EnvSnapshot, { env: "mountain-car" }>): void {
@@ -195,8 +206,8 @@ export class EnvView {
       ctx.fill();
     }
     // Force arrow.
-    // No force yet right after a reset (lastForce is null): no arrow.
-    const f = Math.max(-1, Math.min(1, s.lastForce ?? 0));
+    // No force yet after a reset (lastForce null): no arrow.
+    const f = s.lastForce === null ? 0 : Math.max(-1, Math.min(1, s.lastForce));
     if (Math.abs(f) > 0.01) {
       ctx.strokeStyle = themeColour("--target", "#e8590c");
       ctx.lineWidth = 3;
@@ -208,7 +219,7 @@ export class EnvView {
     ctx.restore();
     ctx.fillStyle = themeColour("--muted", "#5b5b66");
     ctx.font = plotFont(11);
-    ctx.fillText(`position ${s.position.toFixed(2)}  velocity ${s.velocity.toFixed(3)}  force ${s.lastForce === null ? "–" : s.lastForce.toFixed(2)}`, 8, 16);
+    ctx.fillText(`position ${s.position.toFixed(2)}  velocity ${s.velocity.toFixed(3)}  force ${fmtAction(s.lastForce)}`, 8, 16);
   }
 
   /** Track height at x, read off the snapshot's polyline (drawing only). */

@@ -4,11 +4,13 @@
  */
 import type { FlowPaths } from "../protocol";
 import { viridis } from "../colormap";
-import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
+import { Frame, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 export class FlowPathsView {
   private data: FlowPaths | null = null;
   private dirty = true;
+  /** Why this panel does not apply (null: it does). */
+  na: string | null = null;
 
   constructor(readonly canvas: HTMLCanvasElement) {}
 
@@ -22,6 +24,13 @@ export class FlowPathsView {
 
   reset(): void {
     this.data = null;
+    this.na = null;
+    this.dirty = true;
+  }
+
+  /** This experiment has no such panel: show why instead of data (cleared by `reset`). */
+  notApplicable(reason: string): void {
+    this.na = reason;
     this.dirty = true;
   }
 
@@ -29,6 +38,7 @@ export class FlowPathsView {
     if (!this.dirty && !force) return;
     this.dirty = false;
     const { ctx, w, h } = fitCanvas(this.canvas);
+    if (this.na !== null) return drawNotApplicable(ctx, w, h, this.na);
     const p = this.data;
     const d = p?.paths[0]?.[0]?.length ?? 2;
     if (!p || p.paths.length === 0) {

@@ -220,3 +220,28 @@ export function drawLegend(ctx: CanvasRenderingContext2D, items: { label: string
   }
   ctx.restore();
 }
+
+/**
+ * A panel that does not apply to this experiment: its reason, centred and wrapped to the
+ * canvas (the canvas must be cleared first, e.g. by `fitCanvas`).
+ */
+export function drawNotApplicable(ctx: CanvasRenderingContext2D, w: number, h: number, reason: string): void {
+  ctx.save();
+  ctx.fillStyle = themeColour("--muted", "#5b5b66");
+  ctx.font = plotFont(13);
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  const lines: string[] = [];
+  let line = "";
+  for (const word of reason.split(/\s+/)) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(next).width > w - 24) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  const lh = Math.round(13 * 1.35 * (Number(themeColour("--plot-scale", "1")) || 1));
+  lines.forEach((l, i) => ctx.fillText(l, w / 2, h / 2 + (i - (lines.length - 1) / 2) * lh));
+  ctx.restore();
+}

@@ -4,7 +4,7 @@
  */
 import type { VarianceCurve } from "../protocol";
 import { seriesColour } from "../colormap";
-import { Frame, drawLegend, extent, fitCanvas, themeColour, plotFont } from "./plot";
+import { Frame, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 /** Stable colour per estimator name so the legend does not reshuffle. */
 const ORDER = ["noise", "grad", "rfm"];
@@ -17,6 +17,8 @@ export function estimatorColour(name: string): string {
 export class VarianceChart {
   private curve: VarianceCurve | null = null;
   private dirty = true;
+  /** Why this panel does not apply (null: it does). */
+  na: string | null = null;
   /** The estimator in use (drawn thicker). */
   current = "";
 
@@ -32,6 +34,13 @@ export class VarianceChart {
 
   reset(): void {
     this.curve = null;
+    this.na = null;
+    this.dirty = true;
+  }
+
+  /** This experiment has no such panel: show why instead of data (cleared by `reset`). */
+  notApplicable(reason: string): void {
+    this.na = reason;
     this.dirty = true;
   }
 
@@ -39,6 +48,7 @@ export class VarianceChart {
     if (!this.dirty && !force) return;
     this.dirty = false;
     const { ctx, w, h } = fitCanvas(this.canvas);
+    if (this.na !== null) return drawNotApplicable(ctx, w, h, this.na);
     const names = this.curve ? Object.keys(this.curve.byEstimator) : [];
     drawLegend(ctx, names.map((n) => ({ label: n === this.current ? `${n} (in use)` : n, colour: estimatorColour(n) })), 8, 12);
     const ys = names.flatMap((n) => this.curve!.byEstimator[n]).filter((v) => v > 0);

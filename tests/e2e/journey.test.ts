@@ -1,0 +1,165 @@
+/**
+ * The user journey's rough edges, end to end (headless Chromium, CPU backend):
+ *
+ * - switching the mode brings that mode's defaults (all but the seed) and says so;
+ * - loading a weights file starts the step count and the curves afresh (no two runs on one curve);
+ * - the greedy-evaluation curve and the CSV's evalReturn column fill in as the core evaluates;
+ * - a training worker that dies mid-run is noticed, and training goes on from the autosave.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import type { Browser, Page } from "playwright-core";
+import { launch, screenshot, serveDist, watchErrors } from "./harness.ts";
+
+let server: Awaited<ReturnType<typeof serveDist>>;
+let browser: Browser;
+before(async () => {
+  server = await serveDist();
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function waitState(page: Page, states: string[], timeout = 180_000): Promise<string> {
+  await page.waitForFunction((s) => s.includes(document.body.dataset.state ?? "") || document.body.dataset.state === "error", states, { timeout });
+  const st = (await page.getAttribute("body", "data-state")) ?? "";
+  assert.ok(states.includes(st), `page reported: ${await page.textContent("#status")}`);
+  return st;
+}
+
+const stepOf = (page: Page) => page.evaluate(() => Number(document.getElementById("step-count")!.dataset.step));
+
+async function waitSteps(page: Page, atLeast: number, timeout = 240_000): Promise<void> {
+  await page.waitForFunction((n) => Number(document.getElementById("step-count")!.dataset.step) >= n, atLeast, { timeout });
+}
+
+/** Every config control's value, by config key. */
+async function controlValues(page: Page): Promise<Record<string, string>> {
+  return page.$$eval("#controls input[id^=cfg-], #controls select[id^=cfg-]", (els) =>
+    Object.fromEntries(els.filter((e) => e.id !== "cfg-eta").map((e) => [e.id.slice(4), (e as HTMLInputElement).value])),
+  );
+}
+
+/** The metrics CSV the page exports, parsed (header → column). */
+async function exportCsv(page: Page): Promise<Record<string, string>[]> {
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
+  const text = readFileSync((await dl.path())!, "utf8").trim().split("\n");
+  const head = text[0].split(",");
+  return text.slice(1).map((line) => Object.fromEntries(line.split(",").map((v, i) => [head[i], v])));
+}
+
+describe("journey (CPU)", () => {
+  test("switching to sampler mode brings the sampler's defaults, keeps the seed and says so", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${server.url}?paused`);
+    await waitState(page, ["paused"]);
+    const rl = await controlValues(page);
+    let run = Number(await page.getAttribute("body", "data-run"));
+    await page.fill("#cfg-seed", "5");
+    await page.press("#cfg-seed", "Enter");
+    await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run);
+    run = Number(await page.getAttribute("body", "data-run"));
+    await page.selectOption("#cfg-mode", "sampler");
+    await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run);
+    assert.equal(await page.isVisible("#mode-note"), true);
+    assert.match((await page.textContent("#mode-note")) ?? "", /Switched to sampler mode: its defaults are loaded for every setting but the seed/);
+    const sampler = await controlValues(page);
+    assert.equal(sampler.mode, "sampler");
+    assert.equal(sampler.seed, "5", "the seed is kept");
+    // The issue: sampler mode kept RL's λ = 0.1. Its own default is another temperature.
+    assert.notEqual(sampler.lambda, rl.lambda, `sampler mode still has RL's λ = ${rl.lambda}`);
+    // Back to RL: RL's defaults again (but the seed).
+    run = Number(await page.getAttribute("body", "data-run"));
+    await page.selectOption("#cfg-mode", "rl");
+    await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run);
+    assert.deepEqual(await controlValues(page), { ...rl, seed: "5" });
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
+  test("loading weights starts the step count and the curves afresh", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitState(page, ["running"]);
+    await page.selectOption("#speed", "50");
+    await waitSteps(page, 300);
+    await page.click("#play");
+    await waitState(page, ["paused"]);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#save-weights")]);
+    const file = (await dl.path())!;
+    const before = await stepOf(page);
+    assert.ok(before >= 300);
+    await page.setInputFiles("#load-weights", file);
+    await page.waitForFunction(() => /loaded weights from/.test(document.getElementById("status")!.textContent ?? ""));
+    assert.equal(await stepOf(page), 0, "the step count starts again with the loaded weights");
+    assert.deepEqual(await exportCsv(page), [], "the curves start afresh");
+    // Training from the loaded weights: the curves hold this run only, in step order.
+    await page.click("#play");
+    await waitSteps(page, 120);
+    await page.click("#play");
+    await waitState(page, ["paused"]);
+    const rows = await exportCsv(page);
+    const steps = rows.map((r) => Number(r.step));
+    const now = await stepOf(page);
+    assert.ok(steps.length > 0 && steps.every((s, i) => s <= now && (i === 0 || s >= steps[i - 1])), `curve steps ${steps.join(" ")} (step count ${now})`);
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
+  test("the greedy-evaluation curve and the CSV's evalReturn column fill in", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(server.url);
+    await waitState(page, ["running"]);
+    // Before any evaluation the chart says so (its legend; the count is on the canvas).
+    const points0 = JSON.parse((await page.getAttribute("#curve-returns", "data-points")) ?? "{}") as Record<string, number>;
+    assert.equal(points0.evalReturn ?? 0, 0);
+    await page.selectOption("#speed", "100");
+    // The core evaluates the greedy policy periodically (RL: every few hundred env steps).
+    await page.waitForFunction(
+      () => (JSON.parse(document.getElementById("curve-returns")!.dataset.points ?? "{}") as Record<string, number>).evalReturn > 0,
+      null,
+      { timeout: 300_000, polling: 500 },
+    );
+    await page.click("#play");
+    await waitState(page, ["paused"]);
+    const rows = await exportCsv(page);
+    const evals = rows.filter((r) => r.evalReturn !== "");
+    assert.ok(evals.length > 0, "the CSV has evalReturn values");
+    assert.ok(evals.every((r) => Number.isFinite(Number(r.evalReturn))), JSON.stringify(evals.slice(0, 3)));
+    await screenshot(page, "journey-eval-curve");
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
+  test("a training worker that dies mid-run is noticed and training goes on from the autosave", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    // A short watchdog so the test does not wait a minute for the silence to count.
+    await page.goto(`${server.url}?debug&watchdog=4000`);
+    await waitState(page, ["running"]);
+    await page.waitForFunction(() => Number(document.body.dataset.autosavedStep ?? -1) >= 1, null, { timeout: 120_000 });
+    const saved = Number(await page.getAttribute("body", "data-autosaved-step"));
+    await page.evaluate(() => (window as unknown as { rfmDebug: { terminateWorker(): void } }).rfmDebug.terminateWorker());
+    await page.waitForSelector("body[data-worker-restarts='1']", { timeout: 30_000 });
+    await waitState(page, ["running"]);
+    const msg = (await page.textContent("#notice-text")) ?? "";
+    assert.match(msg, /The training worker stopped \(the training worker stopped responding/);
+    assert.match(msg, /goes on from its last autosave \(step [\d,]+\)/);
+    assert.ok((await stepOf(page)) >= saved, `went on at ${await stepOf(page)}, autosave at ${saved}`);
+    const s0 = await stepOf(page);
+    await waitSteps(page, s0 + 10);
+    // The page's own warning about the lost worker is a console warning, not an error.
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+});
