@@ -635,7 +635,13 @@ fn report(grid: &Grid) -> Result<String, CliError> {
         if has(Mode::Rl) {
             if *mode == Mode::Rl {
                 row.push(pm(&lasts));
-                row.extend(eval_steps.iter().map(|&s| pm(&at(s))));
+                // Intermediate evaluations only: a shorter run's final one is in "final".
+                let before_end = |s: usize| -> Vec<f64> {
+                    let runs = runs.iter().filter(|o| s < o.steps);
+                    runs.filter_map(|o| o.curve.iter().find(|p| p.0 == s).map(|p| p.1))
+                        .collect()
+                };
+                row.extend(eval_steps.iter().map(|&s| pm(&before_end(s))));
             } else {
                 row.extend(std::iter::repeat_n("–".to_string(), 1 + eval_steps.len()));
             }
