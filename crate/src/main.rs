@@ -49,6 +49,8 @@ enum Command {
     /// Throughput of the RFM agent (updates/s, action selections/s, estimator targets/s) for
     /// the playground and released configs, JSON lines.
     Bench(cli::bench::Args),
+    /// Expand a grid of specs into runs; run them resumably (local jobs or a Slurm array), report.
+    Sweep(cli::sweep::Args),
 }
 
 /// Keep freed memory in glibc's heap instead of returning it to the OS after every tensor op:
@@ -80,6 +82,7 @@ fn main() {
         Command::Eval(args) => cli::eval::run(args),
         Command::BenchEstimators(args) => cli::bench_estimators::run(args),
         Command::Bench(args) => cli::bench::run(args),
+        Command::Sweep(args) => cli::sweep::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

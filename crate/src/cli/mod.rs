@@ -6,6 +6,7 @@ pub mod eval;
 pub mod probe;
 pub mod rollout;
 pub mod sample;
+pub mod sweep;
 pub mod train;
 
 /// Any error a subcommand reports: printed as `error: …` with exit code 1.
