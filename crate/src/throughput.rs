@@ -69,15 +69,6 @@ fn now_ms() -> f64 {
     }
 }
 
-/// The preset named `name` (`playground` or `released`).
-pub fn preset(name: &str) -> Result<TrainConfig, String> {
-    match name {
-        "playground" => Ok(TrainConfig::playground()),
-        "released" => Ok(TrainConfig::released()),
-        other => Err(format!("unknown config '{other}' (playground or released)")),
-    }
-}
-
 /// Wall time since a measurement started.
 struct Clock(f64);
 
@@ -298,6 +289,5 @@ mod tests {
             assert!(rate.per_s > 0.0 && rate.items > 0, "{rate:?}");
         }
         assert_eq!(r.errors, Vec::<String>::new());
-        assert!(preset("nope").is_err());
     }
 }

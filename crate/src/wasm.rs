@@ -70,7 +70,7 @@ pub async fn run_bench(
     let choice: BackendChoice = backend.parse().map_err(js_err)?;
     let device = ComputeDevice::select(choice).await.map_err(js_err)?;
     let err = |e: String| JsError::new(&e);
-    let cfg = crate::throughput::preset(&config).map_err(err)?;
+    let cfg = crate::spec::resolve::named_train_config(&config, None).map_err(err)?;
     let which: Vec<&str> = measure.split(',').map(str::trim).collect();
     let env = crate::envs::EnvName::Pendulum;
     let r = crate::throughput::run(&config, &cfg, device, env, seconds, &which)

@@ -2,7 +2,7 @@
  * The user journey's rough edges, end to end (headless Chromium, CPU backend):
  *
  * - switching the mode brings that mode's defaults (all but the seed) and says so;
- * - loading a weights file starts the step count and the curves afresh (no two runs on one curve);
+ * - loading a weights file opens its experiment at its step count, with the curves afresh (no two runs on one curve);
  * - the greedy-evaluation curve and the CSV's evalReturn column fill in as the core evaluates;
  * - a training worker that dies mid-run is noticed, and training goes on from the autosave.
  */
@@ -82,7 +82,7 @@ describe("journey (CPU)", () => {
     await ctx.close();
   });
 
-  test("loading weights starts the step count and the curves afresh", async () => {
+  test("loading weights opens the checkpoint at its step count, with the curves afresh", async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     const errors = watchErrors(page);
@@ -97,8 +97,8 @@ describe("journey (CPU)", () => {
     const before = await stepOf(page);
     assert.ok(before >= 300);
     await page.setInputFiles("#load-weights", file);
-    await page.waitForFunction(() => /loaded weights from/.test(document.getElementById("status")!.textContent ?? ""));
-    assert.equal(await stepOf(page), 0, "the step count starts again with the loaded weights");
+    await page.waitForFunction(() => /^opened .* at step \d+/.test(document.getElementById("status")!.textContent ?? ""));
+    assert.equal(await stepOf(page), before, "the experiment goes on from the checkpoint's step count");
     assert.deepEqual(await exportCsv(page), [], "the curves start afresh");
     // Training from the loaded weights: the curves hold this run only, in step order.
     await page.click("#play");
@@ -108,7 +108,10 @@ describe("journey (CPU)", () => {
     const rows = await exportCsv(page);
     const steps = rows.map((r) => Number(r.step));
     const now = await stepOf(page);
-    assert.ok(steps.length > 0 && steps.every((s, i) => s <= now && (i === 0 || s >= steps[i - 1])), `curve steps ${steps.join(" ")} (step count ${now})`);
+    assert.ok(
+      steps.length > 0 && steps.every((s, i) => s > before && s <= now && (i === 0 || s >= steps[i - 1])),
+      `curve steps ${steps.join(" ")} (step count ${now}, opened at ${before})`,
+    );
     assert.deepEqual(errors, []);
     await ctx.close();
   });

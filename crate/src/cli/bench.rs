@@ -13,6 +13,7 @@
 
 use rfm_playground::device::ComputeDevice;
 use rfm_playground::envs::{EnvName, make_env};
+use rfm_playground::spec::resolve;
 use rfm_playground::throughput::{self, Throughput};
 use rfm_playground::trainer::TrainConfig;
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ pub struct Args {
     /// Environment whose shapes are used: pendulum, mountain-car or multigoal.
     #[arg(long, default_value = "pendulum")]
     env: String,
-    /// JSON object of config fields laid over the preset, e.g. '{"batchSize":512}'.
+    /// JSON object of experiment-spec fields laid over the named spec, e.g. '{"batch":512}'.
     #[arg(long)]
     overrides: Option<String>,
     /// Comma-separated measurements: updates, actions, estimator.
@@ -126,11 +127,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         return Err("--seconds must be a finite number ≥ 0".into());
     }
     for name in names {
-        let mut cfg = throughput::preset(name)?;
+        let mut cfg = resolve::named_train_config(name, args.overrides.as_deref())?;
         cfg.seed = args.seed;
-        if let Some(o) = &args.overrides {
-            cfg = cfg.with_overrides(o)?;
-        }
         println!("{}", bench_one(name, &cfg, &args, env)?);
     }
     Ok(())

@@ -56,6 +56,31 @@ pub fn named(name: &str) -> Option<ExperimentSpec> {
     })
 }
 
+/// The trainer config of the named spec `name` (see [`NAMED`]) with `overrides` (a JSON object of
+/// spec fields, e.g. `{"batch": 512}`) laid over it, validated: what `rfm bench` and the page's
+/// `?bench` measure.
+pub fn named_train_config(name: &str, overrides: Option<&str>) -> Result<TrainConfig, String> {
+    let base = named(name).ok_or_else(|| {
+        let names: Vec<&str> = NAMED.iter().map(|(n, _)| *n).collect();
+        format!("unknown config '{name}' ({})", names.join(", "))
+    })?;
+    let spec = match overrides {
+        None => base,
+        Some(json) => {
+            let patch: serde_json::Value =
+                serde_json::from_str(json).map_err(|e| format!("overrides: {e}"))?;
+            let serde_json::Value::Object(patch) = patch else {
+                return Err("overrides: expected a JSON object of spec fields".to_string());
+            };
+            let mut value = serde_json::to_value(&base).expect("a spec serialises");
+            value.as_object_mut().expect("an object").extend(patch);
+            ExperimentSpec::from_value(value).map_err(|e| format!("overrides: {e}"))?
+        }
+    };
+    spec.validate().map_err(|e| e.to_string())?;
+    Ok(train_config(&spec))
+}
+
 /// The RL trainer's config for `spec` (RL mode). The warm-up is never shorter than one batch.
 pub fn train_config(spec: &ExperimentSpec) -> TrainConfig {
     TrainConfig {

@@ -180,6 +180,19 @@ fn named_specs_are_valid() {
         (256, 256, 100, 32, 10_000)
     );
     assert!(resolve::named("turbo").is_none());
+    // What the benches measure: the named spec's trainer config, overrides by spec field name.
+    let b = resolve::named_train_config("released", Some(r#"{"batch": 512}"#)).unwrap();
+    assert_eq!(
+        (b.batch_size, b.posterior_samples, b.actor_hidden),
+        (512, 100, 256)
+    );
+    assert!(resolve::named_train_config("released", Some(r#"{"batchSize": 512}"#)).is_err());
+    assert!(
+        resolve::named_train_config("released", Some(r#"{"k": 0}"#))
+            .unwrap_err()
+            .contains("k = 0")
+    );
+    assert!(resolve::named_train_config("nope", None).is_err());
 }
 
 #[test]

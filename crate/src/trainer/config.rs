@@ -1,17 +1,16 @@
-//! The one trainer config, [`TrainConfig`], with its two presets and its validation.
+//! The RL trainer's internal config, [`TrainConfig`], and its validation. Users never write it:
+//! it is built from an experiment spec in one place (`spec::resolve`), where the user-facing
+//! names, defaults and ranges live (`spec/fields.rs`); [`TrainConfig::validate`] guards the
+//! trainer's own invariants.
 //!
 //! - [`TrainConfig::released`] (also `Default`): the released RFM actor-critic
 //!   (arXiv 2601.08136, §4 of the project notes): 2 × 256 nets, batch 256, K = 100 posterior
 //!   samples, 32 candidates, 10 Euler steps, λ = 0.02, Adam 3e-4 / 1e-3, γ = 0.99, τ = 0.005,
 //!   replay 250k, 10k uniform warm-up steps, global-norm clip 10.
-//! - [`TrainConfig::playground`]: a small preset that trains at tens of updates per second on
-//!   one CPU core (browser tab): 2 × 64 nets, batch 128, K = 16, 8 candidates, 1k warm-up,
-//!   replay 50k, and the posterior candidates from a defensive mixture
-//!   ([`Proposal::LATENT_MIXTURE`]): with K = 16 the prior proposal's small-`t` bias pushes the
-//!   flow into the corners of the action box (docs/estimators.md).
+//!   The base of every resolved config (γ, τ, the clip and SAC's settings are not spec fields).
+//! - `TrainConfig::playground` (tests only): the small nets of the `playground` named spec.
 //!
-//! The JSON form is camelCase. A config file may name any subset of the fields: the rest come
-//! from the chosen preset ([`TrainConfig::with_overrides`]); unknown fields are errors.
+//! The JSON form is camelCase.
 
 use std::fmt;
 use std::str::FromStr;
@@ -132,37 +131,6 @@ impl Default for TrainConfig {
     }
 }
 
-/// A named starting point for a [`TrainConfig`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// Small and fast (the CLI's and the page's default).
-    #[default]
-    Playground,
-    /// The released paper settings.
-    Released,
-}
-
-impl FromStr for Preset {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "playground" => Ok(Self::Playground),
-            "released" => Ok(Self::Released),
-            other => Err(ConfigError::UnknownPreset(other.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Playground => "playground",
-            Self::Released => "released",
-        })
-    }
-}
-
 /// A config that cannot be used; each message is one line naming the field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -172,12 +140,8 @@ pub enum ConfigError {
         value: String,
         range: &'static str,
     },
-    #[error("unknown preset '{0}' (valid: playground, released)")]
-    UnknownPreset(String),
     #[error("unknown agent '{0}' (valid: rfm, sac)")]
     UnknownAgent(String),
-    #[error("config file: {0}")]
-    Parse(String),
 }
 
 impl TrainConfig {
@@ -212,7 +176,8 @@ impl TrainConfig {
         }
     }
 
-    /// The small, fast preset.
+    /// The small nets of the `playground` named spec, for tests.
+    #[cfg(test)]
     pub fn playground() -> Self {
         Self {
             critic_hidden: 64,
@@ -226,36 +191,6 @@ impl TrainConfig {
             proposal: Proposal::LATENT_MIXTURE,
             ..Self::released()
         }
-    }
-
-    pub fn preset(p: Preset) -> Self {
-        match p {
-            Preset::Playground => Self::playground(),
-            Preset::Released => Self::released(),
-        }
-    }
-
-    /// `self` with the fields named in `json` (a JSON object, any subset of the camelCase
-    /// fields) replaced. Unknown fields and wrong types are errors; the result is validated.
-    pub fn with_overrides(&self, json: &str) -> Result<Self, ConfigError> {
-        let patch: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let serde_json::Value::Object(patch) = patch else {
-            return Err(ConfigError::Parse(
-                "expected a JSON object of config fields".to_string(),
-            ));
-        };
-        let mut base = serde_json::to_value(self).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let obj = base
-            .as_object_mut()
-            .expect("a struct serialises to an object");
-        for (k, v) in patch {
-            obj.insert(k, v);
-        }
-        let cfg: Self =
-            serde_json::from_value(base).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        cfg.validate()?;
-        Ok(cfg)
     }
 
     /// `Ok` when every field is in its documented range, else the first bad field.
@@ -556,51 +491,11 @@ mod tests {
     }
 
     #[test]
-    fn overrides_are_partial_and_checked() {
+    fn the_json_form_round_trips() {
         let base = TrainConfig::playground();
-        let c = base
-            .with_overrides(r#"{"batchSize": 32, "lambda": 0.1}"#)
-            .unwrap();
-        assert_eq!((c.batch_size, c.lambda, c.critic_hidden), (32, 0.1, 64));
-        let e = base
-            .with_overrides(r#"{"batchSize": 0}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("batchSize") && e.contains("1..=8192"), "{e}");
-        let e = base
-            .with_overrides(r#"{"batchSzie": 3}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("batchSzie"), "{e}");
-        assert!(base.with_overrides("{not json").is_err());
-        assert!(base.with_overrides("[1]").is_err());
-        // The proposal: the playground's mixture, or the released code's prior by name.
         assert_eq!(base.proposal, Proposal::LATENT_MIXTURE);
-        let c = base
-            .with_overrides(r#"{"proposal": {"type": "prior"}}"#)
-            .unwrap();
-        assert_eq!(c.proposal, Proposal::Prior);
-        let c = base
-            .with_overrides(r#"{"proposal": {"type": "mixture", "scale": 2, "share": 0.25}}"#)
-            .unwrap();
-        assert_eq!(
-            c.proposal,
-            Proposal::Mixture {
-                scale: 2.0,
-                share: 0.25
-            }
-        );
-        // The JSON form round-trips.
         let s = serde_json::to_string(&base).unwrap();
         assert!(s.contains("\"posteriorSamples\":16"), "{s}");
         assert_eq!(serde_json::from_str::<TrainConfig>(&s).unwrap(), base);
-        assert_eq!("released".parse::<Preset>().unwrap(), Preset::Released);
-        assert!(
-            "huge"
-                .parse::<Preset>()
-                .unwrap_err()
-                .to_string()
-                .contains("huge")
-        );
     }
 }

@@ -21,12 +21,11 @@ mod update;
 pub mod views;
 pub mod weights;
 
-use std::path::Path as FsPath;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{Agent, ConfigError, Preset, TrainConfig};
+pub use config::{Agent, ConfigError, TrainConfig};
 pub use update::td_target;
 pub(crate) use update::{
     check_finite, clip_global_norm, critic_step, pick_candidates, repeat_rows, tensor2,
@@ -82,8 +81,6 @@ pub enum TrainError {
     Estimator { step: usize, message: String },
     #[error(transparent)]
     Device(#[from] DeviceError),
-    #[error("saved run in {path}: {message}")]
-    Checkpoint { path: String, message: String },
 }
 
 /// What one [`Trainer::step`] did.
@@ -369,65 +366,6 @@ impl Trainer {
         })
     }
 
-    /// Write `config.json` (env, algorithm, config, steps) and `weights.json` (every network's
-    /// parameters as f32) into `dir`, creating it. Optimiser state is not saved.
-    pub async fn save(&self, dir: &FsPath) -> Result<(), TrainError> {
-        let err = |message: String| TrainError::Checkpoint {
-            path: dir.display().to_string(),
-            message,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-        let run = SavedRun {
-            env: self.env_name,
-            steps: self.steps,
-            config: self.cfg.clone(),
-        };
-        let mut tensors = Vec::new();
-        match &self.agent {
-            Learner::Rfm(a) => a.export(&mut tensors).await?,
-            Learner::Sac(a) => a.export(&mut tensors).await?,
-        }
-        let write = |name: &str, text: String| {
-            std::fs::write(dir.join(name), text).map_err(|e| err(format!("{name}: {e}")))
-        };
-        write(
-            "config.json",
-            serde_json::to_string_pretty(&run).map_err(|e| err(e.to_string()))?,
-        )?;
-        write(
-            "weights.json",
-            serde_json::to_string(&WeightsFile { tensors }).map_err(|e| err(e.to_string()))?,
-        )?;
-        Ok(())
-    }
-
-    /// Rebuild a trainer from a directory written by [`Trainer::save`]: same env, algorithm and
-    /// config, the saved weights (a fresh replay buffer and optimiser state).
-    pub fn load(dir: &FsPath, device: ComputeDevice) -> Result<Self, TrainError> {
-        let err = |message: String| TrainError::Checkpoint {
-            path: dir.display().to_string(),
-            message,
-        };
-        let read = |name: &str| {
-            std::fs::read_to_string(dir.join(name)).map_err(|e| err(format!("{name}: {e}")))
-        };
-        let run: SavedRun = serde_json::from_str(&read("config.json")?)
-            .map_err(|e| err(format!("config.json: {e}")))?;
-        run.config.validate()?;
-        let weights: WeightsFile = serde_json::from_str(&read("weights.json")?)
-            .map_err(|e| err(format!("weights.json: {e}")))?;
-        let env = make_env(run.env, run.config.seed);
-        let mut t = Trainer::new(run.config, env, device)?;
-        let mut store = TensorStore::new(weights.tensors);
-        t.agent = match t.agent {
-            Learner::Rfm(a) => Learner::Rfm(Box::new(a.import(&mut store).map_err(err)?)),
-            Learner::Sac(a) => Learner::Sac(Box::new(a.import(&mut store).map_err(err)?)),
-        };
-        store.finish().map_err(err)?;
-        t.steps = run.steps;
-        Ok(t)
-    }
-
     /// Every trained parameter, flattened in module order (tests compare weights with it).
     pub async fn parameters(&self) -> Result<Vec<f32>, TrainError> {
         let mut tensors = Vec::new();
@@ -437,20 +375,6 @@ impl Trainer {
         }
         Ok(tensors.into_iter().flat_map(|t| t.data).collect())
     }
-}
-
-/// `config.json` of a saved run (the agent, estimator and parameterisation are in `config`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SavedRun {
-    pub env: EnvName,
-    pub steps: usize,
-    pub config: TrainConfig,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct WeightsFile {
-    tensors: Vec<NamedTensor>,
 }
 
 #[cfg(test)]
@@ -597,18 +521,12 @@ mod tests {
     }
 
     #[test]
-    fn save_and_load_round_trip() {
+    fn exported_weights_load_into_a_fresh_trainer() {
         for algo in ["rfm-noise", "sac"] {
             let mut t = trainer(algo);
             run(&mut t, 110);
-            let dir = std::env::temp_dir()
-                .join(format!("rfm-trainer-test-{}-{algo}", std::process::id()));
-            pollster::block_on(t.save(&dir)).unwrap();
-            let mut u = Trainer::load(&dir, ComputeDevice::cpu()).unwrap();
-            assert_eq!(
-                (u.config(), u.env_name(), u.steps()),
-                (&variant(algo), EnvName::Pendulum, 110)
-            );
+            let tensors = pollster::block_on(t.export_weights()).unwrap();
+            let mut u = trainer(algo).with_weights(tensors).unwrap();
             assert_eq!(
                 pollster::block_on(u.parameters()).unwrap(),
                 pollster::block_on(t.parameters()).unwrap()
@@ -618,16 +536,10 @@ mod tests {
                 pollster::block_on(t.evaluate(1)).unwrap()
             );
             // The loaded networks still train.
-            u.steps = 0;
             run(&mut u, 101);
             assert_eq!(u.updates(), 2);
-            std::fs::write(dir.join("weights.json"), "{\"tensors\": []}").unwrap();
-            let e = Trainer::load(&dir, ComputeDevice::cpu())
-                .err()
-                .unwrap()
-                .to_string();
+            let e = trainer(algo).with_weights(Vec::new()).err().unwrap();
             assert!(e.contains("weights lack actor."), "{e}");
-            std::fs::remove_dir_all(&dir).ok();
         }
     }
 
