@@ -47,8 +47,9 @@ pub const GRID_BINS: usize = 40;
 pub struct SamplerConfig {
     /// Target density name (`gmm8`, `two-moons`, `rings`, `gmm40`). Default `gmm8`.
     pub target: String,
-    /// Estimator name (`rfm`, `noise`, `grad`, `eta:<x>`). Default `rfm`.
-    pub estimator: String,
+    /// The posterior-mean estimator (serialised by name: `rfm`, `noise`, `grad`, `cv-iso`,
+    /// `cv-pool`, `eta:<x>`). Default `rfm`.
+    pub estimator: Estimator,
     /// Flow (velocity, linear path) or diffusion (noise, VP path). Default flow.
     pub param: Parameterisation,
     /// Temperature: the flow targets `exp(log p / λ)` (> 0, finite). Default 1.
@@ -89,7 +90,7 @@ impl Default for SamplerConfig {
     fn default() -> Self {
         Self {
             target: "gmm8".to_string(),
-            estimator: "rfm".to_string(),
+            estimator: Estimator::from_name("rfm").expect("a built-in estimator"),
             param: Parameterisation::Flow,
             lambda: 1.0,
             k: 100,
@@ -195,8 +196,10 @@ impl SamplerConfig {
         if target.dim() != DIM {
             return bad("target", self.target.clone(), "a 2-D target");
         }
-        let estimator =
-            Estimator::from_name(&self.estimator).map_err(|e| SamplerError::Name(e.to_string()))?;
+        let estimator = self.estimator;
+        estimator
+            .validate()
+            .map_err(|e| SamplerError::Name(e.to_string()))?;
         let policy = self.policy_config();
         policy.validate()?;
         let ode = self.ode_config();
@@ -461,7 +464,7 @@ mod tests {
 
     fn small(estimator: &str) -> SamplerConfig {
         SamplerConfig {
-            estimator: estimator.to_string(),
+            estimator: estimator.parse().expect("a valid estimator name"),
             batch: 64,
             k: 32,
             hidden: 32,
@@ -526,13 +529,9 @@ mod tests {
             },
             &["gmm9", "gmm8"],
         );
-        check(
-            SamplerConfig {
-                estimator: "bogus".into(),
-                ..Default::default()
-            },
-            &["bogus"],
-        );
+        // A bad estimator name cannot be built: it fails where it is parsed, naming itself.
+        let e = serde_json::from_str::<SamplerConfig>(r#"{"estimator": "bogus"}"#).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
         assert!(
             SamplerTrainer::new(
                 SamplerConfig {

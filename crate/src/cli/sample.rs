@@ -18,7 +18,7 @@ pub struct Args {
     /// Target density: gmm8, two-moons, rings, gmm40.
     #[arg(long, default_value = "gmm8")]
     target: String,
-    /// Posterior-mean estimator: rfm, noise, grad or eta:<x>.
+    /// Posterior-mean estimator: rfm, noise, grad, cv-iso, cv-pool or eta:<x>.
     #[arg(long, default_value = "rfm")]
     estimator: String,
     /// Network parameterisation: flow (velocity, linear path) or diffusion (noise, VP path).
@@ -69,11 +69,11 @@ pub struct Args {
 }
 
 impl Args {
-    fn config(&self) -> SamplerConfig {
+    fn config(&self) -> Result<SamplerConfig, CliError> {
         let d = SamplerConfig::default();
-        SamplerConfig {
+        Ok(SamplerConfig {
             target: self.target.clone(),
-            estimator: self.estimator.clone(),
+            estimator: self.estimator.parse()?,
             param: self.param,
             train_steps: self.train_steps.unwrap_or(d.train_steps),
             k: self.k.unwrap_or(d.k),
@@ -86,7 +86,7 @@ impl Args {
             wide_frac: self.wide_frac.unwrap_or(d.wide_frac),
             seed: self.seed,
             ..d
-        }
+        })
     }
 }
 
@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if !(2..=1_000_000).contains(&args.eval_n) {
         return Err(format!("--eval-n = {} is out of range (2..=1000000)", args.eval_n).into());
     }
-    let cfg = args.config();
+    let cfg = args.config()?;
     let mut trainer = SamplerTrainer::new(cfg.clone(), ComputeDevice::cpu())?;
     let bar = ProgressBar::new(cfg.train_steps as u64);
     bar.set_style(

@@ -113,7 +113,7 @@ pub fn train_config(spec: &ExperimentSpec) -> TrainConfig {
 pub fn sampler_config(spec: &ExperimentSpec) -> SamplerConfig {
     SamplerConfig {
         target: spec.target.as_str().to_string(),
-        estimator: spec.estimator.name(),
+        estimator: spec.estimator,
         param: spec.param,
         solver: spec.solver,
         lambda: spec.lambda,
