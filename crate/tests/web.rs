@@ -4,7 +4,7 @@
 //! on flex (the CPU backend) in the browser too.
 #![cfg(target_arch = "wasm32")]
 
-use rfm_playground::config::{Mode, PlaygroundConfig};
+use rfm_playground::spec::{ExperimentSpec, Mode};
 use rfm_playground::device::{BackendChoice, BackendKind, ComputeDevice};
 use rfm_playground::probe::{ProbeConfig, run_probe};
 use wasm_bindgen_test::*;
@@ -66,7 +66,7 @@ async fn flex_is_deterministic_in_wasm() {
 }
 
 /// Every metric of `n` steps of a fresh session, as bits (absent = u64::MAX).
-async fn replay(cfg: &PlaygroundConfig, n: usize) -> Vec<[u64; 6]> {
+async fn replay(cfg: &ExperimentSpec, n: usize) -> Vec<[u64; 6]> {
     use rfm_playground::session::Session;
     let mut s = Session::new(cfg.clone(), ComputeDevice::cpu()).expect("session");
     let b = s.step(n).await;
@@ -90,7 +90,7 @@ async fn replay(cfg: &PlaygroundConfig, n: usize) -> Vec<[u64; 6]> {
 
 #[wasm_bindgen_test]
 async fn same_seed_and_config_replay_bit_for_bit_on_flex_in_wasm() {
-    let sampler = PlaygroundConfig {
+    let sampler = ExperimentSpec {
         mode: Mode::Sampler,
         lambda: 1.0,
         k: 8,
@@ -98,7 +98,7 @@ async fn same_seed_and_config_replay_bit_for_bit_on_flex_in_wasm() {
         ..Default::default()
     };
     // RL: past the warm-up, so critic and actor updates (and ESS) are compared too.
-    let rl = PlaygroundConfig {
+    let rl = ExperimentSpec {
         k: 8,
         batch: 16,
         ..Default::default()
