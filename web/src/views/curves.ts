@@ -123,7 +123,15 @@ export class LineChart {
       ctx.font = plotFont(11);
       ctx.textAlign = "right";
       ctx.textBaseline = "top";
-      pending.forEach((t, i) => ctx.fillText(t, f.right - 4, f.top + 3 + i * 14));
+      pending.forEach((t, i) => {
+        const y = f.top + 3 + i * 14;
+        const tw = ctx.measureText(t).width;
+        // On a plate of the plot's background, so a curve under it does not garble it.
+        ctx.fillStyle = themeColour("--plot-bg", "#f9f9fc");
+        ctx.fillRect(f.right - 8 - tw, y - 1, tw + 8, 14);
+        ctx.fillStyle = themeColour("--muted", "#5b5b66");
+        ctx.fillText(t, f.right - 4, y);
+      });
       ctx.textAlign = "left";
     }
   }
