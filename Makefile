@@ -35,8 +35,9 @@ test-web:
 	cd web && npm run --silent check && npm test
 	cd tests && npx tsc --noEmit -p .
 
+# Browser tests against dist/ (make build first): Chromium and Firefox ESR, about 10 minutes here.
 test-e2e:
-	$(ENV) cd tests && npm test
+	$(ENV) cd tests && start=$$(date +%s) && npm test && echo "e2e tests passed in $$(( $$(date +%s) - start ))s"
 
 # Opt-in, not part of `make test`: train for SOAK_MINUTES (default 60) in headless Chromium,
 # sampling memory every minute (tests/e2e/soak.ts; docs/reliability.md).

@@ -12,6 +12,9 @@ import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { launch, screenshot, serveDist, watchErrors } from "./harness.ts";
 
+/** By this many env steps the core has evaluated the greedy policy at least once. */
+const EVAL_BY_STEP = 1000;
+
 let server: Awaited<ReturnType<typeof serveDist>>;
 let browser: Browser;
 before(async () => {
@@ -126,12 +129,17 @@ describe("journey (CPU)", () => {
     const points0 = JSON.parse((await page.getAttribute("#curve-returns", "data-points")) ?? "{}") as Record<string, number>;
     assert.equal(points0.evalReturn ?? 0, 0);
     await page.selectOption("#speed", "100");
-    // The core evaluates the greedy policy periodically (RL: every few hundred env steps).
+    // The core evaluates the greedy policy periodically (RL: every few hundred env steps): by
+    // EVAL_BY_STEP env steps there must be an evaluation on the curve.
     await page.waitForFunction(
-      () => (JSON.parse(document.getElementById("curve-returns")!.dataset.points ?? "{}") as Record<string, number>).evalReturn > 0,
-      null,
+      (n) =>
+        (JSON.parse(document.getElementById("curve-returns")!.dataset.points ?? "{}") as Record<string, number>).evalReturn > 0 ||
+        Number(document.getElementById("step-count")!.dataset.step) >= n,
+      EVAL_BY_STEP,
       { timeout: 300_000, polling: 500 },
     );
+    const points = JSON.parse((await page.getAttribute("#curve-returns", "data-points")) ?? "{}") as Record<string, number>;
+    assert.ok(points.evalReturn > 0, `no greedy evaluation on the curve after ${await stepOf(page)} env steps`);
     await page.click("#play");
     await waitState(page, ["paused"]);
     const rows = await exportCsv(page);

@@ -70,7 +70,7 @@ const views = {
       { key: "evalReturn", label: "greedy eval", colour: seriesColour(1), dash: [5, 3], pending: "no evaluation yet" },
     ]),
     new LineChart(el<HTMLCanvasElement>("curve-losses"), "Loss", [
-      { key: "actorLoss", label: "actor (flow)", colour: seriesColour(2) },
+      { key: "actorLoss", label: "actor", colour: seriesColour(2) },
       { key: "criticLoss", label: "critic", colour: seriesColour(3) },
     ], { logYIfPositive: true }),
     new LineChart(el<HTMLCanvasElement>("curve-ess"), "Effective sample size", [

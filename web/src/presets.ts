@@ -27,12 +27,14 @@ export const PRESETS: readonly Preset[] = [
     id: "multimodal",
     title: "Why multimodal policies",
     text:
-      "A point starts in the middle of a plane with goals all around it. Every goal pays, so the " +
-      "best policy is not one action but several equally good ones. A Gaussian policy (SAC) has " +
-      "one bump and must pick a direction or smear itself between goals; the flow policy trained " +
-      "by Reverse Flow Matching can put mass on every goal at once. Watch the density panel: the " +
-      "left map is the policy, the right map is the target exp(Q/λ). Click anywhere on the plane " +
-      "to look at another state, and switch the agent to compare.",
+      "A point starts in the middle of a plane with goals all around it, and every goal pays. A " +
+      "Gaussian policy (SAC) has one bump by construction; the flow policy trained by Reverse Flow " +
+      "Matching learns to match the Boltzmann target exp(Q/λ) itself. Watch the density panel: the " +
+      "left map is the policy, the right map is the target at the state marked on the plane. At " +
+      "this low temperature (λ = 0.1) the target is sharp: its mass sits where the critic rates the " +
+      "actions best. As training goes on, the flow's KL to it falls well below the KL of uniform " +
+      "actions and stays there. Click anywhere on the plane to look at another state, and switch " +
+      "the agent to compare.",
     patch: { mode: "rl", env: "multigoal", agent: "rfm", estimator: "rfm" },
     variants: [
       { label: "Flow policy (RFM)", patch: { agent: "rfm" } },

@@ -38,3 +38,13 @@ test("applyPreset layers defaults < preset < variant", () => {
   assert.equal(applyPreset(CONFIG, est, est.variants[2]).estimator, "rfm");
   assert.equal(applyPreset(CONFIG, est).mode, "sampler");
 });
+
+test("the multigoal lesson claims only what its settings show", () => {
+  // At λ = 0.1 the target exp(Q/λ) at the centre has one sharp peak: the lesson must not promise
+  // mass on every goal at once (the e2e lesson test checks what it does claim: the flow follows
+  // its target, KL well below uniform actions', sustained).
+  const mm = presetById("multimodal")!;
+  assert.doesNotMatch(mm.text, /every goal at once|all (four )?goals at once/);
+  assert.match(mm.text, /λ = 0\.1/);
+  assert.equal(applyPreset(CONFIG, mm).lambda, CONFIG.lambda, "the lesson runs at the defaults' λ that its text names");
+});

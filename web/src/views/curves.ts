@@ -99,11 +99,9 @@ export class LineChart {
     // How many points each series has (for tests and screen readers; the legend says the same).
     this.canvas.dataset.points = JSON.stringify(Object.fromEntries(this.series.map((s, i) => [s.key, this.ys[i].length])));
     const present = this.series.filter((s, i) => this.ys[i].length > 0 || s.pending);
-    const legend = (present.length ? present : this.series).map((s) => {
-      const empty = this.ys[this.series.indexOf(s)].length === 0;
-      return { label: empty && s.pending ? `${s.label}: ${s.pending}` : s.label, colour: s.colour, dash: s.dash };
-    });
-    drawLegend(ctx, legend, 8 + ctx.measureText(this.title).width + 14, 13);
+    drawLegend(ctx, (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })), 8 + ctx.measureText(this.title).width + 14, 13);
+    // Series still waiting for their first point say so, in the plot's top right corner.
+    const pending = this.series.filter((s, i) => this.ys[i].length === 0 && s.pending).map((s) => `${s.label}: ${s.pending}`);
     const xr = extent(allX) ?? [0, 1];
     let yr = extent(allY) ?? [0, 1];
     const logY = !!this.opts.logYIfPositive && allY.length > 0 && allY.every((v) => v > 0 || !Number.isFinite(v));
@@ -120,5 +118,21 @@ export class LineChart {
       return;
     }
     this.series.forEach((s, i) => f.line(this.xs[i], this.ys[i], s.colour, 1.8, s.dash));
+    if (pending.length) {
+      ctx.fillStyle = themeColour("--muted", "#5b5b66");
+      ctx.font = plotFont(11);
+      ctx.textAlign = "right";
+      ctx.textBaseline = "top";
+      pending.forEach((t, i) => {
+        const y = f.top + 3 + i * 14;
+        const tw = ctx.measureText(t).width;
+        // On a plate of the plot's background, so a curve under it does not garble it.
+        ctx.fillStyle = themeColour("--plot-bg", "#f9f9fc");
+        ctx.fillRect(f.right - 8 - tw, y - 1, tw + 8, 14);
+        ctx.fillStyle = themeColour("--muted", "#5b5b66");
+        ctx.fillText(t, f.right - 4, y);
+      });
+      ctx.textAlign = "left";
+    }
   }
 }
