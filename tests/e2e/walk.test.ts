@@ -101,6 +101,11 @@ async function setControl(page: Driven, key: string, value: string): Promise<voi
   // The estimator's fixed-η option may carry its η ("eta:0.5"): pick the option that starts so.
   const want = info.options.find((o) => o === value || (value === "eta" && o.startsWith("eta"))) ?? value;
   if (info.value === want) return;
+  // An advanced setting: unfold "Advanced settings" first, as a person would.
+  await page.evaluate((k) => {
+    const d = document.getElementById(`cfg-${k}`)!.closest("details");
+    if (d && !d.open) d.querySelector("summary")!.click();
+  }, key);
   const { run } = await state(page);
   await page.select(`#cfg-${key}`, want);
   await page.waitFor((r) => Number(document.body.dataset.run) > r && (document.body.dataset.state === "paused" || document.body.dataset.state === "error"), run, 120_000);

@@ -48,10 +48,19 @@ export class Controls {
     this.fields.clear();
     this.eta = this.etaOut = this.etaWrap = null;
     const els: HTMLElement[] = [];
+    // Fields the crate marks advanced (warm-up, replay, proposal, evaluation, budget) fold
+    // away under one summary, closed by default, so the card shows the knobs of the method.
+    const advanced = document.createElement("details");
+    advanced.className = "advanced";
+    advanced.id = "advanced-settings";
+    const summary = document.createElement("summary");
+    summary.textContent = "Advanced settings";
+    advanced.append(summary);
     for (const f of fields) {
-      els.push(this.buildField(f));
+      (f.advanced ? advanced : { append: (e: HTMLElement) => els.push(e) }).append(this.buildField(f));
       if (f.key === "estimator") els.push(this.buildEta());
     }
+    if (advanced.children.length > 1) els.push(advanced);
     this.root.replaceChildren(...els, this.general);
     this.setDisabled(this.disabled);
     if (this.draft) this.set(this.draft);
