@@ -187,6 +187,28 @@ fn a_share_link_runs_the_pages_experiment() {
 }
 
 #[test]
+fn a_sharp_target_runs_on_at_a_collapsed_ess() {
+    // λ = 0.02 (the playground named spec) on multigoal: the ESS of K = 16 sits near 1, which
+    // the page pauses to explain; a CLI run reports it and finishes.
+    let out = rfm(&[
+        "train",
+        "--env",
+        "multigoal",
+        "--steps",
+        "600",
+        "--set",
+        "warmup=150",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = lines(&out);
+    assert_eq!(v.last().unwrap()["steps"], 600, "{v:?}");
+}
+
+#[test]
 fn sac_smoke() {
     let cfg = tiny_spec("tiny-sac.json", "");
     let out = rfm(&[

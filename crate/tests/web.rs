@@ -4,9 +4,9 @@
 //! on flex (the CPU backend) in the browser too.
 #![cfg(target_arch = "wasm32")]
 
-use rfm_playground::spec::{ExperimentSpec, Mode};
 use rfm_playground::device::{BackendChoice, BackendKind, ComputeDevice};
 use rfm_playground::probe::{ProbeConfig, run_probe};
+use rfm_playground::spec::{ExperimentSpec, Mode};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);

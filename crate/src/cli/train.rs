@@ -5,11 +5,13 @@
 //! defaults), `--link` (a page's share link or its fragment) or a named spec (`--preset`:
 //! `page`, `playground` (default), `released`), then the flags (`--env`, `--agent`, …, and
 //! `--set key=value` for any field) are applied over it and the result is validated. The run
-//! goes through the same [`Session`] as the page: the same trainers, the same fault guard.
+//! goes through the same [`Session`] as the page: the same trainers, the same fault guard
+//! (except that a collapsed ESS does not stop it: see `ess` in the output).
 //!
 //! Output, one JSON object per line:
 //! - RL, at each episode end: `{"step", "episode_return", "critic_loss", "actor_loss", "ess"
-//!   (RFM), "updates_per_sec"}` (losses of the latest update; absent during warm-up);
+//!   (RFM), "updates_per_sec"}` (losses of the latest update and the steps per second of the
+//!   latest batch of 100 steps, greedy evaluations included; absent during warm-up);
 //! - RL, every `evalEvery` steps: `{"step", "eval_return"}`;
 //! - sampler, every 100 updates: `{"step", "loss", "ess"}`;
 //! - last: `{"final_eval_return", "steps", "seconds"}` (+ `"goals_reached"` on multigoal) in
@@ -165,6 +167,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let eval_policy: EvalPolicy = args.eval_policy.parse()?;
     let total = spec.steps;
     let mut session = Session::new(spec.clone(), ComputeDevice::cpu())?;
+    // The page pauses on a collapsed ESS to explain it; a research run at a small λ (the
+    // released 0.02) legitimately runs at ESS ≈ 1, so the CLI reports the ESS and goes on.
+    session.watch_ess_collapse(false);
 
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -175,7 +180,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     );
     let start = Instant::now();
     let mut latest = json!({});
-    let mut window = (Instant::now(), 0usize);
+    // Steps per second of the latest batch (each batch is timed whole: its points arrive together).
+    let mut rate = 0.0f64;
     let save = |s: &Session| -> Result<(), CliError> {
         if let Some(path) = &args.save {
             let bytes = pollster::block_on(s.save_weights())?;
@@ -184,7 +190,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Ok(())
     };
     while !session.finished() {
+        let (t0, before) = (Instant::now(), session.steps());
         let batch = pollster::block_on(session.step(CHUNK));
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > 0.0 {
+            rate = (batch.step - before) as f64 / dt;
+        }
         bar.set_position(batch.step as u64);
         if let Some(fault) = batch
             .fault
@@ -209,13 +220,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 bar.suspend(|| println!("{line}"));
             }
             if let Some(ret) = p.episode_return {
-                let dt = window.0.elapsed().as_secs_f64();
-                let rate = if dt > 0.0 {
-                    (p.step - window.1) as f64 / dt
-                } else {
-                    0.0
-                };
-                window = (Instant::now(), p.step);
                 let mut line = json!({"step": p.step, "episode_return": ret});
                 if p.step > spec.warmup.max(spec.batch) {
                     for k in ["critic_loss", "actor_loss", "ess"] {
@@ -231,7 +235,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
             if let Some(ev) = p.eval_return.filter(|_| p.step < total) {
                 let line = json!({"step": p.step, "eval_return": ev});
                 bar.suspend(|| println!("{line}"));
-                window = (Instant::now(), p.step);
             }
         }
     }

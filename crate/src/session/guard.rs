@@ -66,12 +66,24 @@ pub const ESS_WINDOW: usize = 25;
 pub const ESS_COLLAPSE: f32 = 1.05;
 
 /// The guard's state: the last good weights and the ESS window.
-#[derive(Default)]
 pub(crate) struct Guard {
+    /// Whether a collapsed ESS pauses training (the page: yes, to explain it; `rfm train`: no,
+    /// a sharp target at a small λ legitimately runs at ESS ≈ 1).
+    pub(crate) watch_ess: bool,
     /// The last good weights (checked finite) and the total step count they belong to.
     snapshot: Option<(usize, Vec<NamedTensor>)>,
     /// Recent ESS readings (the collapse detector's window).
     ess_recent: VecDeque<f32>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Self {
+            watch_ess: true,
+            snapshot: None,
+            ess_recent: VecDeque::new(),
+        }
+    }
 }
 
 impl Guard {
@@ -115,7 +127,8 @@ impl Guard {
                 ));
             }
         }
-        let watch_ess = cfg.k >= 4 && (cfg.mode == Mode::Sampler || cfg.agent == Agent::Rfm);
+        let watch_ess =
+            self.watch_ess && cfg.k >= 4 && (cfg.mode == Mode::Sampler || cfg.agent == Agent::Rfm);
         if let Some(e) = p.ess.filter(|_| watch_ess) {
             if self.ess_recent.len() == ESS_WINDOW {
                 self.ess_recent.pop_front();

@@ -230,6 +230,13 @@ impl Session {
         &self.device
     }
 
+    /// Whether a collapsed ESS pauses training (default on: the page stops to explain it; the
+    /// CLI turns it off, since a sharp target at a small λ legitimately runs at ESS ≈ 1). Every
+    /// other fault always pauses.
+    pub fn watch_ess_collapse(&mut self, on: bool) {
+        self.guard.watch_ess = on;
+    }
+
     /// Whether the spec's step budget is used up (never, when `steps` is 0).
     pub fn finished(&self) -> bool {
         self.cfg.steps > 0 && self.steps() >= self.cfg.steps

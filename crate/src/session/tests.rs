@@ -480,3 +480,17 @@ fn panels_say_what_does_not_apply() {
     assert!(pollster::block_on(s.variance(None)).is_err());
     assert!(pollster::block_on(s.paths(3, None)).is_err());
 }
+
+#[test]
+fn the_cli_can_run_on_through_a_collapsed_ess() {
+    let mut s = Session::new(small_rl(), ComputeDevice::cpu()).unwrap();
+    s.watch_ess_collapse(false);
+    pollster::block_on(s.step(210));
+    s.inject_fault(FaultKind::EssCollapse).unwrap();
+    let b = pollster::block_on(s.step(40));
+    assert_eq!((b.fault_kind, b.step), (None, 250));
+    // Every other fault still pauses.
+    s.inject_fault(FaultKind::NanWeights).unwrap();
+    let b = pollster::block_on(s.step(5));
+    assert_eq!(b.fault_kind, Some(FaultKind::NanWeights));
+}

@@ -57,7 +57,9 @@ impl Session {
             .map_err(|m| SessionError::Query(format!("cannot load these weights: {m}")))?;
         self.inner = Some(loaded);
         self.step_offset = steps;
+        let watch_ess = self.guard.watch_ess;
         self.guard = Default::default();
+        self.guard.watch_ess = watch_ess;
         self.guard.set_snapshot(steps, tensors);
         self.injected = Default::default();
         Ok(())
