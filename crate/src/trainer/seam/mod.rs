@@ -179,37 +179,45 @@ impl Policy {
     }
 }
 
-impl PolicyNets for Policy {
-    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
-        dispatch!(self, n => n.sample(y, s).await)
-    }
-    async fn actor_step(
-        &mut self,
-        s: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        target: &[f32],
-        lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
-        dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
-    }
-    fn commit_actor(&mut self) {
-        dispatch!(self, n => n.commit_actor())
-    }
-    async fn export_actor(
-        &self,
-        prefix: &str,
-        out: &mut Vec<NamedTensor>,
-    ) -> Result<(), DeviceError> {
-        dispatch!(self, n => n.export_actor(prefix, out).await)
-    }
-    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
-        dispatch!(self, n => n.import_actor(prefix, store))
-    }
-    fn policy_module(&self) -> crate::nets::Policy {
-        dispatch!(self, n => n.policy_module())
-    }
+/// `PolicyNets` for a dispatch enum (`Policy`, `Nets`): each method forwards to the chosen
+/// implementation.
+macro_rules! forward_policy_nets {
+    ($ty:ty) => {
+        impl PolicyNets for $ty {
+            async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
+                dispatch!(self, n => n.sample(y, s).await)
+            }
+            async fn actor_step(
+                &mut self,
+                s: &[f32],
+                xt: &[f32],
+                t: &[f32],
+                target: &[f32],
+                lr: f64,
+            ) -> Result<StepLoss, DeviceError> {
+                dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
+            }
+            fn commit_actor(&mut self) {
+                dispatch!(self, n => n.commit_actor())
+            }
+            async fn export_actor(
+                &self,
+                prefix: &str,
+                out: &mut Vec<NamedTensor>,
+            ) -> Result<(), DeviceError> {
+                dispatch!(self, n => n.export_actor(prefix, out).await)
+            }
+            fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
+                dispatch!(self, n => n.import_actor(prefix, store))
+            }
+            fn policy_module(&self) -> crate::nets::Policy {
+                dispatch!(self, n => n.policy_module())
+            }
+        }
+    };
 }
+
+forward_policy_nets!(Policy);
 
 /// The RL agent's networks, on the implementation chosen by [`Nets::new`].
 pub enum Nets {
@@ -231,37 +239,7 @@ impl Nets {
     }
 }
 
-impl PolicyNets for Nets {
-    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
-        dispatch!(self, n => n.sample(y, s).await)
-    }
-    async fn actor_step(
-        &mut self,
-        s: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        target: &[f32],
-        lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
-        dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
-    }
-    fn commit_actor(&mut self) {
-        dispatch!(self, n => n.commit_actor())
-    }
-    async fn export_actor(
-        &self,
-        prefix: &str,
-        out: &mut Vec<NamedTensor>,
-    ) -> Result<(), DeviceError> {
-        dispatch!(self, n => n.export_actor(prefix, out).await)
-    }
-    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
-        dispatch!(self, n => n.import_actor(prefix, store))
-    }
-    fn policy_module(&self) -> crate::nets::Policy {
-        dispatch!(self, n => n.policy_module())
-    }
-}
+forward_policy_nets!(Nets);
 
 impl RfmNets for Nets {
     async fn sample_scored(
