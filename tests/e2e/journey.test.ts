@@ -119,6 +119,30 @@ describe("journey (CPU)", () => {
     await ctx.close();
   });
 
+  test("a step budget (Steps to run) stops training at exactly that step", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${server.url}?paused`);
+    await waitState(page, ["paused"]);
+    let run = Number(await page.getAttribute("body", "data-run"));
+    await page.selectOption("#cfg-mode", "sampler");
+    await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run);
+    run = Number(await page.getAttribute("body", "data-run"));
+    await page.click("#advanced-settings > summary");
+    await page.fill("#cfg-steps", "60");
+    await page.press("#cfg-steps", "Enter");
+    await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run);
+    await page.selectOption("#speed", "50");
+    await page.click("#play");
+    await page.waitForFunction(() => document.body.dataset.finished !== undefined, null, { timeout: 120_000 });
+    assert.equal(await stepOf(page), 60);
+    assert.equal(await page.getAttribute("body", "data-state"), "paused");
+    assert.match((await page.textContent("#status")) ?? "", /finished/);
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
   test("the greedy-evaluation curve and the CSV's evalReturn column fill in", async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();

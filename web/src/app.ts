@@ -134,6 +134,7 @@ export class App {
     this.savedStep = -1;
     this.lastSaveAt = 0;
     delete document.body.dataset.fault;
+    delete document.body.dataset.finished;
     delete document.body.dataset.fallback;
     delete document.body.dataset.autosavedStep;
     this.resetViews();
@@ -381,6 +382,12 @@ export class App {
       this.chrome.status("paused: training stopped itself (see the message above)", "paused");
       this.chrome.notice(`Training paused itself: ${report.fault}.`);
       void this.keepLastGood(this.generation);
+    } else if (report.finished && this.playingNow) {
+      // The spec's step budget ("Steps to run") is used up: stop instead of asking for more.
+      this.wantPlay = false;
+      this.setPlaying(false);
+      document.body.dataset.finished = String(this.step);
+      this.chrome.status(`finished: the experiment's ${this.step.toLocaleString("en")} steps are done`, "paused");
     }
     this.chrome.progress(this.step, this.rate);
     this.requestDraw();
