@@ -12,43 +12,52 @@ use crate::nets::host::{HostCritic, HostPolicy, HostSampler, load};
 use crate::nets::{OdeConfig, Policy};
 use crate::trainer::weights::{NamedTensor, TensorStore, import_host, named_host};
 
-/// `(name, shape, values)` of every host policy parameter.
-fn policy_params(p: &HostPolicy) -> Vec<(String, Vec<usize>, &[f32])> {
-    p.param_names()
+/// `(name, shape, values)` of every parameter, from a host net's names and `(shape, values)`.
+fn named(
+    names: Vec<String>,
+    params: Vec<(Vec<usize>, &[f32])>,
+) -> Vec<(String, Vec<usize>, &[f32])> {
+    names
         .into_iter()
-        .zip(p.params())
+        .zip(params)
         .map(|(n, (s, v))| (n, s, v))
         .collect()
+}
+
+/// [`named`] with mutable values (`shapes` read before the mutable borrow).
+fn named_mut(
+    names: Vec<String>,
+    shapes: Vec<Vec<usize>>,
+    params: Vec<&mut Vec<f32>>,
+) -> Vec<(String, Vec<usize>, &mut Vec<f32>)> {
+    names
+        .into_iter()
+        .zip(shapes)
+        .zip(params)
+        .map(|((n, s), v)| (n, s, v))
+        .collect()
+}
+
+fn shapes(params: Vec<(Vec<usize>, &[f32])>) -> Vec<Vec<usize>> {
+    params.into_iter().map(|(s, _)| s).collect()
+}
+
+fn policy_params(p: &HostPolicy) -> Vec<(String, Vec<usize>, &[f32])> {
+    named(p.param_names(), p.params())
 }
 
 fn policy_params_mut(p: &mut HostPolicy) -> Vec<(String, Vec<usize>, &mut Vec<f32>)> {
-    let names = p.param_names();
-    let shapes: Vec<Vec<usize>> = p.params().into_iter().map(|(s, _)| s).collect();
-    names
-        .into_iter()
-        .zip(shapes)
-        .zip(p.params_mut())
-        .map(|((n, s), v)| (n, s, v))
-        .collect()
+    let (names, shapes) = (p.param_names(), shapes(p.params()));
+    named_mut(names, shapes, p.params_mut())
 }
 
 fn critic_params(c: &HostCritic) -> Vec<(String, Vec<usize>, &[f32])> {
-    c.param_names()
-        .into_iter()
-        .zip(c.params())
-        .map(|(n, (s, v))| (n, s, v))
-        .collect()
+    named(c.param_names(), c.params())
 }
 
 fn critic_params_mut(c: &mut HostCritic) -> Vec<(String, Vec<usize>, &mut Vec<f32>)> {
-    let names = c.param_names();
-    let shapes: Vec<Vec<usize>> = c.params().into_iter().map(|(s, _)| s).collect();
-    names
-        .into_iter()
-        .zip(shapes)
-        .zip(c.params_mut())
-        .map(|((n, s), v)| (n, s, v))
-        .collect()
+    let (names, shapes) = (c.param_names(), shapes(c.params()));
+    named_mut(names, shapes, c.params_mut())
 }
 
 /// The policy, its Adam moments and the buffers of its training step.
