@@ -137,16 +137,8 @@ pub fn build_spec(args: &Args) -> Result<ExperimentSpec, CliError> {
         let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
         put(k, value);
     }
-    let mut value = serde_json::to_value(&base).expect("a spec serialises");
-    let obj = value.as_object_mut().expect("an object");
     // A mode switch takes the new mode's defaults for everything the flags do not name.
-    if let Some(m) = patch.get("mode")
-        && m != &obj["mode"]
-    {
-        *obj = serde_json::Map::new();
-    }
-    obj.extend(patch);
-    let spec = ExperimentSpec::from_value(value)?;
+    let spec = base.patched(patch)?;
     spec.validate()?;
     if spec.steps == 0 {
         return Err("the spec runs until paused (steps = 0): give --steps N".into());

@@ -268,6 +268,23 @@ impl ExperimentSpec {
         serde_json::from_value(base).map_err(|e| ShareError::Json(e.to_string()))
     }
 
+    /// `self` with the fields of `patch` (camelCase keys) replaced, not yet validated. A patch
+    /// that switches the mode starts from that mode's defaults for every field it does not name.
+    pub fn patched(
+        &self,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, ShareError> {
+        let mut value = serde_json::to_value(self).expect("a spec serialises");
+        let obj = value
+            .as_object_mut()
+            .expect("a struct serialises to an object");
+        if patch.get("mode").is_some_and(|m| m != &obj["mode"]) {
+            obj.clear();
+        }
+        obj.extend(patch);
+        Self::from_value(value)
+    }
+
     /// One line naming what the networks are (for messages).
     pub fn describe(&self) -> String {
         match (self.mode, self.agent) {

@@ -72,9 +72,7 @@ pub fn named_train_config(name: &str, overrides: Option<&str>) -> Result<TrainCo
             let serde_json::Value::Object(patch) = patch else {
                 return Err("overrides: expected a JSON object of spec fields".to_string());
             };
-            let mut value = serde_json::to_value(&base).expect("a spec serialises");
-            value.as_object_mut().expect("an object").extend(patch);
-            ExperimentSpec::from_value(value).map_err(|e| format!("overrides: {e}"))?
+            base.patched(patch).map_err(|e| format!("overrides: {e}"))?
         }
     };
     spec.validate().map_err(|e| e.to_string())?;

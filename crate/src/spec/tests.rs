@@ -350,3 +350,22 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn a_patch_overlays_fields_and_a_mode_switch_starts_from_that_modes_defaults() {
+    let rl = resolve::named("released").unwrap();
+    let obj = |j: serde_json::Value| j.as_object().unwrap().clone();
+    let p = rl.patched(obj(serde_json::json!({"k": 32}))).unwrap();
+    assert_eq!((p.k, p.hidden), (32, 256));
+    let s = rl
+        .patched(obj(serde_json::json!({"mode": "sampler", "seed": 4})))
+        .unwrap();
+    assert_eq!(
+        s,
+        ExperimentSpec {
+            seed: 4,
+            ..ExperimentSpec::defaults(Mode::Sampler)
+        }
+    );
+    assert!(rl.patched(obj(serde_json::json!({"turbo": 1}))).is_err());
+}
