@@ -10,9 +10,11 @@ WASM_TARGET := wasm32-unknown-unknown
 
 .PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint soak
 
+# The CPU module is built and served first; the WebGPU module builds in the background after it
+# (web/build.mjs), and the page says "WebGPU module still building" until it is ready.
 serve: setup
-	@echo "Serving the playground at http://127.0.0.1:8080 (first build of the wasm core takes ~10-15 min on 2 cores)"
-	$(ENV) trunk serve --release
+	@echo "Serving the playground at http://127.0.0.1:8080 once the CPU module is built; the WebGPU module follows in the background"
+	$(ENV) RFM_WEBGPU_MODULE=after trunk serve --release
 
 build: setup
 	$(ENV) trunk build --release
@@ -28,8 +30,11 @@ setup:
 test-native:
 	$(ENV) cargo test -p rfm-playground
 
+# The wasm tests in Chromium, once per module the site ships: CPU (plain SIMD), relaxed SIMD, WebGPU.
 test-wasm:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web
+	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features relaxed-simd
+	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features webgpu
 
 test-web:
 	cd web && npm run --silent check && npm test

@@ -1,54 +1,210 @@
 // Site build steps run by Trunk (Trunk.toml hooks; cwd = the repo root):
-//   node web/build.mjs              pre_build: bundle the TypeScript entry points (page, worker,
-//                                   bench worker) with esbuild into OUT_DIR (Trunk's staging dir,
-//                                   else ../dist)
-//   node web/build.mjs --wasm-opt   post_build: shrink the staged *_bg.wasm with wasm-opt from the
-//                                   npm `binaryen` package (Trunk's own wasm-opt would be
-//                                   downloaded from GitHub, so it is off in www/index.html)
-// RFM_WASM_OPT overrides the wasm-opt flags (e.g. "-O2 --strip-debug"); "0" skips the step.
+//   node web/build.mjs          pre_build: bundle the TypeScript entry points (page, worker,
+//                               bench worker) with esbuild into OUT_DIR (Trunk's staging dir,
+//                               else ../dist)
+//   node web/build.mjs --post   post_build: shrink the staged CPU module (Trunk built it) with
+//                               wasm-opt, build the other two modules of the core, and write
+//                               `modules.json`, the list the worker loads from:
+//     rfm-playground.js           CPU only, plain SIMD128 (Trunk's `rel="rust"` link): the default
+//     rfm-playground-relaxed.js   CPU only, relaxed SIMD (fused multiply-add), where supported
+//     rfm-playground-webgpu.js    burn's WebGPU runtime too, loaded only when WebGPU is used
+// RFM_WEBGPU_MODULE=after (what `make serve` sets): the WebGPU module is built in the background
+// once the site is served, and copied into the served folder when ready; until then the page
+// says "WebGPU module still building". RFM_WASM_OPT overrides the wasm-opt flags (e.g. "-O2
+// --strip-debug"); "0" skips the step.
 import { build } from "esbuild";
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, renameSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const outdir = process.env.TRUNK_STAGING_DIR ?? path.join(here, "..", "dist");
+const root = path.join(here, "..");
+const outdir = process.env.TRUNK_STAGING_DIR ?? path.join(root, "dist");
 const release = process.env.TRUNK_PROFILE === "release";
+/** The cargo profile Trunk builds with (`data-cargo-profile-release` in www/index.html). */
+const profile = release ? "wasm" : "dev";
 
 /**
- * The release wasm carries a ~26 MB name section (function names for stack traces) and the
+ * The release wasm carries a large name section (function names for stack traces) and the
  * producers section: stripping both halves the file. Optimisation passes (-O…) on top are
- * left out by default: binaryen's JavaScript build runs them single-threaded, minutes on
- * this ~25 MB module (see docs/ui.md).
+ * left out by default: binaryen's JavaScript build runs them single-threaded, minutes on the
+ * WebGPU module (see docs/ui.md).
  */
 const DEFAULT_WASM_OPT = "--strip-debug --strip-producers";
 
-function wasmOpt() {
+/** The modules besides Trunk's: name → cargo features. */
+const VARIANTS = { relaxed: "relaxed-simd", webgpu: "webgpu" };
+
+const log = (msg) => console.log(`web: ${msg}`);
+const mb = (n) => (n / 1e6).toFixed(2);
+
+function wasmOpt(file) {
   const flags = (process.env.RFM_WASM_OPT ?? DEFAULT_WASM_OPT).trim();
   if (flags === "0" || !release) {
-    console.log(`web: wasm-opt skipped (${flags === "0" ? "RFM_WASM_OPT=0" : "not a release build"})`);
+    log(`wasm-opt skipped on ${path.basename(file)} (${flags === "0" ? "RFM_WASM_OPT=0" : "not a release build"})`);
     return;
   }
   const tool = path.join(here, "node_modules", "binaryen", "bin", "wasm-opt");
   if (!existsSync(tool)) throw new Error(`web: ${tool} is missing: run npm ci in web/`);
-  const files = readdirSync(outdir).filter((f) => f.endsWith("_bg.wasm"));
-  if (files.length === 0) throw new Error(`web: no *_bg.wasm in ${outdir}`);
-  for (const f of files) {
-    const file = path.join(outdir, f);
-    const tmp = `${file}.opt`;
-    const before = statSync(file).size;
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, [tool, file, ...flags.split(/\s+/), "-o", tmp], { stdio: "inherit" });
-    if (r.status !== 0) throw new Error(`web: wasm-opt ${flags} failed on ${f} (exit ${r.status ?? r.signal})`);
-    renameSync(tmp, file);
-    const mb = (n) => (n / 1e6).toFixed(1);
-    console.log(`web: wasm-opt ${flags}: ${f} ${mb(before)} MB → ${mb(statSync(file).size)} MB in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  }
+  const tmp = `${file}.opt`;
+  const before = statSync(file).size;
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [tool, file, ...flags.split(/\s+/), "-o", tmp], { stdio: "inherit" });
+  if (r.status !== 0) throw new Error(`web: wasm-opt ${flags} failed on ${file} (exit ${r.status ?? r.signal})`);
+  renameSync(tmp, file);
+  log(`wasm-opt ${flags}: ${path.basename(file)} ${mb(before)} MB → ${mb(statSync(file).size)} MB in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
-if (process.argv.includes("--wasm-opt")) {
-  wasmOpt();
+/** `{ js, wasm, bytes, gzipBytes }` of a module in `dir`. */
+function describe(dir, name) {
+  const wasm = `${name}_bg.wasm`;
+  const bytes = readFileSync(path.join(dir, wasm));
+  return { js: `${name}.js`, wasm, bytes: bytes.length, gzipBytes: gzipSync(bytes, { level: 9 }).length };
+}
+
+/**
+ * Build one module of the core with cargo (the same target directory as Trunk's build, so only
+ * the crates whose features differ are compiled again), run wasm-bindgen and wasm-opt, and
+ * leave `rfm-playground-<variant>.js` / `_bg.wasm` in `dir`.
+ */
+function buildVariant(variant, dir) {
+  const t0 = Date.now();
+  const args = [
+    "build", "--lib", "--offline", "--profile", profile, "--target", "wasm32-unknown-unknown",
+    "--manifest-path", path.join(root, "crate", "Cargo.toml"), "--features", VARIANTS[variant],
+    "--message-format=json-render-diagnostics",
+  ];
+  log(`building the ${variant} module: cargo ${args.join(" ")}`);
+  const r = spawnSync("cargo", args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`web: cargo build of the ${variant} module failed (exit ${r.status ?? r.signal})`);
+  let artifact = null;
+  for (const line of r.stdout.toString().split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const m = JSON.parse(line);
+    if (m.reason === "compiler-artifact" && m.target?.name === "rfm_playground") {
+      artifact = m.filenames.find((f) => f.endsWith(".wasm")) ?? artifact;
+    }
+  }
+  if (!artifact) throw new Error(`web: cargo built no rfm_playground.wasm for the ${variant} module`);
+  mkdirSync(dir, { recursive: true });
+  const name = `rfm-playground-${variant}`;
+  const b = spawnSync("wasm-bindgen", ["--target", "web", "--no-typescript", "--out-dir", dir, "--out-name", name, artifact], { stdio: "inherit" });
+  if (b.status !== 0) throw new Error(`web: wasm-bindgen failed on the ${variant} module (exit ${b.status ?? b.signal})`);
+  wasmOpt(path.join(dir, `${name}_bg.wasm`));
+  log(`${variant} module built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return describe(dir, name);
+}
+
+function copyModule(info, from, to) {
+  for (const f of [info.js, info.wasm]) copyFileSync(path.join(from, f), path.join(to, f));
+}
+
+function writeManifest(dir, manifest) {
+  const file = path.join(dir, "modules.json");
+  writeFileSync(`${file}.tmp`, JSON.stringify(manifest, null, 2) + "\n");
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Where the background WebGPU build keeps its output and log between Trunk builds. */
+function cacheDir() {
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target");
+  return path.join(target.endsWith("-wasm") ? target : `${target}-wasm`, "site-modules");
+}
+
+/** post_build: the CPU module, the relaxed-SIMD module, the WebGPU module now or after. */
+function post() {
+  const trunkWasm = readdirSync(outdir).find((f) => f === "rfm-playground_bg.wasm");
+  if (!trunkWasm) throw new Error(`web: no rfm-playground_bg.wasm in ${outdir}`);
+  wasmOpt(path.join(outdir, trunkWasm));
+  const manifest = {
+    build: `${Date.now()}-${process.pid}`,
+    cpu: describe(outdir, "rfm-playground"),
+    relaxed: buildVariant("relaxed", outdir),
+    webgpu: null,
+  };
+  if (process.env.RFM_WEBGPU_MODULE === "after") {
+    manifest.webgpu = { status: "building" };
+    writeManifest(outdir, manifest);
+    const cache = cacheDir();
+    mkdirSync(cache, { recursive: true });
+    const pidFile = path.join(cache, "webgpu-build.pid");
+    try {
+      process.kill(-Number(readFileSync(pidFile, "utf8")), "SIGTERM"); // an older build's job
+    } catch {
+      // none running
+    }
+    const logFile = path.join(cache, "webgpu-build.log");
+    const out = openSync(logFile, "w");
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--webgpu-after", manifest.build], {
+      cwd: root,
+      detached: true,
+      stdio: ["ignore", out, out],
+      env: process.env,
+    });
+    writeFileSync(pidFile, String(child.pid));
+    child.unref();
+    log(`the WebGPU module is building in the background (log: ${logFile}); the page uses the CPU until it is ready`);
+  } else {
+    manifest.webgpu = { status: "ready", ...buildVariant("webgpu", outdir) };
+    writeManifest(outdir, manifest);
+  }
+  const sizes = ["cpu", "relaxed", "webgpu"].filter((k) => manifest[k]?.gzipBytes).map((k) => `${k} ${mb(manifest[k].gzipBytes)} MB`);
+  log(`modules.json written (gzip: ${sizes.join(", ")})`);
+}
+
+/**
+ * The background half of RFM_WEBGPU_MODULE=after: build the WebGPU module into the cache, wait
+ * for Trunk to publish the build that started it, then copy the module into the served folder
+ * and mark it ready. A newer site build stops this job (post() kills it) and starts its own.
+ */
+function webgpuAfter(buildId) {
+  const dist = process.env.TRUNK_DIST_DIR ?? path.join(root, "dist");
+  const current = () => {
+    try {
+      return JSON.parse(readFileSync(path.join(dist, "modules.json"), "utf8"));
+    } catch {
+      return null;
+    }
+  };
+  const cache = path.join(cacheDir(), "webgpu");
+  let info;
+  try {
+    info = buildVariant("webgpu", cache);
+  } catch (e) {
+    const m = current();
+    if (m?.build === buildId) writeManifest(dist, { ...m, webgpu: { status: "failed", message: String(e.message ?? e) } });
+    throw e;
+  }
+  const deadline = Date.now() + 15 * 60_000;
+  while (Date.now() < deadline) {
+    const m = current();
+    if (m?.build === buildId) {
+      copyModule(info, cache, dist);
+      writeManifest(dist, { ...m, webgpu: { status: "ready", ...info } });
+      log(`WebGPU module ready: ${dist}/${info.js} (${mb(info.gzipBytes)} MB gzip)`);
+      return;
+    }
+    spawnSync("sleep", ["1"]);
+  }
+  throw new Error("web: the served folder never showed the build this WebGPU module belongs to");
+}
+
+if (process.argv.includes("--post")) {
+  post();
+} else if (process.argv.includes("--webgpu-after")) {
+  webgpuAfter(process.argv[process.argv.indexOf("--webgpu-after") + 1]);
 } else {
   await build({
     entryPoints: ["main", "worker", "benchWorker"].map((f) => path.join(here, `src/${f}.ts`)),
@@ -60,5 +216,5 @@ if (process.argv.includes("--wasm-opt")) {
     minify: release,
     logLevel: "warning",
   });
-  console.log(`web: bundled main.js, worker.js and benchWorker.js into ${outdir}`);
+  log(`bundled main.js, worker.js and benchWorker.js into ${outdir}`);
 }

@@ -138,8 +138,11 @@ pub enum Request {
 #[derive(Clone, Debug, Serialize, TS)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Reply {
-    /// The wasm core is loaded.
-    Ready,
+    /// The wasm core is loaded: `module` is which CPU module (`cpu` = plain SIMD, `relaxed` =
+    /// relaxed SIMD; the WebGPU module loads later, when WebGPU is used).
+    Ready {
+        module: String,
+    },
     /// Sent every second while the worker lives (the page's watchdog notices a dead worker).
     Heartbeat,
     Init {

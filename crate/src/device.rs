@@ -144,7 +144,19 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
     ))
 }
 
-#[cfg(target_arch = "wasm32")]
+/// The CPU-only module (the page's default download) has no WebGPU runtime: the page loads the
+/// WebGPU module for that.
+#[cfg(all(target_arch = "wasm32", not(feature = "webgpu")))]
+async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
+    Err(DeviceError::WebGpuUnavailable(
+        "this is the CPU-only module; WebGPU runs in the WebGPU module".to_string(),
+    ))
+}
+
+/// Whether this build carries the WebGPU runtime (the page asks which module it loaded).
+pub const HAS_WEBGPU: bool = cfg!(all(target_arch = "wasm32", feature = "webgpu"));
+
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
     use std::cell::RefCell;
     thread_local! {
@@ -186,12 +198,12 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
     Ok(d)
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 use wasm_bindgen::JsCast as _;
 
 /// `vendor architecture (description)` from `navigator.gpu.requestAdapter()`'s `info`, when the
 /// browser provides it.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 async fn browser_adapter_info(gpu: &wasm_bindgen::JsValue) -> Option<String> {
     use js_sys::{Function, Promise, Reflect};
     let request: Function = Reflect::get(gpu, &"requestAdapter".into())

@@ -6,6 +6,7 @@
 //!
 //! | export | does |
 //! |---|---|
+//! | `moduleInfo` | which build this is (WebGPU runtime, relaxed-SIMD kernels) |
 //! | `selectDevice`, `runProbe`, `runBench` | backend selection, the pipeline probe, the in-page benchmark |
 //! | `defaultSpec`, `describeSpec`, `validateSpec`, `encodeShare`, `decodeShare` | the experiment spec |
 //! | `Session` (`create`, `open`, …) | one running experiment |
@@ -33,6 +34,16 @@ fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
     let s = serde_json::to_string(v).map_err(js_err)?;
     js_sys::JSON::parse(&s)
         .map_err(|e| JsError::new(&format!("could not hand a reply to JS: {e:?}")))
+}
+
+/// Which build of the core this is: `{ webgpu, relaxedSimd }`. The page loads the CPU-only
+/// module first and the WebGPU module only when WebGPU is chosen.
+#[wasm_bindgen(js_name = moduleInfo)]
+pub fn module_info() -> Result<JsValue, JsError> {
+    to_js(&serde_json::json!({
+        "webgpu": crate::device::HAS_WEBGPU,
+        "relaxedSimd": cfg!(feature = "relaxed-simd"),
+    }))
 }
 
 /// Select a backend (`"auto" | "cpu" | "webgpu"`) and describe it.

@@ -4,6 +4,8 @@
 //! on flex (the CPU backend) in the browser too.
 #![cfg(target_arch = "wasm32")]
 
+mod parity;
+
 use rfm_playground::device::{BackendChoice, BackendKind, ComputeDevice};
 use rfm_playground::probe::{ProbeConfig, run_probe};
 use rfm_playground::spec::{ExperimentSpec, Mode};
@@ -18,7 +20,7 @@ fn cfg() -> ProbeConfig {
     }
 }
 
-/// The host kernels' products run gemm's SIMD128 microkernels in the browser, not its scalar
+/// burn's CPU backend (flex) runs gemm's SIMD128 microkernels in the browser, not its scalar
 /// fallback (which gemm picks unless its `wasm-simd128-enable` feature is on).
 #[wasm_bindgen_test]
 fn gemm_uses_its_simd128_kernels() {
@@ -27,6 +29,105 @@ fn gemm_uses_its_simd128_kernels() {
         gemm::get_wasm_simd128(),
         "gemm would run its scalar kernels (feature wasm-simd128-enable is off)"
     );
+}
+
+/// The host nets' three products (`x·W`, `x·Wᵀ`, `Aᵀ·B`) on wasm's own kernels (plain or
+/// relaxed SIMD, whichever this module is) against the definition in f64, over shapes that hit
+/// every block and tail of the kernels, with and without accumulation.
+#[wasm_bindgen_test]
+fn host_products_match_the_definition() {
+    use rfm_playground::nets::host::dense::{matmul, matmul_at, matmul_bt};
+    let value = |i: usize, salt: usize| ((i * 7919 + salt * 104729) % 2003) as f32 / 1001.5 - 1.0;
+    let check = |what: &str, got: &[f32], want: &[f64], k: usize| {
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let tol = 1e-5 * (k as f64).sqrt() * (1.0 + w.abs());
+            assert!(
+                (g as f64 - w).abs() <= tol,
+                "{what}: element {i}: {g} vs {w}"
+            );
+        }
+    };
+    for &m in &[1usize, 3, 4, 5, 9, 130] {
+        for &k in &[1usize, 2, 5, 64] {
+            for &n in &[1usize, 2, 3, 4, 5, 8, 9, 13, 64, 67] {
+                let x: Vec<f32> = (0..m * k).map(|i| value(i, 1)).collect();
+                let w: Vec<f32> = (0..k * n).map(|i| value(i, 2)).collect();
+                let base: Vec<f32> = (0..m * n).map(|i| value(i, 3)).collect();
+                let shape = format!("m={m} k={k} n={n}");
+                // x·W, then x·W accumulated onto `base`.
+                let xw: Vec<f64> = (0..m * n)
+                    .map(|o| {
+                        (0..k)
+                            .map(|p| x[o / n * k + p] as f64 * w[p * n + o % n] as f64)
+                            .sum()
+                    })
+                    .collect();
+                let mut out = vec![f32::NAN; m * n];
+                matmul(&x, &w, &mut out, k, n, false);
+                check(&format!("x·W {shape}"), &out, &xw, k);
+                let mut out = base.clone();
+                matmul(&x, &w, &mut out, k, n, true);
+                let acc: Vec<f64> = xw.iter().zip(&base).map(|(a, &b)| a + b as f64).collect();
+                check(&format!("out + x·W {shape}"), &out, &acc, k);
+                // x·Vᵀ with V = `w` read as [n, k].
+                let xvt: Vec<f64> = (0..m * n)
+                    .map(|o| {
+                        (0..k)
+                            .map(|p| x[o / n * k + p] as f64 * w[(o % n) * k + p] as f64)
+                            .sum()
+                    })
+                    .collect();
+                let mut out = vec![f32::NAN; m * n];
+                matmul_bt(&x, &w, &mut out, k, n, false);
+                check(&format!("x·Wᵀ {shape}"), &out, &xvt, k);
+                // Aᵀ·B with A = `x` as [m rows of k] → [k, n] from B = [m, n].
+                let at_b: Vec<f64> = (0..k * n)
+                    .map(|o| {
+                        (0..m)
+                            .map(|r| x[r * k + o / n] as f64 * base[r * n + o % n] as f64)
+                            .sum()
+                    })
+                    .collect();
+                let mut out = vec![f32::NAN; k * n];
+                matmul_at(&x, &base, &mut out, k, n);
+                check(&format!("Aᵀ·B {shape}"), &out, &at_b, m);
+            }
+        }
+    }
+}
+
+/// This module's training numbers agree with native (AVX-512 gemm) within a tolerance: a
+/// sampler run and an RL run past its warm-up, against `tests/parity/native.json`.
+#[wasm_bindgen_test]
+async fn training_matches_native_within_tolerance() {
+    let recorded: std::collections::BTreeMap<String, Vec<[Option<f64>; 4]>> =
+        serde_json::from_str(include_str!("parity/native.json")).expect("tests/parity/native.json");
+    let mut diffs = Vec::new();
+    for (name, spec, steps) in parity::cases() {
+        let want: Vec<[f64; 4]> = recorded[name]
+            .iter()
+            .map(|r| r.map(|x| x.unwrap_or(f64::NAN)))
+            .collect();
+        let got = parity::trace(&spec, steps).await;
+        diffs.extend(parity::differences(name, &want, &got));
+    }
+    web_sys::console::log_1(
+        &format!("module: relaxed SIMD {}", cfg!(feature = "relaxed-simd")).into(),
+    );
+    assert!(diffs.is_empty(), "{}", diffs.join("; "));
+}
+
+/// The CPU-only module (the page's default download) carries no WebGPU runtime and says so.
+#[cfg(not(feature = "webgpu"))]
+#[wasm_bindgen_test]
+async fn cpu_module_refuses_webgpu_and_auto_uses_the_cpu() {
+    assert!(!rfm_playground::device::HAS_WEBGPU);
+    let e = ComputeDevice::select(BackendChoice::Webgpu)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("CPU-only module"), "{e}");
+    let d = ComputeDevice::select(BackendChoice::Auto).await.unwrap();
+    assert_eq!(d.kind(), BackendKind::Cpu);
 }
 
 #[wasm_bindgen_test]
@@ -41,6 +142,7 @@ async fn probe_loss_falls_on_flex_in_wasm() {
     );
 }
 
+#[cfg(feature = "webgpu")]
 #[wasm_bindgen_test]
 async fn probe_loss_falls_on_webgpu() {
     let d = ComputeDevice::select(BackendChoice::Webgpu)

@@ -15,10 +15,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { artifactsDir, launch, screenshot, serveDist, watchErrors } from "./harness.ts";
+import { artifactsDir, distDir, launch, screenshot, serveDist, watchErrors } from "./harness.ts";
 
 let server: Awaited<ReturnType<typeof serveDist>>;
 const bench: Record<string, unknown>[] = [];
@@ -159,6 +159,16 @@ async function longTasks(page: Page, sinceMs = 0): Promise<{ count: number; tota
       windowMs: Math.round(performance.now() - since),
     };
   }, sinceMs);
+}
+
+/** The wasm files `page` requests, by file name, in order (filled in as they are fetched). */
+function wasmRequests(page: Page): string[] {
+  const names: string[] = [];
+  page.on("request", (r) => {
+    const name = new URL(r.url()).pathname.split("/").pop() ?? "";
+    if (name.endsWith(".wasm")) names.push(name);
+  });
+  return names;
 }
 
 /**
@@ -466,23 +476,47 @@ describe("playground (WebGPU)", () => {
   test("auto picks the CPU over SwiftShader and says why; WebGPU chosen still works", async () => {
     const auto = await browser.newPage();
     const autoErrors = watchErrors(auto);
+    const fetched = wasmRequests(auto);
     await auto.goto(server.url);
     await auto.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
     assert.equal(await auto.getAttribute("#backend", "data-kind"), "cpu");
     assert.equal(await auto.textContent("#backend"), "CPU — Software WebGPU adapter (SwiftShader) found: training on the CPU, which is faster");
     await waitRunning(auto);
+    // Only the small CPU module was downloaded: its relaxed-SIMD build, which Chromium supports.
+    assert.equal(await auto.getAttribute("body", "data-module"), "relaxed");
+    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm"]);
     assert.deepEqual(autoErrors, []);
     await auto.close();
+  });
+
+  test("while the WebGPU module is still building, choosing WebGPU trains on the CPU and says so", async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    const fetched = wasmRequests(page);
+    await page.route("**/modules.json", async (route) => {
+      const m = JSON.parse(readFileSync(path.join(distDir, "modules.json"), "utf8"));
+      await route.fulfill({ contentType: "application/json", body: JSON.stringify({ ...m, webgpu: { status: "building" } }) });
+    });
+    await page.goto(`${server.url}?backend=webgpu`);
+    await page.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
+    assert.equal(await page.textContent("#backend"), "CPU — The WebGPU module is still building: training on the CPU");
+    await waitRunning(page);
+    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm"]);
+    assert.deepEqual(errors, []);
+    await page.close();
   });
 
   test("trains a few steps on WebGPU (chosen) without errors", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
+    const fetched = wasmRequests(page);
     const link = new URL(samplerLink || server.url);
     link.search = "?backend=webgpu";
     await page.goto(link.href);
     await page.waitForSelector("#backend[data-kind=webgpu], #backend[data-kind=cpu], body[data-state=error]", { timeout: 300_000 });
     assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", `backend: ${await page.textContent("#backend")}`);
+    // The WebGPU module is loaded on demand, after the CPU module the page starts with.
+    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm", "rfm-playground-webgpu_bg.wasm"]);
     await waitRunning(page, 300_000);
     const m = await measure(page, 2000);
     const adapter = (await page.textContent("#backend")) ?? "";

@@ -5,7 +5,9 @@
  *
  * URL parameters: `bench` = `cpu`, `webgpu` or empty (both, WebGPU only when the browser has
  * it); `configs` = comma-separated `playground` / `released` (default `playground`);
- * `seconds` per figure (default 3); `measure` (default `updates,actions,estimator`).
+ * `seconds` per figure (default 3); `measure` (default `updates,actions,estimator`);
+ * `modules` = comma-separated CPU modules to measure, `cpu` (plain SIMD) / `relaxed` (default
+ * `auto`: the one the page would load). WebGPU always runs in the WebGPU module.
  * When done, `body[data-bench]` is `done` (or `error`), for tests.
  */
 import type { BenchJob, BenchReply, GpuCounts } from "./benchProtocol";
@@ -13,6 +15,8 @@ import type { BenchJob, BenchReply, GpuCounts } from "./benchProtocol";
 export interface BenchPlan {
   backends: string[];
   configs: string[];
+  /** CPU modules (`auto`, `cpu`, `relaxed`) the CPU backend is measured in. */
+  modules: string[];
   seconds: number;
   measure: string;
 }
@@ -24,9 +28,11 @@ export function benchPlan(search: string, hasWebGpu: boolean): BenchPlan {
   const backends = b === "" || b === "all" ? (hasWebGpu ? ["cpu", "webgpu"] : ["cpu"]) : b.split(",").map((s) => s.trim()).filter(Boolean);
   const configs = (q.get("configs") ?? "playground").split(",").map((s) => s.trim()).filter(Boolean);
   const s = Number(q.get("seconds") ?? "3");
+  const modules = (q.get("modules") ?? "auto").split(",").map((m) => m.trim()).filter(Boolean);
   return {
     backends,
     configs,
+    modules: modules.length ? modules : ["auto"],
     seconds: Number.isFinite(s) && s >= 0 ? s : 3,
     measure: q.get("measure") ?? "updates,actions,estimator",
   };
@@ -75,23 +81,24 @@ export async function runBenchPage(): Promise<void> {
   if (first.type === "ready") loadMs = first.loadMs;
   let id = 0;
   let failed = false;
-  for (const backend of plan.backends) {
+  const runs = plan.backends.flatMap((backend) => (backend === "webgpu" ? ["webgpu"] : plan.modules).map((module) => ({ backend, module })));
+  for (const { backend, module } of runs) {
     for (const config of plan.configs) {
-      say(`benchmark: ${config} on ${backend}…`);
+      say(`benchmark: ${config} on ${backend} (${module} module)…`);
       // On WebGPU each figure runs as its own job, so the worker's call counters (submits,
       // dispatches, readbacks) can be divided by that figure's items.
       const parts = backend === "webgpu" ? plan.measure.split(",").map((m) => m.trim()) : [plan.measure];
       let row: Record<string, unknown> | null = null;
       const perItem: Record<string, unknown> = {};
       for (const measure of parts) {
-        const job: BenchJob = { id: ++id, backend, config, seconds: plan.seconds, measure };
+        const job: BenchJob = { id: ++id, backend, module, config, seconds: plan.seconds, measure };
         const reply = await new Promise<BenchReply>((resolve) => {
           pending.set(job.id, resolve);
           worker.postMessage(job);
         });
         if (reply.type === "error") {
           failed = true;
-          row = { ...(row ?? { backend, config }), error: reply.message };
+          row = { ...(row ?? { backend, module, config }), error: reply.message };
           break;
         }
         if (reply.type !== "result") continue;

@@ -3,6 +3,8 @@ export interface BenchJob {
   id: number;
   /** `cpu` (flex in wasm) or `webgpu`. */
   backend: string;
+  /** The module to run in: `auto` / `cpu` / `relaxed` (CPU backend), `webgpu`. */
+  module: string;
   /** `playground` or `released`. */
   config: string;
   /** Seconds per figure (each runs at least one iteration). */

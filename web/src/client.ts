@@ -70,6 +70,8 @@ export class WorkerClient {
   private queue: Pending[] = [];
   private inFlight: Pending | null = null;
   private readyResolve!: () => void;
+  /** The CPU module the worker loaded (`cpu` or `relaxed`), once ready. */
+  module = "";
   private readyReject!: (e: Error) => void;
   /** Resolves on the worker's `ready` message (the wasm core is loaded). */
   readonly ready: Promise<void>;
@@ -182,6 +184,7 @@ export class WorkerClient {
     this.lastHeard = now();
     if (msg.type === "heartbeat") return;
     if (msg.type === "ready") {
+      this.module = msg.module;
       this.readyResolve();
       return;
     }

@@ -37,7 +37,11 @@ let client: WorkerClient;
 
 /** Start a training worker and its client; a worker that dies is reported to `workerDied`. */
 function spawnWorker(): WorkerClient {
-  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  // `?module=cpu|relaxed` reaches the worker, which picks the CPU module (web/src/modules.ts).
+  const url = new URL("./worker.js", import.meta.url);
+  const module = new URLSearchParams(location.search).get("module");
+  if (module) url.searchParams.set("module", module);
+  worker = new Worker(url, { type: "module" });
   const c = new WorkerClient(worker, deadAfterMs);
   worker.addEventListener("error", (ev) => {
     ev.preventDefault();
@@ -527,6 +531,7 @@ async function start(): Promise<void> {
   chrome.status("loading the trainer…", "loading");
   await client.ready;
   startupMark("wasmReady");
+  document.body.dataset.module = client.module;
   const [start, described] = await Promise.all([startConfig(client, location.hash), client.request({ type: "describe" })]);
   defaultsOf.rl = start.defaults;
   controls.build(described.fields);

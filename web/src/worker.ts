@@ -4,7 +4,9 @@
  * an `{type: "error"}` reply carrying the request id; nothing here computes algorithm numbers —
  * it times the steps (updates/s) and forwards what the core returns.
  */
+import { relaxedSimd } from "wasm-feature-detect";
 import { resolveBackend, type AdapterFacts } from "./backend";
+import { parseManifest, pickCpuModule, webgpuModule, type Manifest, type ModuleEntry, type ModuleKind } from "./modules";
 import type {
   BackendChoice,
   DensityView,
@@ -42,6 +44,7 @@ interface WasmSession {
 /** The wasm module's exports (crate/src/wasm.rs). */
 interface Wasm {
   default: (input?: unknown) => Promise<unknown>;
+  moduleInfo(): { webgpu: boolean; relaxedSimd: boolean };
   runProbe(backend: string, config: unknown): Promise<ProbeReport>;
   defaultSpec(mode: string): ExperimentSpec;
   describeSpec(): FieldInfo[];
@@ -61,17 +64,45 @@ const scope = self as unknown as {
 
 const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
 
-async function loadWasm(): Promise<Wasm> {
-  // The glue is emitted by Trunk next to this bundle; load it at run time by URL.
-  const url = new URL("./rfm-playground.js", import.meta.url).href;
+/** The site's list of modules (`modules.json`, next to this bundle; re-read while one builds). */
+async function fetchManifest(): Promise<Manifest> {
+  const r = await fetch(new URL("./modules.json", import.meta.url), { cache: "no-store" }).catch(() => null);
+  return parseManifest(r && r.ok ? await r.text() : null);
+}
+
+/** Load a module's wasm-bindgen glue by URL (emitted next to this bundle) and instantiate it. */
+async function loadModule(entry: ModuleEntry): Promise<Wasm> {
+  const url = new URL(`./${entry.js}`, import.meta.url).href;
   const api = (await import(/* @vite-ignore */ url)) as Wasm;
   await api.default();
   return api;
 }
 
-const ready = loadWasm();
-// A heartbeat for the page's watchdog: it stops when this worker dies or is terminated.
-setInterval(() => scope.postMessage({ type: "heartbeat" }), 1000);
+/** `?module=cpu|relaxed` on the page picks the CPU module by hand (benchmarks, tests). */
+const forcedModule = new URL(self.location.href).searchParams.get("module");
+
+/** The CPU module (relaxed SIMD where the browser has it): loaded first, and the spec's home. */
+const ready: Promise<{ api: Wasm; kind: ModuleKind }> = (async () => {
+  const manifest = await fetchManifest();
+  const kind = pickCpuModule(manifest, await relaxedSimd().catch(() => false), forcedModule);
+  return { api: await loadModule(kind === "relaxed" && manifest.relaxed ? manifest.relaxed : manifest.cpu), kind };
+})();
+
+let webgpu: Promise<Wasm> | null = null;
+/** The WebGPU module, loaded on first use; `unavailable` says why it cannot be (still building…). */
+async function webgpuCore(): Promise<{ api: Wasm } | { unavailable: string }> {
+  if (!webgpu) {
+    const m = webgpuModule(await fetchManifest());
+    if ("unavailable" in m) return m;
+    webgpu = loadModule(m.entry);
+    webgpu.catch(() => (webgpu = null));
+  }
+  try {
+    return { api: await webgpu };
+  } catch (e) {
+    return { unavailable: `The WebGPU module could not be loaded (${String(e)})` };
+  }
+}
 
 /** What `navigator.gpu` says about the adapter this browser would give (null: no WebGPU). */
 async function adapterFacts(): Promise<AdapterFacts | null> {
@@ -94,14 +125,20 @@ interface GpuAdapterLike {
 }
 
 /**
- * The backend the core is asked for: `auto` on a software adapter (SwiftShader, llvmpipe,
- * lavapipe) or without WebGPU trains on the CPU, which is faster there; `reason` says why.
+ * The module and backend a session runs on. `auto` on a software adapter (SwiftShader,
+ * llvmpipe, lavapipe) or without WebGPU trains on the CPU module, which is faster there, and
+ * so does any choice while the WebGPU module is still building (or failed to load): the page
+ * trains on the CPU and `reason` says why, so nothing waits on the build.
  */
-async function chooseBackend(choice: BackendChoice): Promise<{ backend: BackendChoice; reason: string | null }> {
-  return resolveBackend(choice, choice === "auto" ? await adapterFacts().catch(() => null) : null);
+async function chooseCore(cpu: Wasm, choice: BackendChoice): Promise<{ api: Wasm; backend: BackendChoice; reason: string | null }> {
+  const picked = resolveBackend(choice, choice === "auto" ? await adapterFacts().catch(() => null) : null);
+  if (picked.backend === "cpu") return { api: cpu, ...picked };
+  const gpu = await webgpuCore();
+  if ("api" in gpu) return { api: gpu.api, ...picked };
+  return { api: cpu, backend: "cpu", reason: `${gpu.unavailable}: training on the CPU` };
 }
 ready.then(
-  () => post({ type: "ready" }),
+  ({ kind }) => post({ type: "ready", module: kind }),
   (e) => post({ type: "error", id: null, message: `could not load the wasm core: ${String(e)}` }),
 );
 
@@ -134,14 +171,14 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
-      const choice = await chooseBackend(req.backend);
-      const next = await api.Session.create(req.config, choice.backend);
+      const choice = await chooseCore(api, req.backend);
+      const next = await choice.api.Session.create(req.config, choice.backend);
       post({ type: "init", id: req.id, ...adopt(next, choice.reason) });
       return;
     }
     case "open": {
-      const choice = await chooseBackend(req.backend);
-      const next = await api.Session.open(new Uint8Array(req.bytes), choice.backend);
+      const choice = await chooseCore(api, req.backend);
+      const next = await choice.api.Session.open(new Uint8Array(req.bytes), choice.backend);
       post({ type: "open", id: req.id, ...adopt(next, choice.reason), step: next.steps() });
       return;
     }
@@ -205,7 +242,8 @@ async function handle(api: Wasm, req: Request): Promise<void> {
     }
     case "probe": {
       const t0 = performance.now();
-      const report = await api.runProbe(req.backend, req.config ?? null);
+      const core = req.backend === "cpu" ? api : (await chooseCore(api, req.backend)).api;
+      const report = await core.runProbe(req.backend, req.config ?? null);
       post({ type: "probe", id: req.id, report, millis: performance.now() - t0 });
       return;
     }
@@ -215,7 +253,7 @@ async function handle(api: Wasm, req: Request): Promise<void> {
 scope.onmessage = async (ev) => {
   const req = ev.data;
   try {
-    await handle(await ready, req);
+    await handle((await ready).api, req);
   } catch (e) {
     post({ type: "error", id: req.id, message: e instanceof Error ? e.message : String(e) });
   }

@@ -85,7 +85,7 @@ test("a reply of the wrong type is an error", async () => {
 test("ready and fatal errors", async () => {
   const port = new FakePort();
   const c = new WorkerClient(port);
-  port.reply({ type: "ready" });
+  port.reply({ type: "ready", module: "cpu" });
   await c.ready;
   const port2 = new FakePort();
   const c2 = new WorkerClient(port2);

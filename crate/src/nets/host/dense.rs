@@ -1,9 +1,10 @@
 //! A Dense layer's weights on the host and the one matrix product every host network uses.
 //!
 //! Layout matches burn's `Linear`: `w` is `[d_in, d_out]` row-major (`y = x·W + b`), `b` is
-//! `[d_out]` (zeros for a layer without bias). The product is the `gemm` crate's SGEMM (the
-//! same kernels burn's CPU backend uses, with runtime CPU-feature dispatch; SIMD128 in wasm),
-//! single-threaded: callers parallelise over independent row blocks instead.
+//! `[d_out]` (zeros for a layer without bias). Natively the product is the `gemm` crate's SGEMM
+//! (the same kernels burn's CPU backend uses, with runtime CPU-feature dispatch); in wasm it is
+//! [`super::wasm_gemm`]'s register-blocked SIMD128 kernels (fused multiply-add in the
+//! relaxed-SIMD module). Single-threaded: callers parallelise over independent row blocks.
 
 /// Weights of one Dense layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +85,98 @@ fn product(
         }
     };
     let (lhs_cs, lhs_rs) = strides(&lhs, m, k);
-    let (rhs_cs, rhs_rs) = strides(&rhs, k, n);
+    #[cfg(target_arch = "wasm32")]
+    {
+        wasm_product(
+            lhs.data,
+            lhs_rs as usize,
+            lhs_cs as usize,
+            rhs,
+            out,
+            (m, k, n),
+            accumulate,
+        );
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let (rhs_cs, rhs_rs) = strides(&rhs, k, n);
+        gemm_product(
+            lhs.data,
+            (lhs_cs, lhs_rs),
+            rhs.data,
+            (rhs_cs, rhs_rs),
+            out,
+            (m, k, n),
+            accumulate,
+        );
+    }
+}
+
+/// The product on wasm's own kernels, the right operand in row-major `[k, n]` (a transposed one
+/// is copied into that layout first, into a reused buffer).
+#[cfg(target_arch = "wasm32")]
+fn wasm_product(
+    l: &[f32],
+    l_rs: usize,
+    l_cs: usize,
+    rhs: Operand,
+    out: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    use std::cell::RefCell;
+    thread_local! {
+        static RHS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut run = |r: &[f32]| {
+        // SAFETY: `l` addresses `lhs(i, p)` inside its `m·k` floats with these strides (checked
+        // shapes above), `r` holds `k·n` floats in row-major order, `out` holds `m·n` and is the
+        // only `&mut`. The relaxed kernels exist only in the relaxed-SIMD module, which the page
+        // instantiates only where the browser validates relaxed SIMD.
+        unsafe {
+            super::wasm_gemm::product(
+                l.as_ptr(),
+                l_rs,
+                l_cs,
+                r.as_ptr(),
+                out.as_mut_ptr(),
+                m,
+                k,
+                n,
+                accumulate,
+            )
+        }
+    };
+    if rhs.transposed {
+        RHS.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            buf.resize(k * n, 0.0);
+            // rhs(p, j) = data[j * k + p]
+            for j in 0..n {
+                let col = &rhs.data[j * k..(j + 1) * k];
+                for (p, &v) in col.iter().enumerate() {
+                    buf[p * n + j] = v;
+                }
+            }
+            run(&buf);
+        });
+    } else {
+        run(rhs.data);
+    }
+}
+
+/// The product on the `gemm` crate's SGEMM.
+#[cfg(not(target_arch = "wasm32"))]
+fn gemm_product(
+    l: &[f32],
+    (lhs_cs, lhs_rs): (isize, isize),
+    r: &[f32],
+    (rhs_cs, rhs_rs): (isize, isize),
+    out: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
     // SAFETY: the three buffers hold exactly the shapes passed (checked above) and the strides
     // address only elements inside them (row-major, or the transpose of a row-major buffer of
     // the same size); `out` does not alias `lhs` or `rhs` (it is the only `&mut`). gemm computes
@@ -98,10 +190,10 @@ fn product(
             1,
             n as isize,
             accumulate,
-            lhs.data.as_ptr(),
+            l.as_ptr(),
             lhs_cs,
             lhs_rs,
-            rhs.data.as_ptr(),
+            r.as_ptr(),
             rhs_cs,
             rhs_rs,
             1.0f32,

@@ -9,7 +9,8 @@
 //! float rounding (tests check the forward passes to 1e-5 and the samplers to 1e-4 against burn).
 //!
 //! - [`gelu`]: the tanh-approximation GELU with a polynomial `exp`, fused with bias / residual;
-//! - [`dense`]: a Dense layer's weights and the SGEMM (the `gemm` crate) every net uses;
+//! - [`dense`]: a Dense layer's weights and the one matrix product every net uses (the `gemm`
+//!   crate natively; in wasm, `wasm_gemm`'s SIMD128 / relaxed-SIMD kernels);
 //! - [`policy`]: the policy net's forward pass, in the pieces the sampler needs;
 //! - [`critic`]: the twin critic's `min(Q1, Q2)` and its action gradient;
 //! - [`actor`]: the actor's training step (loss and explicit backward pass);
@@ -25,6 +26,8 @@ pub mod load;
 pub mod optim;
 pub mod policy;
 pub mod sampler;
+#[cfg(target_arch = "wasm32")]
+mod wasm_gemm;
 
 pub use critic::HostCritic;
 pub use policy::HostPolicy;

@@ -1,0 +1,68 @@
+/**
+ * The wasm modules of the core and which one to load (docs/architecture.md, "Two wasm
+ * modules"). The site ships `modules.json` (written by web/build.mjs):
+ * - `cpu`: CPU only, plain SIMD128 — the default download, loaded first;
+ * - `relaxed`: the same with fused multiply-add kernels (relaxed SIMD), where the browser has it;
+ * - `webgpu`: burn's WebGPU runtime too (about 3.5× the download), loaded only when WebGPU is
+ *   chosen, or when `auto` finds a hardware adapter.
+ * Pure (no fetch, no DOM): the workers load what this picks.
+ */
+
+export type ModuleKind = "cpu" | "relaxed" | "webgpu";
+
+export interface ModuleEntry {
+  js: string;
+  wasm: string;
+  bytes: number;
+  gzipBytes: number;
+}
+
+export type WebgpuEntry = ({ status: "ready" } & ModuleEntry) | { status: "building" } | { status: "failed"; message: string };
+
+export interface Manifest {
+  build: string;
+  cpu: ModuleEntry;
+  relaxed: ModuleEntry | null;
+  webgpu: WebgpuEntry | null;
+}
+
+/** What a site without `modules.json` has (a build from before the split, or a dev build). */
+export const FALLBACK_MANIFEST: Manifest = {
+  build: "unknown",
+  cpu: { js: "rfm-playground.js", wasm: "rfm-playground_bg.wasm", bytes: 0, gzipBytes: 0 },
+  relaxed: null,
+  webgpu: null,
+};
+
+/** Read `modules.json`'s text; anything malformed falls back to the CPU module alone. */
+export function parseManifest(text: string | null): Manifest {
+  if (!text) return FALLBACK_MANIFEST;
+  try {
+    const m = JSON.parse(text) as Partial<Manifest>;
+    if (!m || typeof m !== "object" || typeof m.cpu?.js !== "string") return FALLBACK_MANIFEST;
+    return { build: String(m.build ?? "unknown"), cpu: m.cpu, relaxed: m.relaxed ?? null, webgpu: m.webgpu ?? null };
+  } catch {
+    return FALLBACK_MANIFEST;
+  }
+}
+
+/**
+ * The CPU module to load: `relaxed` where the browser validates relaxed SIMD and the site has
+ * it, else `cpu`. `force` (`?module=` on the page) picks one by name when the site has it.
+ */
+export function pickCpuModule(m: Manifest, relaxedSimd: boolean, force?: string | null): "cpu" | "relaxed" {
+  if (force === "cpu") return "cpu";
+  if (force === "relaxed" && m.relaxed) return "relaxed";
+  return relaxedSimd && m.relaxed ? "relaxed" : "cpu";
+}
+
+export const WEBGPU_BUILDING = "The WebGPU module is still building";
+
+/** The WebGPU module's entry, or why it cannot be loaded (in words for the page). */
+export function webgpuModule(m: Manifest): { entry: ModuleEntry } | { unavailable: string } {
+  const w = m.webgpu;
+  if (!w) return { unavailable: "This site was built without the WebGPU module" };
+  if (w.status === "building") return { unavailable: WEBGPU_BUILDING };
+  if (w.status === "failed") return { unavailable: `The WebGPU module failed to build (${w.message})` };
+  return { entry: w };
+}
