@@ -499,7 +499,7 @@ describe("playground (WebGPU)", () => {
     });
     await page.goto(`${server.url}?backend=webgpu`);
     await page.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
-    assert.equal(await page.textContent("#backend"), "CPU — The WebGPU module is still building: training on the CPU");
+    assert.equal(await page.textContent("#backend"), "CPU — The WebGPU module is still building: training on the CPU", `state ${await page.getAttribute("body", "data-state")}: ${await page.textContent("#status")}`);
     await waitRunning(page);
     assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm"]);
     assert.deepEqual(errors, []);
