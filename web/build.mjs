@@ -7,6 +7,8 @@
 //                               `modules.json`, the list the worker loads from:
 //     rfm-playground.js           CPU only, plain SIMD128 (Trunk's `rel="rust"` link): the default
 //     rfm-playground-relaxed.js   CPU only, relaxed SIMD (fused multiply-add), where supported
+//     rfm-playground-threads.js   the relaxed module with wasm threads (a rayon pool of Web
+//                                 Workers), for cross-origin isolated pages
 //     rfm-playground-webgpu.js    burn's WebGPU runtime too, loaded only when WebGPU is used
 // RFM_WEBGPU_MODULE=after (what `make serve` sets): the WebGPU module is built in the background
 // once the site is served, and copied into the served folder when ready; until then the page
@@ -16,6 +18,7 @@ import { build } from "esbuild";
 import { spawn, spawnSync } from "node:child_process";
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -44,8 +47,25 @@ const profile = release ? "wasm" : "dev";
  */
 const DEFAULT_WASM_OPT = "--strip-debug --strip-producers";
 
-/** The modules besides Trunk's: name → cargo features. */
-const VARIANTS = { relaxed: "relaxed-simd", webgpu: "webgpu" };
+/** The modules besides Trunk's: name → cargo features (and, for threads, a build of std and of
+ * every crate with atomics, in a target directory of its own so the others are not rebuilt). */
+const VARIANTS = {
+  relaxed: { features: "relaxed-simd" },
+  threads: {
+    features: "threads",
+    // Not in .cargo/config.toml: RUSTFLAGS replaces the config's flags, so it repeats +simd128.
+    env: { RUSTFLAGS: "-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" },
+    targetSuffix: "-threads",
+    // The module's memory must be imported and shared (the pool's workers instantiate the same
+    // module on it), with the thread-local-storage hooks wasm-bindgen calls: link flags for the
+    // final crate only (`cargo rustc`), so the dependencies keep their build.
+    linkArgs: [
+      "--shared-memory", "--import-memory", "--max-memory=2147483648",
+      "--export=__wasm_init_tls", "--export=__tls_size", "--export=__tls_align", "--export=__tls_base",
+    ],
+  },
+  webgpu: { features: "webgpu" },
+};
 
 const log = (msg) => console.log(`web: ${msg}`);
 const mb = (n) => (n / 1e6).toFixed(2);
@@ -81,13 +101,21 @@ function describe(dir, name) {
  */
 function buildVariant(variant, dir) {
   const t0 = Date.now();
+  const v = VARIANTS[variant];
   const args = [
-    "build", "--lib", "--offline", "--profile", profile, "--target", "wasm32-unknown-unknown",
-    "--manifest-path", path.join(root, "crate", "Cargo.toml"), "--features", VARIANTS[variant],
+    v.linkArgs ? "rustc" : "build", "--lib", "--offline", "--profile", profile, "--target", "wasm32-unknown-unknown",
+    "--manifest-path", path.join(root, "crate", "Cargo.toml"), "--features", VARIANTS[variant].features,
     "--message-format=json-render-diagnostics",
+    ...(v.linkArgs ? ["--", ...v.linkArgs.flatMap((a) => ["-C", `link-arg=${a}`])] : []),
   ];
+  const env = { ...process.env, ...(VARIANTS[variant].env ?? {}) };
+  if (VARIANTS[variant].targetSuffix) {
+    // scripts/toolchain/cargo adds "-wasm" to the directory it is given.
+    const base = (process.env.CARGO_TARGET_DIR ?? path.join(root, "target")).replace(/-wasm$/, "");
+    env.CARGO_TARGET_DIR = `${base}${VARIANTS[variant].targetSuffix}`;
+  }
   log(`building the ${variant} module: cargo ${args.join(" ")}`);
-  const r = spawnSync("cargo", args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20 });
+  const r = spawnSync("cargo", args, { cwd: root, env, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`web: cargo build of the ${variant} module failed (exit ${r.status ?? r.signal})`);
   let artifact = null;
   for (const line of r.stdout.toString().split("\n")) {
@@ -109,6 +137,7 @@ function buildVariant(variant, dir) {
 
 function copyModule(info, from, to) {
   for (const f of [info.js, info.wasm]) copyFileSync(path.join(from, f), path.join(to, f));
+  if (existsSync(path.join(from, "snippets"))) cpSync(path.join(from, "snippets"), path.join(to, "snippets"), { recursive: true });
 }
 
 function writeManifest(dir, manifest) {
@@ -132,6 +161,8 @@ function post() {
     build: `${Date.now()}-${process.pid}`,
     cpu: describe(outdir, "rfm-playground"),
     relaxed: buildVariant("relaxed", outdir),
+    // wasm-bindgen writes the pool's worker script (a JS snippet) under snippets/ in `outdir`.
+    threads: buildVariant("threads", outdir),
     webgpu: null,
   };
   if (process.env.RFM_WEBGPU_MODULE === "after") {
@@ -160,7 +191,7 @@ function post() {
     manifest.webgpu = { status: "ready", ...buildVariant("webgpu", outdir) };
     writeManifest(outdir, manifest);
   }
-  const sizes = ["cpu", "relaxed", "webgpu"].filter((k) => manifest[k]?.gzipBytes).map((k) => `${k} ${mb(manifest[k].gzipBytes)} MB`);
+  const sizes = ["cpu", "relaxed", "threads", "webgpu"].filter((k) => manifest[k]?.gzipBytes).map((k) => `${k} ${mb(manifest[k].gzipBytes)} MB`);
   log(`modules.json written (gzip: ${sizes.join(", ")})`);
 }
 

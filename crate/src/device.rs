@@ -91,7 +91,7 @@ impl ComputeDevice {
             device: Device::flex(),
             info: DeviceInfo {
                 kind: BackendKind::Cpu,
-                adapter: "flex (pure-Rust CPU)".to_string(),
+                adapter: cpu_adapter(),
                 fallback_reason: None,
             },
         }
@@ -135,6 +135,17 @@ impl ComputeDevice {
     pub fn kind(&self) -> BackendKind {
         self.info.kind
     }
+}
+
+/// The CPU backend in words, with what this build adds in the browser (relaxed SIMD, threads).
+fn cpu_adapter() -> String {
+    let mut extras = String::new();
+    if cfg!(all(target_arch = "wasm32", feature = "relaxed-simd")) {
+        extras.push_str(", relaxed SIMD");
+    }
+    #[cfg(all(target_arch = "wasm32", feature = "threads"))]
+    extras.push_str(&format!(", {} threads", rayon::current_num_threads()));
+    format!("flex (pure-Rust CPU{extras})")
 }
 
 #[cfg(not(target_arch = "wasm32"))]

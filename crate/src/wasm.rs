@@ -6,7 +6,8 @@
 //!
 //! | export | does |
 //! |---|---|
-//! | `moduleInfo` | which build this is (WebGPU runtime, relaxed-SIMD kernels) |
+//! | `moduleInfo` | which build this is (WebGPU runtime, relaxed-SIMD kernels, threads) |
+//! | `initThreadPool` | (threaded module only) start the rayon pool of Web Workers |
 //! | `selectDevice`, `runProbe`, `runBench` | backend selection, the pipeline probe, the in-page benchmark |
 //! | `defaultSpec`, `describeSpec`, `validateSpec`, `encodeShare`, `decodeShare` | the experiment spec |
 //! | `Session` (`create`, `open`, …) | one running experiment |
@@ -36,15 +37,26 @@ fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&format!("could not hand a reply to JS: {e:?}")))
 }
 
-/// Which build of the core this is: `{ webgpu, relaxedSimd }`. The page loads the CPU-only
-/// module first and the WebGPU module only when WebGPU is chosen.
+/// Which build of the core this is: `{ webgpu, relaxedSimd, threads }` (`threads`: the size of
+/// the pool, 1 without one). The page loads a CPU-only module first and the WebGPU module only
+/// when WebGPU is chosen.
 #[wasm_bindgen(js_name = moduleInfo)]
 pub fn module_info() -> Result<JsValue, JsError> {
+    #[cfg(feature = "threads")]
+    let threads = rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    let threads = 1;
     to_js(&serde_json::json!({
         "webgpu": crate::device::HAS_WEBGPU,
         "relaxedSimd": cfg!(feature = "relaxed-simd"),
+        "threads": threads,
     }))
 }
+
+/// The threaded module's pool: `initThreadPool(n)` starts `n` Web Workers sharing this module's
+/// memory (wasm-bindgen-rayon); the host nets' row blocks then run on them.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Select a backend (`"auto" | "cpu" | "webgpu"`) and describe it.
 #[wasm_bindgen(js_name = selectDevice)]

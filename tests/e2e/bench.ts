@@ -16,6 +16,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
+    page.on("console", (m) => m.type() === "warning" || m.type() === "error" ? console.error(`console ${m.type()}: ${m.text()}`) : undefined);
     await page.goto(`${server.url}?${query}`);
     await page.waitForSelector("body[data-bench=done], body[data-bench=error]", { timeout: 1_200_000 });
     const out = JSON.parse((await page.textContent("#bench-result")) ?? "{}") as { rows?: Record<string, unknown>[] };

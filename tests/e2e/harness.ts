@@ -19,11 +19,25 @@ export const artifactsDir = path.resolve(here, "..", "artifacts");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const firefoxPath = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 
-export async function serveDist(): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * Serve dist/ on a free port. `isolated` (the default) sends the COOP/COEP headers `trunk serve`
+ * sends (Trunk.toml), so the page is cross-origin isolated and may run the threaded module;
+ * without them the page's service worker (coi-serviceworker) has to add them.
+ */
+export async function serveDist(opts: { isolated?: boolean } = {}): Promise<{ url: string; close: () => Promise<void> }> {
   if (!existsSync(path.join(distDir, "index.html"))) {
     throw new Error(`no built site at ${distDir}: run the site build first (make build)`);
   }
-  const handler = sirv(distDir, { dev: true, etag: false });
+  const isolated = opts.isolated ?? true;
+  const handler = sirv(distDir, {
+    dev: true,
+    etag: false,
+    setHeaders: (res) => {
+      if (!isolated) return;
+      res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+      res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
+    },
+  });
   const server: Server = createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

@@ -206,6 +206,43 @@ describe("playground (CPU fallback)", () => {
     await browser?.close();
   });
 
+  test("without COOP/COEP headers the page's service worker isolates it (one reload) and the threaded module loads", async () => {
+    const plain = await serveDist({ isolated: false });
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      const errors = watchErrors(page);
+      let loads = 0;
+      page.on("load", () => (loads += 1));
+      await page.goto(`${plain.url}#`);
+      await waitRunning(page);
+      assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+      assert.equal(await page.getAttribute("body", "data-module"), "threads");
+      assert.match((await page.getAttribute("#backend", "title")) ?? "", /relaxed SIMD, \d+ threads/);
+      assert.equal(loads, 2, "the page should load twice: once to register the service worker, once isolated");
+      assert.deepEqual(errors, []);
+    } finally {
+      await ctx.close();
+      await plain.close();
+    }
+  });
+
+  test("?module=cpu and ?module=relaxed run the other CPU modules in the page", async () => {
+    for (const module of ["cpu", "relaxed"]) {
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      const fetched = wasmRequests(page);
+      await page.goto(`${server.url}?module=${module}`);
+      await waitRunning(page);
+      assert.equal(await page.getAttribute("body", "data-module"), module);
+      assert.deepEqual(fetched, [module === "cpu" ? "rfm-playground_bg.wasm" : "rfm-playground-relaxed_bg.wasm"]);
+      const before = Number(await page.getAttribute("#step-count", "data-step"));
+      await page.waitForFunction((n) => Number(document.getElementById("step-count")!.dataset.step) >= n + 50, before, { timeout: 120_000 });
+      assert.deepEqual(errors, []);
+      await page.close();
+    }
+  });
+
   test("the default experiment starts by itself on the CPU, and the badge says why in plain words", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     const errors = watchErrors(page);
@@ -482,9 +519,11 @@ describe("playground (WebGPU)", () => {
     assert.equal(await auto.getAttribute("#backend", "data-kind"), "cpu");
     assert.equal(await auto.textContent("#backend"), "CPU — Software WebGPU adapter (SwiftShader) found: training on the CPU, which is faster");
     await waitRunning(auto);
-    // Only the small CPU module was downloaded: its relaxed-SIMD build, which Chromium supports.
-    assert.equal(await auto.getAttribute("body", "data-module"), "relaxed");
-    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm"]);
+    // Only the small CPU module was downloaded: its threaded relaxed-SIMD build (the test server
+    // sends the COOP/COEP headers `trunk serve` sends; Chromium has relaxed SIMD and threads).
+    assert.equal(await auto.getAttribute("body", "data-module"), "threads");
+    assert.equal(await auto.evaluate(() => crossOriginIsolated), true);
+    assert.deepEqual(fetched, ["rfm-playground-threads_bg.wasm"]);
     assert.deepEqual(autoErrors, []);
     await auto.close();
   });
@@ -501,7 +540,7 @@ describe("playground (WebGPU)", () => {
     await page.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
     assert.equal(await page.textContent("#backend"), "CPU — The WebGPU module is still building: training on the CPU", `state ${await page.getAttribute("body", "data-state")}: ${await page.textContent("#status")}`);
     await waitRunning(page);
-    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm"]);
+    assert.deepEqual(fetched, ["rfm-playground-threads_bg.wasm"]);
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -516,7 +555,7 @@ describe("playground (WebGPU)", () => {
     await page.waitForSelector("#backend[data-kind=webgpu], #backend[data-kind=cpu], body[data-state=error]", { timeout: 300_000 });
     assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", `backend: ${await page.textContent("#backend")}`);
     // The WebGPU module is loaded on demand, after the CPU module the page starts with.
-    assert.deepEqual(fetched, ["rfm-playground-relaxed_bg.wasm", "rfm-playground-webgpu_bg.wasm"]);
+    assert.deepEqual(fetched, ["rfm-playground-threads_bg.wasm", "rfm-playground-webgpu_bg.wasm"]);
     await waitRunning(page, 300_000);
     const m = await measure(page, 2000);
     const adapter = (await page.textContent("#backend")) ?? "";

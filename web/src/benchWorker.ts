@@ -2,12 +2,13 @@
  * The benchmark worker (`?bench` mode): loads the wasm core and runs `runBench` (crate
  * `throughput.rs`, the figures of `rfm bench`) for each request, one at a time.
  */
-import { relaxedSimd } from "wasm-feature-detect";
 import type { BenchJob, BenchReply } from "./benchProtocol";
-import { parseManifest, pickCpuModule, webgpuModule, type Manifest } from "./modules";
+import { fetchManifest, loadCpuModule, loadModule } from "./moduleLoader";
+import { webgpuModule } from "./modules";
 
 interface BenchWasm {
   default: (input?: unknown) => Promise<unknown>;
+  moduleInfo(): { threads: number };
   runBench(backend: string, config: string, seconds: number, measure: string): Promise<Record<string, unknown>>;
 }
 
@@ -16,36 +17,29 @@ const scope = self as unknown as {
   onmessage: ((ev: MessageEvent<BenchJob>) => void) | null;
 };
 
-const manifest: Promise<Manifest> = fetch(new URL("./modules.json", import.meta.url), { cache: "no-store" })
-  .then((r) => (r.ok ? r.text() : null))
-  .catch(() => null)
-  .then(parseManifest);
-
-const loaded = new Map<string, Promise<BenchWasm>>();
-/** The module for `name` (`auto` = what the page would pick), loaded once. */
-async function load(name: string): Promise<{ api: BenchWasm; module: string }> {
-  const m = await manifest;
-  let module = name;
-  if (name === "auto" || name === "cpu" || name === "relaxed") {
-    module = pickCpuModule(m, await relaxedSimd().catch(() => false), name === "auto" ? null : name);
-    if (name === "relaxed" && module !== "relaxed") throw new Error("this site or browser has no relaxed-SIMD module");
-  }
-  let entry;
-  if (module === "webgpu") {
-    const w = webgpuModule(m);
-    if ("unavailable" in w) throw new Error(w.unavailable);
-    entry = w.entry;
-  } else entry = module === "relaxed" && m.relaxed ? m.relaxed : m.cpu;
-  if (!loaded.has(module)) {
+const loaded = new Map<string, Promise<{ api: BenchWasm; module: string }>>();
+/**
+ * The module for `name` (`auto` = what the page would pick, `cpu` / `relaxed` / `threads`, or
+ * `webgpu`), loaded once. A module this browser or site cannot run is an error, not a stand-in.
+ * One threaded module per worker: its pool is global.
+ */
+function load(name: string): Promise<{ api: BenchWasm; module: string }> {
+  if (!loaded.has(name)) {
     loaded.set(
-      module,
-      import(/* @vite-ignore */ new URL(`./${entry.js}`, import.meta.url).href).then(async (api: BenchWasm) => {
-        await api.default();
-        return api;
-      }),
+      name,
+      (async () => {
+        if (name === "webgpu") {
+          const w = webgpuModule(await fetchManifest());
+          if ("unavailable" in w) throw new Error(w.unavailable);
+          return { api: await loadModule<BenchWasm>(w.entry), module: "webgpu" };
+        }
+        const { api, kind } = await loadCpuModule<BenchWasm>(name === "auto" ? null : name);
+        if (name !== "auto" && kind !== name) throw new Error(`this site or browser cannot run the ${name} module (it would load ${kind})`);
+        return { api, module: kind };
+      })(),
     );
   }
-  return { api: await loaded.get(module)!, module };
+  return loaded.get(name)!;
 }
 
 /**
@@ -89,7 +83,8 @@ scope.onmessage = async (ev) => {
     const gpu = counting
       ? { submits: gpuCounts.submits - before.submits, dispatches: gpuCounts.dispatches - before.dispatches, mapAsync: gpuCounts.mapAsync - before.mapAsync }
       : undefined;
-    scope.postMessage({ type: "result", id: job.id, result: { ...result, module }, wallMs: performance.now() - started, gpu });
+    const threads = api.moduleInfo?.().threads ?? 1;
+    scope.postMessage({ type: "result", id: job.id, result: { ...result, module, threads }, wallMs: performance.now() - started, gpu });
   } catch (e) {
     scope.postMessage({ type: "error", id: job.id, message: e instanceof Error ? e.message : String(e) });
   }

@@ -4,9 +4,9 @@
  * an `{type: "error"}` reply carrying the request id; nothing here computes algorithm numbers —
  * it times the steps (updates/s) and forwards what the core returns.
  */
-import { relaxedSimd } from "wasm-feature-detect";
 import { resolveBackend, type AdapterFacts } from "./backend";
-import { parseManifest, pickCpuModule, webgpuModule, type Manifest, type ModuleEntry, type ModuleKind } from "./modules";
+import { fetchManifest, loadCpuModule, loadModule } from "./moduleLoader";
+import { webgpuModule, type CpuModuleKind } from "./modules";
 import type {
   BackendChoice,
   DensityView,
@@ -44,7 +44,7 @@ interface WasmSession {
 /** The wasm module's exports (crate/src/wasm.rs). */
 interface Wasm {
   default: (input?: unknown) => Promise<unknown>;
-  moduleInfo(): { webgpu: boolean; relaxedSimd: boolean };
+  moduleInfo(): { webgpu: boolean; relaxedSimd: boolean; threads: number };
   runProbe(backend: string, config: unknown): Promise<ProbeReport>;
   defaultSpec(mode: string): ExperimentSpec;
   describeSpec(): FieldInfo[];
@@ -64,29 +64,11 @@ const scope = self as unknown as {
 
 const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
 
-/** The site's list of modules (`modules.json`, next to this bundle; re-read while one builds). */
-async function fetchManifest(): Promise<Manifest> {
-  const r = await fetch(new URL("./modules.json", import.meta.url), { cache: "no-store" }).catch(() => null);
-  return parseManifest(r && r.ok ? await r.text() : null);
-}
-
-/** Load a module's wasm-bindgen glue by URL (emitted next to this bundle) and instantiate it. */
-async function loadModule(entry: ModuleEntry): Promise<Wasm> {
-  const url = new URL(`./${entry.js}`, import.meta.url).href;
-  const api = (await import(/* @vite-ignore */ url)) as Wasm;
-  await api.default();
-  return api;
-}
-
-/** `?module=cpu|relaxed` on the page picks the CPU module by hand (benchmarks, tests). */
+/** `?module=cpu|relaxed|threads` on the page picks the CPU module by hand (benchmarks, tests). */
 const forcedModule = new URL(self.location.href).searchParams.get("module");
 
-/** The CPU module (relaxed SIMD where the browser has it): loaded first, and the spec's home. */
-const ready: Promise<{ api: Wasm; kind: ModuleKind }> = (async () => {
-  const manifest = await fetchManifest();
-  const kind = pickCpuModule(manifest, await relaxedSimd().catch(() => false), forcedModule);
-  return { api: await loadModule(kind === "relaxed" && manifest.relaxed ? manifest.relaxed : manifest.cpu), kind };
-})();
+/** The CPU module (threaded / relaxed SIMD where the browser has it): loaded first, the spec's home. */
+const ready: Promise<{ api: Wasm; kind: CpuModuleKind }> = loadCpuModule<Wasm>(forcedModule);
 
 let webgpu: Promise<Wasm> | null = null;
 /** The WebGPU module, loaded on first use; `unavailable` says why it cannot be (still building…). */
@@ -94,7 +76,7 @@ async function webgpuCore(): Promise<{ api: Wasm } | { unavailable: string }> {
   if (!webgpu) {
     const m = webgpuModule(await fetchManifest());
     if ("unavailable" in m) return m;
-    webgpu = loadModule(m.entry);
+    webgpu = loadModule<Wasm>(m.entry);
     webgpu.catch(() => (webgpu = null));
   }
   try {

@@ -1,22 +1,34 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FALLBACK_MANIFEST, WEBGPU_BUILDING, parseManifest, pickCpuModule, webgpuModule, type Manifest } from "../src/modules.ts";
+import { FALLBACK_MANIFEST, WEBGPU_BUILDING, cpuEntry, parseManifest, pickCpuModule, webgpuModule, type Manifest } from "../src/modules.ts";
 
 const entry = (js: string) => ({ js, wasm: js.replace(".js", "_bg.wasm"), bytes: 1, gzipBytes: 1 });
 const full: Manifest = {
   build: "1",
   cpu: entry("rfm-playground.js"),
   relaxed: entry("rfm-playground-relaxed.js"),
+  threads: entry("rfm-playground-threads.js"),
   webgpu: { status: "ready", ...entry("rfm-playground-webgpu.js") },
 };
 
-test("the relaxed-SIMD module is picked only where the browser has relaxed SIMD and the site ships it", () => {
-  assert.equal(pickCpuModule(full, true), "relaxed");
-  assert.equal(pickCpuModule(full, false), "cpu");
-  assert.equal(pickCpuModule({ ...full, relaxed: null }, true), "cpu");
-  assert.equal(pickCpuModule(full, true, "cpu"), "cpu");
-  assert.equal(pickCpuModule(full, false, "relaxed"), "relaxed");
-  assert.equal(pickCpuModule({ ...full, relaxed: null }, true, "relaxed"), "cpu");
+test("the CPU module: threads where isolated with wasm threads and relaxed SIMD, else relaxed, else plain", () => {
+  const all = { relaxedSimd: true, threads: true };
+  const relaxedOnly = { relaxedSimd: true, threads: false };
+  const neither = { relaxedSimd: false, threads: false };
+  assert.equal(pickCpuModule(full, all), "threads");
+  assert.equal(pickCpuModule(full, relaxedOnly), "relaxed");
+  assert.equal(pickCpuModule(full, neither), "cpu");
+  // The threaded module is relaxed SIMD too: threads without relaxed SIMD (Safari) get the plain one.
+  assert.equal(pickCpuModule(full, { relaxedSimd: false, threads: true }), "cpu");
+  assert.equal(pickCpuModule({ ...full, threads: null }, all), "relaxed");
+  assert.equal(pickCpuModule({ ...full, threads: null, relaxed: null }, all), "cpu");
+  // Forced by `?module=`, only where it can run.
+  assert.equal(pickCpuModule(full, all, "cpu"), "cpu");
+  assert.equal(pickCpuModule(full, all, "relaxed"), "relaxed");
+  assert.equal(pickCpuModule(full, relaxedOnly, "threads"), "relaxed");
+  assert.equal(pickCpuModule(full, neither, "relaxed"), "cpu");
+  assert.equal(cpuEntry(full, "threads").js, "rfm-playground-threads.js");
+  assert.equal(cpuEntry({ ...full, threads: null }, "threads").js, "rfm-playground.js");
 });
 
 test("the WebGPU module: ready, still building, failed, or absent — each in words", () => {

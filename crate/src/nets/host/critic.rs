@@ -102,7 +102,7 @@ impl HostCritic {
             let r1 = r0 + qb.len();
             self.block_q_grad(&s[r0 * o..r1 * o], &a[r0 * d..r1 * d], qb, gb, scratch);
         };
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
         {
             use rayon::prelude::*;
             q.par_chunks_mut(GRAD_BLOCK_ROWS)
@@ -110,7 +110,7 @@ impl HostCritic {
                 .enumerate()
                 .for_each_init(GradScratch::default, job);
         }
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
         {
             let mut scratch = GradScratch::default();
             q.chunks_mut(GRAD_BLOCK_ROWS)

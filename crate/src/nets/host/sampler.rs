@@ -5,7 +5,8 @@
 //! Rows are independent, so they are cut into blocks of at most [`block_rows`] rows (sized so
 //! a block's hidden activations stay in cache; fewer when there are few rows, so that every
 //! worker gets some); each block integrates all its ODE steps before the next. Natively the blocks are spread over the rayon pool in a few contiguous groups,
-//! each with its own buffers; in wasm one group runs them in order. A run is reproducible for a
+//! each with its own buffers, and so they are in the browser's threaded module (`threads`: a pool
+//! of Web Workers); in the other wasm modules one group runs them in order. A run is reproducible for a
 //! given machine and thread count; across those, a row's result can change in the last bits
 //! (gemm's kernels sum a row in an order that depends on its place in the block). No random
 //! numbers are drawn here: the caller supplies `y0`.
@@ -149,7 +150,7 @@ impl HostSampler {
             }
         };
         let groups_mut = &mut self.groups[..groups];
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
         {
             use rayon::prelude::*;
             y.par_chunks_mut(group_rows * a)
@@ -157,7 +158,7 @@ impl HostSampler {
                 .enumerate()
                 .for_each(job);
         }
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
         y.chunks_mut(group_rows * a)
             .zip(groups_mut.iter_mut())
             .enumerate()
@@ -173,13 +174,13 @@ impl HostSampler {
 /// Blocks are not cut below this many rows to feed more workers.
 const MIN_SPLIT_ROWS: usize = 8;
 
-/// Worker threads the groups are spread over (1 in wasm).
+/// Worker threads the groups are spread over (1 in wasm, except in the threaded module).
 fn workers() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         rayon::current_num_threads()
     }
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     {
         1
     }

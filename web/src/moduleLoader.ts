@@ -1,0 +1,71 @@
+/**
+ * Loading the core's wasm modules in a worker (the training worker and the bench worker):
+ * `modules.json`, feature detection, instantiation, and the threaded module's pool. What to
+ * load is decided by modules.ts (pure).
+ */
+import { relaxedSimd, threads } from "wasm-feature-detect";
+import { cpuEntry, parseManifest, pickCpuModule, type CpuModuleKind, type CpuSupport, type Manifest, type ModuleEntry } from "./modules";
+
+/** The exports every module has for loading (crate/src/wasm.rs). */
+export interface CoreModule {
+  default: (input?: unknown) => Promise<unknown>;
+  /** Only in the threaded module. */
+  initThreadPool?: (n: number) => Promise<unknown>;
+}
+
+/** The site's list of modules (`modules.json`, next to the bundles; read afresh each time). */
+export async function fetchManifest(): Promise<Manifest> {
+  const r = await fetch(new URL("./modules.json", import.meta.url), { cache: "no-store" }).catch(() => null);
+  return parseManifest(r && r.ok ? await r.text() : null);
+}
+
+/** What this browser and page can run. */
+export async function cpuSupport(): Promise<CpuSupport> {
+  const isolated = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const [relaxed, thr] = await Promise.all([relaxedSimd().catch(() => false), isolated ? threads().catch(() => false) : false]);
+  return { relaxedSimd: relaxed, threads: isolated && thr };
+}
+
+/** Threads for the threaded module's pool: one per core the browser reports, at most 8. */
+export function poolSize(): number {
+  return Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+}
+
+/** Modules instantiated in this worker, by glue file (a module is one instance per worker). */
+const instances = new Map<string, Promise<CoreModule>>();
+
+/**
+ * Import a module's glue by URL (emitted next to the bundles) and instantiate it, once per
+ * worker; `pool` threads start the threaded module's pool (global to the module, so once too).
+ */
+export function loadModule<T extends CoreModule>(entry: ModuleEntry, pool = 0): Promise<T> {
+  let p = instances.get(entry.js);
+  if (!p) {
+    p = (async () => {
+      const api = (await import(/* @vite-ignore */ new URL(`./${entry.js}`, import.meta.url).href)) as T;
+      await api.default();
+      if (pool > 0) await api.initThreadPool!(pool);
+      return api;
+    })();
+    p.catch(() => instances.delete(entry.js));
+    instances.set(entry.js, p);
+  }
+  return p as Promise<T>;
+}
+
+/**
+ * The CPU module for this browser (or `force`, `?module=`), instantiated; the threaded one with
+ * its pool started (if the pool cannot start, the relaxed module instead).
+ */
+export async function loadCpuModule<T extends CoreModule>(force?: string | null): Promise<{ api: T; kind: CpuModuleKind }> {
+  const manifest = await fetchManifest();
+  const kind = pickCpuModule(manifest, await cpuSupport(), force);
+  try {
+    return { api: await loadModule<T>(cpuEntry(manifest, kind), kind === "threads" ? poolSize() : 0), kind };
+  } catch (e) {
+    if (kind !== "threads") throw e;
+    console.warn(`the threaded module's pool did not start (${String(e)}); using the relaxed-SIMD module`);
+    const fallback = pickCpuModule({ ...manifest, threads: null }, await cpuSupport());
+    return { api: await loadModule<T>(cpuEntry(manifest, fallback)), kind: fallback };
+  }
+}
