@@ -46,3 +46,9 @@ test("a missing or malformed modules.json falls back to the CPU module alone", (
   assert.deepEqual(parseManifest(JSON.stringify({ cpu: 3 })), FALLBACK_MANIFEST);
   assert.deepEqual(parseManifest(JSON.stringify(full)), full);
 });
+
+test("a thread pool that never starts gives up after the timeout (the loader then uses the relaxed module)", async () => {
+  const { withTimeout } = await import("../src/moduleLoader.ts");
+  await assert.rejects(withTimeout(new Promise(() => {}), 20, "the thread pool did not start"), /did not start within 0.02 s/);
+  assert.equal(await withTimeout(Promise.resolve(7), 20, "x"), 7);
+});
