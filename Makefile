@@ -10,11 +10,12 @@ WASM_TARGET := wasm32-unknown-unknown
 
 .PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint soak
 
-# The CPU module is built and served first; the WebGPU module builds in the background after it
-# (web/build.mjs), and the page says "WebGPU module still building" until it is ready.
+# The CPU modules (plain, relaxed SIMD) are built and served first; the threaded and WebGPU
+# modules build in the background after them (web/build.mjs). Until then the page trains on the
+# relaxed-SIMD module and says "The WebGPU module is still building" when WebGPU is asked for.
 serve: setup
-	@echo "Serving the playground at http://127.0.0.1:8080 once the CPU module is built; the WebGPU module follows in the background"
-	$(ENV) RFM_WEBGPU_MODULE=after trunk serve --release
+	@echo "Serving the playground at http://127.0.0.1:8080 once the CPU modules are built; the threaded and WebGPU modules follow in the background"
+	$(ENV) RFM_LATER_MODULES=background trunk serve --release
 
 build: setup
 	$(ENV) trunk build --release

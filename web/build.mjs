@@ -10,9 +10,11 @@
 //     rfm-playground-threads.js   the relaxed module with wasm threads (a rayon pool of Web
 //                                 Workers), for cross-origin isolated pages
 //     rfm-playground-webgpu.js    burn's WebGPU runtime too, loaded only when WebGPU is used
-// RFM_WEBGPU_MODULE=after (what `make serve` sets): the WebGPU module is built in the background
-// once the site is served, and copied into the served folder when ready; until then the page
-// says "WebGPU module still building". RFM_WASM_OPT overrides the wasm-opt flags (e.g. "-O2
+// RFM_LATER_MODULES=background (what `make serve` sets): the threaded and WebGPU modules are
+// built in the background once the site is served (on a fresh machine each is minutes: the
+// threaded one rebuilds std and every crate with atomics), and copied into the served folder
+// when ready; until then the page uses the relaxed-SIMD module and says "The WebGPU module is
+// still building" when WebGPU is asked for. RFM_WASM_OPT overrides the wasm-opt flags (e.g. "-O2
 // --strip-debug"); "0" skips the step.
 import { build } from "esbuild";
 import { spawn, spawnSync } from "node:child_process";
@@ -152,7 +154,10 @@ function cacheDir() {
   return path.join(target.endsWith("-wasm") ? target : `${target}-wasm`, "site-modules");
 }
 
-/** post_build: the CPU module, the relaxed-SIMD module, the WebGPU module now or after. */
+/** The modules `RFM_LATER_MODULES=background` builds after the site is served, in this order. */
+const LATER = ["threads", "webgpu"];
+
+/** post_build: the CPU module, the relaxed-SIMD module, then the threaded and WebGPU modules now or after. */
 function post() {
   const trunkWasm = readdirSync(outdir).find((f) => f === "rfm-playground_bg.wasm");
   if (!trunkWasm) throw new Error(`web: no rfm-playground_bg.wasm in ${outdir}`);
@@ -161,24 +166,23 @@ function post() {
     build: `${Date.now()}-${process.pid}`,
     cpu: describe(outdir, "rfm-playground"),
     relaxed: buildVariant("relaxed", outdir),
-    // wasm-bindgen writes the pool's worker script (a JS snippet) under snippets/ in `outdir`.
-    threads: buildVariant("threads", outdir),
+    threads: null,
     webgpu: null,
   };
-  if (process.env.RFM_WEBGPU_MODULE === "after") {
+  if (process.env.RFM_LATER_MODULES === "background") {
     manifest.webgpu = { status: "building" };
     writeManifest(outdir, manifest);
     const cache = cacheDir();
     mkdirSync(cache, { recursive: true });
-    const pidFile = path.join(cache, "webgpu-build.pid");
+    const pidFile = path.join(cache, "later-build.pid");
     try {
       process.kill(-Number(readFileSync(pidFile, "utf8")), "SIGTERM"); // an older build's job
     } catch {
       // none running
     }
-    const logFile = path.join(cache, "webgpu-build.log");
+    const logFile = path.join(cache, "later-build.log");
     const out = openSync(logFile, "w");
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--webgpu-after", manifest.build], {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--later", manifest.build], {
       cwd: root,
       detached: true,
       stdio: ["ignore", out, out],
@@ -186,8 +190,10 @@ function post() {
     });
     writeFileSync(pidFile, String(child.pid));
     child.unref();
-    log(`the WebGPU module is building in the background (log: ${logFile}); the page uses the CPU until it is ready`);
+    log(`the threaded and WebGPU modules are building in the background (log: ${logFile}); the page uses the relaxed-SIMD module until then`);
   } else {
+    // wasm-bindgen writes the pool's worker script (a JS snippet) under snippets/ in `outdir`.
+    manifest.threads = buildVariant("threads", outdir);
     manifest.webgpu = { status: "ready", ...buildVariant("webgpu", outdir) };
     writeManifest(outdir, manifest);
   }
@@ -196,11 +202,12 @@ function post() {
 }
 
 /**
- * The background half of RFM_WEBGPU_MODULE=after: build the WebGPU module into the cache, wait
- * for Trunk to publish the build that started it, then copy the module into the served folder
- * and mark it ready. A newer site build stops this job (post() kills it) and starts its own.
+ * The background half of RFM_LATER_MODULES=background: build each later module into the cache,
+ * wait for Trunk to publish the build that started this job, then copy the module into the
+ * served folder and list it in modules.json. A newer site build stops this job (post() kills
+ * it) and starts its own.
  */
-function webgpuAfter(buildId) {
+function later(buildId) {
   const dist = process.env.TRUNK_DIST_DIR ?? path.join(root, "dist");
   const current = () => {
     try {
@@ -209,33 +216,37 @@ function webgpuAfter(buildId) {
       return null;
     }
   };
-  const cache = path.join(cacheDir(), "webgpu");
-  let info;
-  try {
-    info = buildVariant("webgpu", cache);
-  } catch (e) {
-    const m = current();
-    if (m?.build === buildId) writeManifest(dist, { ...m, webgpu: { status: "failed", message: String(e.message ?? e) } });
-    throw e;
-  }
-  const deadline = Date.now() + 15 * 60_000;
-  while (Date.now() < deadline) {
-    const m = current();
-    if (m?.build === buildId) {
-      copyModule(info, cache, dist);
-      writeManifest(dist, { ...m, webgpu: { status: "ready", ...info } });
-      log(`WebGPU module ready: ${dist}/${info.js} (${mb(info.gzipBytes)} MB gzip)`);
-      return;
+  const publish = (update) => {
+    const deadline = Date.now() + 15 * 60_000;
+    while (Date.now() < deadline) {
+      const m = current();
+      if (m?.build === buildId) return writeManifest(dist, { ...m, ...update(m) });
+      spawnSync("sleep", ["1"]);
     }
-    spawnSync("sleep", ["1"]);
+    throw new Error("web: the served folder never showed the build these modules belong to");
+  };
+  for (const variant of LATER) {
+    const cache = path.join(cacheDir(), variant);
+    let info;
+    try {
+      info = buildVariant(variant, cache);
+    } catch (e) {
+      if (variant === "webgpu") publish(() => ({ webgpu: { status: "failed", message: String(e.message ?? e) } }));
+      log(`the ${variant} module failed to build: ${e.message ?? e}`);
+      continue;
+    }
+    publish(() => {
+      copyModule(info, cache, dist);
+      return { [variant]: variant === "webgpu" ? { status: "ready", ...info } : info };
+    });
+    log(`${variant} module ready: ${dist}/${info.js} (${mb(info.gzipBytes)} MB gzip)`);
   }
-  throw new Error("web: the served folder never showed the build this WebGPU module belongs to");
 }
 
 if (process.argv.includes("--post")) {
   post();
-} else if (process.argv.includes("--webgpu-after")) {
-  webgpuAfter(process.argv[process.argv.indexOf("--webgpu-after") + 1]);
+} else if (process.argv.includes("--later")) {
+  later(process.argv[process.argv.indexOf("--later") + 1]);
 } else {
   await build({
     entryPoints: ["main", "worker", "benchWorker"].map((f) => path.join(here, `src/${f}.ts`)),
