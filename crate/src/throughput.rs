@@ -21,6 +21,9 @@ use crate::envs::{EnvName, make_env};
 use crate::rfm::posterior::{PosteriorSpec, posterior_targets, ready};
 use crate::rfm::targets::boltzmann_latent_log_prob_grad;
 use crate::rng;
+use crate::sampler::SamplerTrainer;
+use crate::spec::resolve::{sampler_config, train_config};
+use crate::spec::{ExperimentSpec, Mode};
 use crate::trainer::rfm::{RfmAgent, regression};
 use crate::trainer::{Agent, TrainConfig, Trainer};
 
@@ -95,9 +98,21 @@ pub fn ready_trainer(
     env: EnvName,
     device: ComputeDevice,
 ) -> Result<Trainer, String> {
+    let rfm = TrainConfig {
+        agent: Agent::Rfm,
+        ..cfg.clone()
+    };
+    prefilled_trainer(&rfm, env, device)
+}
+
+/// [`ready_trainer`] for `cfg`'s own agent.
+fn prefilled_trainer(
+    cfg: &TrainConfig,
+    env: EnvName,
+    device: ComputeDevice,
+) -> Result<Trainer, String> {
     let cfg = TrainConfig {
         warmup_steps: 0,
-        agent: Agent::Rfm,
         ..cfg.clone()
     };
     let fill = (4 * cfg.batch_size).max(1000).min(cfg.replay_capacity);
@@ -170,6 +185,42 @@ async fn updates_rate(
             return Ok(rate);
         }
     }
+}
+
+/// Updates per second of `spec`'s own experiment (its mode, agent, sizes and env) on `device`,
+/// over about `seconds` after one untimed update (which builds the kernels / pipelines): what
+/// the page's `auto` compares the CPU and WebGPU by on a hardware adapter.
+pub async fn calibrate(
+    spec: &ExperimentSpec,
+    device: ComputeDevice,
+    seconds: f64,
+) -> Result<Rate, String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    match spec.mode {
+        Mode::Rl => {
+            let mut trainer = prefilled_trainer(&train_config(spec), spec.env, device)?;
+            trainer.step().await.map_err(|e| err(&e))?;
+            let clock = Clock::start();
+            for items in 1.. {
+                trainer.step().await.map_err(|e| err(&e))?;
+                if let Some(rate) = clock.rate_once(items, seconds) {
+                    return Ok(rate);
+                }
+            }
+        }
+        Mode::Sampler => {
+            let mut t = SamplerTrainer::new(sampler_config(spec), device).map_err(|e| err(&e))?;
+            t.step().await.map_err(|e| err(&e))?;
+            let clock = Clock::start();
+            for items in 1.. {
+                t.step().await.map_err(|e| err(&e))?;
+                if let Some(rate) = clock.rate_once(items, seconds) {
+                    return Ok(rate);
+                }
+            }
+        }
+    }
+    unreachable!("the loops above return")
 }
 
 /// Greedy action selections per second (what [`Trainer::evaluate`] does per env step:
@@ -289,5 +340,30 @@ mod tests {
             assert!(rate.per_s > 0.0 && rate.items > 0, "{rate:?}");
         }
         assert_eq!(r.errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn calibration_measures_the_spec_s_own_experiment_in_both_modes_and_for_sac() {
+        use crate::trainer::Agent;
+        let small = |mode| ExperimentSpec {
+            batch: 16,
+            k: 4,
+            candidates: 2,
+            ode_steps: 2,
+            ..ExperimentSpec::defaults(mode)
+        };
+        let sac = ExperimentSpec {
+            agent: Agent::Sac,
+            ..small(Mode::Rl)
+        };
+        for spec in [small(Mode::Rl), small(Mode::Sampler), sac] {
+            let r = pollster::block_on(calibrate(&spec, ComputeDevice::cpu(), 0.0)).unwrap();
+            assert!(
+                r.per_s > 0.0 && r.items == 1,
+                "{:?} {:?}: {r:?}",
+                spec.mode,
+                spec.agent
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `moduleInfo` | which build this is (WebGPU runtime, relaxed-SIMD kernels, threads) |
 //! | `initThreadPool` | (threaded module only) start the rayon pool of Web Workers |
+//! | `calibrate` | updates/s of an experiment on one backend (what `auto` compares) |
 //! | `selectDevice`, `runProbe`, `runBench` | backend selection, the pipeline probe, the in-page benchmark |
 //! | `defaultSpec`, `describeSpec`, `validateSpec`, `encodeShare`, `decodeShare` | the experiment spec |
 //! | `Session` (`create`, `open`, …) | one running experiment |
@@ -78,6 +79,22 @@ pub async fn run_probe_js(backend: String, config: JsValue) -> Result<JsValue, J
     let device = ComputeDevice::select(choice).await.map_err(js_err)?;
     let report = run_probe(&device, &cfg).await.map_err(js_err)?;
     to_js(&report)
+}
+
+/// Updates per second of the experiment `config` (a spec) on `backend` over about `seconds`
+/// (after one untimed update): `{ perS, items, seconds }`. The worker's `auto` runs it on both
+/// backends when the browser has a hardware adapter and trains on the faster.
+#[wasm_bindgen]
+pub async fn calibrate(config: JsValue, backend: String, seconds: f64) -> Result<JsValue, JsError> {
+    let choice: BackendChoice = backend.parse().map_err(js_err)?;
+    let spec: crate::spec::ExperimentSpec =
+        serde_wasm_bindgen::from_value(config).map_err(js_err)?;
+    spec.validate().map_err(js_err)?;
+    let device = ComputeDevice::select(choice).await.map_err(js_err)?;
+    let rate = crate::throughput::calibrate(&spec, device, seconds)
+        .await
+        .map_err(|e| JsError::new(&e))?;
+    to_js(&rate)
 }
 
 /// The in-page benchmark: the [`crate::throughput::Throughput`] of the `playground` or

@@ -528,6 +528,29 @@ describe("playground (WebGPU)", () => {
     await auto.close();
   });
 
+  test("auto on a hardware adapter measures both backends, takes the faster, and remembers it (?calibrate: SwiftShader treated as hardware)", async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${server.url}?calibrate`);
+      await page.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 300_000 });
+      const badge = (await page.textContent("#backend")) ?? "";
+      // SwiftShader's WebGPU is far slower than the CPU modules at these sizes.
+      const m = /^CPU — WebGPU ([\d.]+) upd\/s · CPU ([\d.]+) upd\/s → CPU$/.exec(badge);
+      assert.ok(m, `badge: ${badge}`);
+      assert.ok(Number(m[2]) > Number(m[1]), badge);
+      await waitRunning(page);
+      // A reload reads the remembered figures instead of measuring again.
+      await page.reload();
+      await page.waitForSelector("#backend[data-kind=cpu], #backend[data-kind=webgpu], body[data-state=error]", { timeout: 60_000 });
+      assert.equal(await page.textContent("#backend"), `${badge} (measured earlier in this browser)`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test("while the WebGPU module is still building, choosing WebGPU trains on the CPU and says so", async () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);

@@ -119,3 +119,12 @@ export async function writeSaved(s: SavedExperiment): Promise<void> {
 export async function clearSaved(): Promise<void> {
   await run("readwrite", (st) => st.delete(KEY));
 }
+
+/** Another small record in the same store (e.g. the backend calibration), or null. */
+export async function readRecord(key: string): Promise<unknown> {
+  return (await run("readonly", (s) => s.get(key))) ?? null;
+}
+
+export async function writeRecord(key: string, value: unknown): Promise<void> {
+  await run("readwrite", (st) => st.put(value, key));
+}

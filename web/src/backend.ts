@@ -52,7 +52,8 @@ export function resolveBackend(choice: BackendChoice, facts: AdapterFacts | null
  * the console. A reason from the core that reads like a Rust error is replaced by plain words.
  */
 export function backendBadge(d: DeviceInfo): { text: string; detail: string } {
-  if (d.kind === "webgpu") return { text: d.adapter.startsWith("WebGPU") ? d.adapter : `WebGPU: ${d.adapter}`, detail: d.adapter };
+  // On WebGPU a reason is auto's calibration ("WebGPU 41 upd/s · CPU 28 upd/s → WebGPU").
+  if (d.kind === "webgpu") return { text: d.fallbackReason ?? (d.adapter.startsWith("WebGPU") ? d.adapter : `WebGPU: ${d.adapter}`), detail: d.adapter };
   const reason = d.fallbackReason;
   if (!reason) return { text: "CPU", detail: d.adapter };
   const plain = looksTechnical(reason) ? "WebGPU could not be used here; training on the CPU" : reason;

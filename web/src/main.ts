@@ -39,8 +39,10 @@ let client: WorkerClient;
 function spawnWorker(): WorkerClient {
   // `?module=cpu|relaxed` reaches the worker, which picks the CPU module (web/src/modules.ts).
   const url = new URL("./worker.js", import.meta.url);
-  const module = new URLSearchParams(location.search).get("module");
+  const query = new URLSearchParams(location.search);
+  const module = query.get("module");
   if (module) url.searchParams.set("module", module);
+  if (query.has("calibrate")) url.searchParams.set("calibrate", ""); // tests: calibrate on a software adapter too
   worker = new Worker(url, { type: "module" });
   const c = new WorkerClient(worker, deadAfterMs);
   worker.addEventListener("error", (ev) => {

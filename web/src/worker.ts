@@ -7,6 +7,8 @@
 import { resolveBackend, type AdapterFacts } from "./backend";
 import { fetchManifest, loadCpuModule, loadModule } from "./moduleLoader";
 import { webgpuModule, type CpuModuleKind } from "./modules";
+import { readRecord, writeRecord } from "./autosave";
+import { CALIBRATION_SECONDS, calibrationKey, decide, parseCalibration } from "./calibration";
 import type {
   BackendChoice,
   DensityView,
@@ -45,6 +47,7 @@ interface WasmSession {
 interface Wasm {
   default: (input?: unknown) => Promise<unknown>;
   moduleInfo(): { webgpu: boolean; relaxedSimd: boolean; threads: number };
+  calibrate(config: unknown, backend: string, seconds: number): Promise<{ perS: number; items: number; seconds: number }>;
   runProbe(backend: string, config: unknown): Promise<ProbeReport>;
   defaultSpec(mode: string): ExperimentSpec;
   describeSpec(): FieldInfo[];
@@ -66,6 +69,8 @@ const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, t
 
 /** `?module=cpu|relaxed|threads` on the page picks the CPU module by hand (benchmarks, tests). */
 const forcedModule = new URL(self.location.href).searchParams.get("module");
+/** `?calibrate` (tests): calibrate `auto` on a software adapter too, as on a hardware one. */
+const calibrateAlways = new URL(self.location.href).searchParams.has("calibrate");
 
 /** The CPU module (threaded / relaxed SIMD where the browser has it): loaded first, the spec's home. */
 const ready: Promise<{ api: Wasm; kind: CpuModuleKind }> = loadCpuModule<Wasm>(forcedModule);
@@ -110,14 +115,28 @@ interface GpuAdapterLike {
  * The module and backend a session runs on. `auto` on a software adapter (SwiftShader,
  * llvmpipe, lavapipe) or without WebGPU trains on the CPU module, which is faster there, and
  * so does any choice while the WebGPU module is still building (or failed to load): the page
- * trains on the CPU and `reason` says why, so nothing waits on the build.
+ * trains on the CPU and `reason` says why, so nothing waits on the build. `auto` on a hardware
+ * adapter measures both backends on `spec` (or reads what it measured before) and takes the
+ * faster (calibration.ts).
  */
-async function chooseCore(cpu: Wasm, choice: BackendChoice): Promise<{ api: Wasm; backend: BackendChoice; reason: string | null }> {
-  const picked = resolveBackend(choice, choice === "auto" ? await adapterFacts().catch(() => null) : null);
+async function chooseCore(cpu: Wasm, choice: BackendChoice, spec: ExperimentSpec): Promise<{ api: Wasm; backend: BackendChoice; reason: string | null }> {
+  const facts = choice === "auto" ? await adapterFacts().catch(() => null) : null;
+  const picked = resolveBackend(choice, calibrateAlways && facts ? { ...facts, isFallbackAdapter: false, vendor: "test", architecture: "", description: "" } : facts);
   if (picked.backend === "cpu") return { api: cpu, ...picked };
   const gpu = await webgpuCore();
-  if ("api" in gpu) return { api: gpu.api, ...picked };
-  return { api: cpu, backend: "cpu", reason: `${gpu.unavailable}: training on the CPU` };
+  if (!("api" in gpu)) return { api: cpu, backend: "cpu", reason: `${gpu.unavailable}: training on the CPU` };
+  if (choice !== "auto" || !facts) return { api: gpu.api, ...picked };
+  const key = calibrationKey(`${facts.vendor} ${facts.architecture} ${facts.description}`.trim(), spec);
+  let c = parseCalibration(await readRecord(key).catch(() => null));
+  const remembered = c !== null;
+  if (!c) {
+    const cpuRate = await cpu.calibrate(spec, "cpu", CALIBRATION_SECONDS);
+    const gpuRate = await gpu.api.calibrate(spec, "webgpu", CALIBRATION_SECONDS).catch(() => ({ perS: 0 }));
+    c = { cpu: cpuRate.perS, webgpu: gpuRate.perS, at: Date.now() };
+    await writeRecord(key, c).catch(() => {});
+  }
+  const d = decide(c, remembered);
+  return d.backend === "webgpu" ? { api: gpu.api, backend: "webgpu", reason: d.text } : { api: cpu, backend: "cpu", reason: d.text };
 }
 ready.then(
   ({ kind }) => post({ type: "ready", module: kind }),
@@ -141,7 +160,8 @@ function adopt(next: WasmSession, reason: string | null) {
   session = next;
   lastStep = next.steps();
   const device = next.device();
-  if (reason && device.kind === "cpu") device.fallbackReason = reason;
+  // Why this backend: the CPU's fallback reason, or auto's calibration figures.
+  if (reason) device.fallbackReason = reason;
   return { device, config: next.spec(), panels: next.panels() };
 }
 
@@ -153,13 +173,20 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
-      const choice = await chooseCore(api, req.backend);
+      const choice = await chooseCore(api, req.backend, req.config);
       const next = await choice.api.Session.create(req.config, choice.backend);
       post({ type: "init", id: req.id, ...adopt(next, choice.reason) });
       return;
     }
     case "open": {
-      const choice = await chooseCore(api, req.backend);
+      // The checkpoint's own spec (read on the CPU) is what `auto` calibrates on.
+      let spec = api.defaultSpec("rl");
+      if (req.backend === "auto") {
+        const peek = await api.Session.open(new Uint8Array(req.bytes), "cpu");
+        spec = peek.spec();
+        peek.free();
+      }
+      const choice = await chooseCore(api, req.backend, spec);
       const next = await choice.api.Session.open(new Uint8Array(req.bytes), choice.backend);
       post({ type: "open", id: req.id, ...adopt(next, choice.reason), step: next.steps() });
       return;
@@ -224,7 +251,7 @@ async function handle(api: Wasm, req: Request): Promise<void> {
     }
     case "probe": {
       const t0 = performance.now();
-      const core = req.backend === "cpu" ? api : (await chooseCore(api, req.backend)).api;
+      const core = req.backend === "cpu" ? api : (await chooseCore(api, req.backend, api.defaultSpec("rl"))).api;
       const report = await core.runProbe(req.backend, req.config ?? null);
       post({ type: "probe", id: req.id, report, millis: performance.now() - t0 });
       return;
