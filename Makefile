@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: serve test setup build test-native test-wasm test-web test-e2e check fmt lint soak
+.PHONY: serve test setup build test-native test-wasm test-wasm-webgpu test-web test-e2e check fmt lint soak
 
 # The CPU modules (plain, relaxed SIMD) are built and served first; the threaded and WebGPU
 # modules build in the background after them (web/build.mjs). Until then the page trains on the
@@ -31,10 +31,15 @@ setup:
 test-native:
 	$(ENV) cargo test -p rfm-playground
 
-# The wasm tests in Chromium, once per module the site ships: CPU (plain SIMD), relaxed SIMD, WebGPU.
+# The wasm tests in Chromium for the CPU modules (plain SIMD, relaxed SIMD: one build of the
+# dependencies for both). WebGPU in the browser is tested by the e2e tests (training, device
+# loss); `make test-wasm-webgpu` runs these tests in the WebGPU module too (its own build of the
+# wasm dependencies with the test crate, ~10 min cold, so not part of `make test`).
 test-wasm:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features relaxed-simd
+
+test-wasm-webgpu:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features webgpu
 
 test-web:
