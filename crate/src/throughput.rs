@@ -198,29 +198,36 @@ pub async fn calibrate(
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match spec.mode {
         Mode::Rl => {
-            let mut trainer = prefilled_trainer(&train_config(spec), spec.env, device)?;
-            trainer.step().await.map_err(|e| err(&e))?;
-            let clock = Clock::start();
-            for items in 1.. {
-                trainer.step().await.map_err(|e| err(&e))?;
-                if let Some(rate) = clock.rate_once(items, seconds) {
-                    return Ok(rate);
-                }
-            }
+            let mut t = prefilled_trainer(&train_config(spec), spec.env, device)?;
+            timed(seconds, async || {
+                t.step().await.map(drop).map_err(|e| err(&e))
+            })
+            .await
         }
         Mode::Sampler => {
             let mut t = SamplerTrainer::new(sampler_config(spec), device).map_err(|e| err(&e))?;
-            t.step().await.map_err(|e| err(&e))?;
-            let clock = Clock::start();
-            for items in 1.. {
-                t.step().await.map_err(|e| err(&e))?;
-                if let Some(rate) = clock.rate_once(items, seconds) {
-                    return Ok(rate);
-                }
-            }
+            timed(seconds, async || {
+                t.step().await.map(drop).map_err(|e| err(&e))
+            })
+            .await
         }
     }
-    unreachable!("the loops above return")
+}
+
+/// One untimed `step` (it builds the kernels / pipelines), then steps for about `seconds`.
+async fn timed(
+    seconds: f64,
+    mut step: impl AsyncFnMut() -> Result<(), String>,
+) -> Result<Rate, String> {
+    step().await?;
+    let clock = Clock::start();
+    for items in 1.. {
+        step().await?;
+        if let Some(rate) = clock.rate_once(items, seconds) {
+            return Ok(rate);
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// Greedy action selections per second (what [`Trainer::evaluate`] does per env step:

@@ -192,19 +192,10 @@ async fn replay(cfg: &ExperimentSpec, n: usize) -> Vec<[u64; 6]> {
 
 #[wasm_bindgen_test]
 async fn same_seed_and_config_replay_bit_for_bit_on_flex_in_wasm() {
-    let sampler = ExperimentSpec {
-        mode: Mode::Sampler,
-        lambda: 1.0,
-        k: 8,
-        batch: 32,
-        ..Default::default()
-    };
-    // RL: past the warm-up, so critic and actor updates (and ESS) are compared too.
-    let rl = ExperimentSpec {
-        k: 8,
-        batch: 16,
-        ..Default::default()
-    };
+    // The parity cases' specs; RL past the warm-up, so critic and actor updates (and ESS) are
+    // compared too.
+    let specs: Vec<ExperimentSpec> = parity::cases().into_iter().map(|(_, s, _)| s).collect();
+    let (sampler, rl) = (specs[0].clone(), specs[1].clone());
     for (cfg, n) in [(sampler, 20), (rl, 1015)] {
         let a = replay(&cfg, n).await;
         let b = replay(&cfg, n).await;

@@ -19,11 +19,22 @@ export async function fetchManifest(): Promise<Manifest> {
   return parseManifest(r && r.ok ? await r.text() : null);
 }
 
-/** What this browser and page can run. */
-export async function cpuSupport(): Promise<CpuSupport> {
+/**
+ * Firefox (153 ESR, headless, here): the threaded module now and then never finishes loading —
+ * a page stays at "loading the trainer" with the worker's thread blocked, which no timeout in
+ * the worker can end (seen in about one of 8–16 page loads under load; not in Chromium). Until
+ * that is understood, Firefox gets the relaxed-SIMD module unless `?module=threads` asks.
+ */
+export function threadsUnreliableHere(userAgent: string): boolean {
+  return /\bFirefox\//.test(userAgent);
+}
+
+/** What this browser and page can run (`force`: the `?module=` asked for). */
+export async function cpuSupport(force?: string | null): Promise<CpuSupport> {
   const isolated = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const [relaxed, thr] = await Promise.all([relaxedSimd().catch(() => false), isolated ? threads().catch(() => false) : false]);
-  return { relaxedSimd: relaxed, threads: isolated && thr };
+  const trusted = force === "threads" || !threadsUnreliableHere(navigator.userAgent);
+  return { relaxedSimd: relaxed, threads: isolated && thr && trusted };
 }
 
 /** Threads for the threaded module's pool: one per core the browser reports, at most 8. */
@@ -32,9 +43,9 @@ export function poolSize(): number {
 }
 
 /**
- * How long the threaded module's pool may take to start. It takes well under a second; in
- * Firefox (153 ESR, measured here) about one start in eight never finishes — one pool worker
- * never reports ready — so after this the page goes on with the relaxed-SIMD module.
+ * How long the threaded module's pool may take to start (well under a second normally): a pool
+ * whose start never finishes (one pool worker never reports ready, seen in Firefox) gives way to
+ * the relaxed-SIMD module after this.
  */
 export const POOL_START_MS = 8000;
 
@@ -76,13 +87,13 @@ export function loadModule<T extends CoreModule>(entry: ModuleEntry, pool = 0): 
  */
 export async function loadCpuModule<T extends CoreModule>(force?: string | null): Promise<{ api: T; kind: CpuModuleKind }> {
   const manifest = await fetchManifest();
-  const kind = pickCpuModule(manifest, await cpuSupport(), force);
+  const kind = pickCpuModule(manifest, await cpuSupport(force), force);
   try {
     return { api: await loadModule<T>(cpuEntry(manifest, kind), kind === "threads" ? poolSize() : 0), kind };
   } catch (e) {
     if (kind !== "threads") throw e;
     console.warn(`the threaded module's pool did not start (${String(e)}); using the relaxed-SIMD module`);
-    const fallback = pickCpuModule({ ...manifest, threads: null }, await cpuSupport());
+    const fallback = pickCpuModule({ ...manifest, threads: null }, await cpuSupport(force));
     return { api: await loadModule<T>(cpuEntry(manifest, fallback)), kind: fallback };
   }
 }

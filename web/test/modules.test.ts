@@ -52,3 +52,9 @@ test("a thread pool that never starts gives up after the timeout (the loader the
   await assert.rejects(withTimeout(new Promise(() => {}), 20, "the thread pool did not start"), /did not start within 0.02 s/);
   assert.equal(await withTimeout(Promise.resolve(7), 20, "x"), 7);
 });
+
+test("Firefox is given the relaxed module, not the threaded one (its pool start can hang there)", async () => {
+  const { threadsUnreliableHere } = await import("../src/moduleLoader.ts");
+  assert.equal(threadsUnreliableHere("Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0"), true);
+  assert.equal(threadsUnreliableHere("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36"), false);
+});
