@@ -148,7 +148,7 @@ function writeManifest(dir, manifest) {
   renameSync(`${file}.tmp`, file);
 }
 
-/** Where the background WebGPU build keeps its output and log between Trunk builds. */
+/** Where the background builds (RFM_LATER_MODULES) keep their output and log between Trunk builds. */
 function cacheDir() {
   const target = process.env.CARGO_TARGET_DIR ?? path.join(root, "target");
   return path.join(target.endsWith("-wasm") ? target : `${target}-wasm`, "site-modules");
