@@ -83,6 +83,10 @@ pub struct SamplerConfig {
     pub wide_frac: f32,
     /// Standard deviation of the wide proposals (> 0, finite). Default 4.
     pub wide_std: f32,
+    /// Smallest training time: `t ~ U(t_min, 0.99)` [0.01, 0.5]. Default 0.01 (the RFM code's
+    /// range). At small `t` the prior proposal of `x1` given `x_t` is `1/α_t` wide (up to 99×)
+    /// and the estimate's ESS collapses; docs/sampler.md measures `t_min = 0.1` against it.
+    pub t_min: f32,
     pub seed: u64,
 }
 
@@ -104,6 +108,7 @@ impl Default for SamplerConfig {
             solver: Solver::Euler,
             train_steps: 2000,
             wide_frac: 0.25,
+            t_min: crate::rfm::path::T_MIN,
             wide_std: 4.0,
             seed: 0,
         }
@@ -190,6 +195,9 @@ impl SamplerConfig {
         }
         if !(self.wide_std.is_finite() && self.wide_std > 0.0) {
             return bad("wideStd", self.wide_std.to_string(), "> 0, finite");
+        }
+        if !(crate::rfm::path::T_MIN..=0.5).contains(&self.t_min) {
+            return bad("tMin", self.t_min.to_string(), "[0.01, 0.5]");
         }
         let target =
             Target::from_name(&self.target).map_err(|e| SamplerError::Name(e.to_string()))?;
@@ -329,7 +337,7 @@ impl SamplerTrainer {
 
         // 2. Times and interpolants.
         let t: Vec<f32> = (0..b)
-            .map(|_| rng::uniform(&mut self.rng, 0.01, 0.99))
+            .map(|_| rng::uniform(&mut self.rng, self.cfg.t_min, crate::rfm::path::T_MAX))
             .collect();
         let y0 = rng::normals(&mut self.rng, b * d);
         let xt = interpolate(&self.path, &x1, &y0, &t, d);
@@ -486,6 +494,13 @@ mod tests {
                 ..Default::default()
             },
             &["k = 0", "1..=10000"],
+        );
+        check(
+            SamplerConfig {
+                t_min: 0.0,
+                ..Default::default()
+            },
+            &["tMin", "[0.01, 0.5]"],
         );
         check(
             SamplerConfig {

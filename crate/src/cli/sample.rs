@@ -51,6 +51,9 @@ pub struct Args {
     /// Fraction of proposals drawn from a wide Gaussian instead of the policy.
     #[arg(long, allow_negative_numbers = true)]
     wide_frac: Option<f32>,
+    /// Smallest training time t (t ~ U(t-min, 0.99)); default 0.01, the RFM code's range.
+    #[arg(long, allow_negative_numbers = true)]
+    t_min: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Samples to write.
@@ -84,6 +87,7 @@ impl Args {
             ode_steps: self.ode_steps.unwrap_or(d.ode_steps),
             solver: self.solver.unwrap_or(d.solver),
             wide_frac: self.wide_frac.unwrap_or(d.wide_frac),
+            t_min: self.t_min.unwrap_or(d.t_min),
             seed: self.seed,
             ..d
         })
