@@ -7,7 +7,7 @@
 //! - `relaxed` (crate feature `relaxed-simd`): one fused multiply-add per lane
 //!   (`f32x4_relaxed_madd`, Chrome 114+, Firefox 146+). A module that contains it does not
 //!   validate in a browser without relaxed SIMD, so it is its own module, and the page picks it
-//!   by feature detection (docs/architecture.md, "Two wasm modules").
+//!   by feature detection (docs/architecture.md, "Four wasm modules").
 //!
 //! The operands are described as in `dense`: `lhs(i, p) = l[i * l_rs + p * l_cs]`, and the
 //! right operand is a row-major `[k, n]` buffer (a transposed one is copied into that layout
