@@ -1,5 +1,5 @@
 /**
- * The wasm modules of the core and which one to load (docs/architecture.md, "Two wasm
+ * The wasm modules of the core and which one to load (docs/architecture.md, "Four wasm
  * modules"). The site ships `modules.json` (written by web/build.mjs):
  * - `cpu`: CPU only, plain SIMD128 — the default download, loaded first;
  * - `relaxed`: the same with fused multiply-add kernels (relaxed SIMD), where the browser has it;
