@@ -1,7 +1,7 @@
 /**
  * The wasm modules of the core and which one to load (docs/architecture.md, "Four wasm
  * modules"). The site ships `modules.json` (written by web/build.mjs):
- * - `cpu`: CPU only, plain SIMD128 — the default download, loaded first;
+ * - `cpu`: CPU only, plain SIMD128 — for browsers without relaxed SIMD;
  * - `relaxed`: the same with fused multiply-add kernels (relaxed SIMD), where the browser has it;
  * - `threads`: `relaxed` with a rayon pool of Web Workers (wasm threads), where the page is
  *   cross-origin isolated (COOP/COEP headers, or the service-worker fallback) and the browser
