@@ -172,6 +172,7 @@ function covered(walk: Stop[]): Record<string, Set<string>> {
   return out;
 }
 
+// RFM_WALK_EXTRA appends to every stop's query, e.g. "&module=relaxed" to walk another CPU module.
 async function walkStop(page: Driven, stop: Stop): Promise<void> {
   await page.goto(`${server.url}?debug&paused&backend=cpu${process.env.RFM_WALK_EXTRA ?? ""}`);
   await page.waitFor(() => document.body.dataset.state === "paused" || document.body.dataset.state === "error", null, 180_000);
