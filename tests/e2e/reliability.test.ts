@@ -187,8 +187,9 @@ describe("reliability (WebGPU, SwiftShader)", () => {
 
   test("a lost WebGPU device moves training to the CPU from the last snapshot", async () => {
     const ctx = await gpuBrowser.newContext();
-    // WebGPU chosen: `auto` would train on the CPU over SwiftShader.
-    const { page, errors } = await open(ctx, `${server.url}?debug&backend=webgpu`);
+    // WebGPU chosen: `auto` would train on the CPU over SwiftShader. SwiftShader's first
+    // requests take longer than the 8 s watchdog: only the worker's heartbeat keeps it quiet.
+    const { page, errors } = await open(ctx, `${server.url}?debug&backend=webgpu&watchdog=8000`);
     assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", (await page.textContent("#backend")) ?? "");
     await waitSteps(page, 5);
     await page.evaluate(() => (window as unknown as { rfmDebug: { injectFault(k: string): Promise<void> } }).rfmDebug.injectFault("device-lost"));
@@ -198,6 +199,7 @@ describe("reliability (WebGPU, SwiftShader)", () => {
     assert.match(await notice(page), /device was lost.*Training goes on on the CPU from step/);
     assert.equal(await page.getAttribute("#backend", "data-kind"), "cpu");
     await waitSteps(page, from + 10);
+    assert.equal(await page.getAttribute("body", "data-worker-restarts"), null, "the watchdog restarted a live worker");
     assert.equal(await page.getAttribute("body", "data-state"), "running");
     assert.deepEqual(errors, []);
     await ctx.close();

@@ -74,6 +74,8 @@ const calibrateAlways = new URL(self.location.href).searchParams.has("calibrate"
 
 /** The CPU module (threaded / relaxed SIMD where the browser has it): loaded first, the spec's home. */
 const ready: Promise<{ api: Wasm; kind: CpuModuleKind }> = loadCpuModule<Wasm>(forcedModule);
+// A heartbeat for the page's watchdog: it stops when this worker dies or is terminated.
+setInterval(() => scope.postMessage({ type: "heartbeat" }), 1000);
 
 let webgpu: Promise<Wasm> | null = null;
 /** The WebGPU module, loaded on first use; `unavailable` says why it cannot be (still building…). */
@@ -116,22 +118,23 @@ interface GpuAdapterLike {
  * llvmpipe, lavapipe) or without WebGPU trains on the CPU module, which is faster there, and
  * so does any choice while the WebGPU module is still building (or failed to load): the page
  * trains on the CPU and `reason` says why, so nothing waits on the build. `auto` on a hardware
- * adapter measures both backends on `spec` (or reads what it measured before) and takes the
- * faster (calibration.ts).
+ * adapter measures both backends on the experiment `spec()` gives (asked only then) or reads
+ * what it measured before, and takes the faster (calibration.ts).
  */
-async function chooseCore(cpu: Wasm, choice: BackendChoice, spec: ExperimentSpec): Promise<{ api: Wasm; backend: BackendChoice; reason: string | null }> {
+async function chooseCore(cpu: Wasm, choice: BackendChoice, spec: () => Promise<ExperimentSpec>): Promise<{ api: Wasm; backend: BackendChoice; reason: string | null }> {
   const facts = choice === "auto" ? await adapterFacts().catch(() => null) : null;
   const picked = resolveBackend(choice, calibrateAlways && facts ? { ...facts, isFallbackAdapter: false, vendor: "test", architecture: "", description: "" } : facts);
   if (picked.backend === "cpu") return { api: cpu, ...picked };
   const gpu = await webgpuCore();
   if (!("api" in gpu)) return { api: cpu, backend: "cpu", reason: `${gpu.unavailable}: training on the CPU` };
   if (choice !== "auto" || !facts) return { api: gpu.api, ...picked };
-  const key = calibrationKey(`${facts.vendor} ${facts.architecture} ${facts.description}`.trim(), spec);
+  const experiment = await spec();
+  const key = calibrationKey(`${facts.vendor} ${facts.architecture} ${facts.description}`.trim(), experiment);
   let c = parseCalibration(await readRecord(key).catch(() => null));
   const remembered = c !== null;
   if (!c) {
-    const cpuRate = await cpu.calibrate(spec, "cpu", CALIBRATION_SECONDS);
-    const gpuRate = await gpu.api.calibrate(spec, "webgpu", CALIBRATION_SECONDS).catch(() => ({ perS: 0 }));
+    const cpuRate = await cpu.calibrate(experiment, "cpu", CALIBRATION_SECONDS);
+    const gpuRate = await gpu.api.calibrate(experiment, "webgpu", CALIBRATION_SECONDS).catch(() => ({ perS: 0 }));
     c = { cpu: cpuRate.perS, webgpu: gpuRate.perS, at: Date.now() };
     await writeRecord(key, c).catch(() => {});
   }
@@ -173,20 +176,20 @@ async function handle(api: Wasm, req: Request): Promise<void> {
         post({ type: "error", id: req.id, message: problems.map((p) => p.message).join("; "), fields: problems });
         return;
       }
-      const choice = await chooseCore(api, req.backend, req.config);
+      const choice = await chooseCore(api, req.backend, async () => req.config);
       const next = await choice.api.Session.create(req.config, choice.backend);
       post({ type: "init", id: req.id, ...adopt(next, choice.reason) });
       return;
     }
     case "open": {
-      // The checkpoint's own spec (read on the CPU) is what `auto` calibrates on.
-      let spec = api.defaultSpec("rl");
-      if (req.backend === "auto") {
+      // The checkpoint's own spec (read on the CPU, only if `auto` calibrates) is what it measures.
+      const checkpointSpec = async () => {
         const peek = await api.Session.open(new Uint8Array(req.bytes), "cpu");
-        spec = peek.spec();
+        const spec = peek.spec();
         peek.free();
-      }
-      const choice = await chooseCore(api, req.backend, spec);
+        return spec;
+      };
+      const choice = await chooseCore(api, req.backend, checkpointSpec);
       const next = await choice.api.Session.open(new Uint8Array(req.bytes), choice.backend);
       post({ type: "open", id: req.id, ...adopt(next, choice.reason), step: next.steps() });
       return;
@@ -251,7 +254,7 @@ async function handle(api: Wasm, req: Request): Promise<void> {
     }
     case "probe": {
       const t0 = performance.now();
-      const core = req.backend === "cpu" ? api : (await chooseCore(api, req.backend, api.defaultSpec("rl"))).api;
+      const core = req.backend === "cpu" ? api : (await chooseCore(api, req.backend, async () => api.defaultSpec("rl"))).api;
       const report = await core.runProbe(req.backend, req.config ?? null);
       post({ type: "probe", id: req.id, report, millis: performance.now() - t0 });
       return;
