@@ -190,37 +190,7 @@ impl HostNets {
     }
 }
 
-impl PolicyNets for HostNets {
-    async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
-        self.actor.sample(y, s).await
-    }
-    async fn actor_step(
-        &mut self,
-        s: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        target: &[f32],
-        lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
-        self.actor.actor_step(s, xt, t, target, lr).await
-    }
-    fn commit_actor(&mut self) {
-        self.actor.commit_actor()
-    }
-    async fn export_actor(
-        &self,
-        prefix: &str,
-        out: &mut Vec<NamedTensor>,
-    ) -> Result<(), DeviceError> {
-        self.actor.export_actor(prefix, out).await
-    }
-    fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
-        self.actor.import_actor(prefix, store)
-    }
-    fn policy_module(&self) -> Policy {
-        self.actor.policy_module()
-    }
-}
+forward_policy_nets!(HostNets, via_actor);
 
 impl RfmNets for HostNets {
     async fn sample_scored(

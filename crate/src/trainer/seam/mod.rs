@@ -21,6 +21,64 @@
 //!
 //! Shapes (row-major): `s [rows·obs]`, `y`, `a`, `xt`, `target [rows·act]`, `t`, `q [rows]`.
 
+// The forwarding macros come before the implementations' modules, which use them.
+macro_rules! dispatch {
+    ($self:expr, $n:ident => $e:expr) => {
+        match $self {
+            Self::Host($n) => $e,
+            Self::Burn($n) => $e,
+        }
+    };
+}
+
+/// `via_actor!(self, n => …)`: `n` is `self.actor` (shared or mutable, as `self` is).
+macro_rules! via_actor {
+    ($self:expr, $n:ident => $e:expr) => {
+        match $self {
+            Self { actor: $n, .. } => $e,
+        }
+    };
+}
+
+/// `PolicyNets` for `$ty` by forwarding each method to the value `$reach!(self, n => …)` binds
+/// to `n`: the chosen implementation for the dispatch enums (`Policy`, `Nets`; `dispatch!`),
+/// the actor for the two RL implementations (`HostNets`, `BurnNets`; `via_actor!`).
+macro_rules! forward_policy_nets {
+    ($ty:ty, $reach:ident) => {
+        impl $crate::trainer::seam::PolicyNets for $ty {
+            async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, $crate::device::DeviceError> {
+                $reach!(self, n => n.sample(y, s).await)
+            }
+            async fn actor_step(
+                &mut self,
+                s: &[f32],
+                xt: &[f32],
+                t: &[f32],
+                target: &[f32],
+                lr: f64,
+            ) -> Result<$crate::trainer::seam::StepLoss, $crate::device::DeviceError> {
+                $reach!(self, n => n.actor_step(s, xt, t, target, lr).await)
+            }
+            fn commit_actor(&mut self) {
+                $reach!(self, n => n.commit_actor())
+            }
+            async fn export_actor(
+                &self,
+                prefix: &str,
+                out: &mut Vec<$crate::trainer::weights::NamedTensor>,
+            ) -> Result<(), $crate::device::DeviceError> {
+                $reach!(self, n => n.export_actor(prefix, out).await)
+            }
+            fn import_actor(&mut self, prefix: &str, store: &mut $crate::trainer::weights::TensorStore) -> Result<(), String> {
+                $reach!(self, n => n.import_actor(prefix, store))
+            }
+            fn policy_module(&self) -> $crate::nets::Policy {
+                $reach!(self, n => n.policy_module())
+            }
+        }
+    };
+}
+
 pub mod burn;
 pub mod host;
 #[cfg(test)]
@@ -152,15 +210,6 @@ impl Impl {
     }
 }
 
-macro_rules! dispatch {
-    ($self:expr, $n:ident => $e:expr) => {
-        match $self {
-            Self::Host($n) => $e,
-            Self::Burn($n) => $e,
-        }
-    };
-}
-
 /// The policy of sampler mode, on the implementation chosen by [`Policy::new`].
 pub enum Policy {
     Host(Box<host::HostActor>),
@@ -179,45 +228,7 @@ impl Policy {
     }
 }
 
-/// `PolicyNets` for a dispatch enum (`Policy`, `Nets`): each method forwards to the chosen
-/// implementation.
-macro_rules! forward_policy_nets {
-    ($ty:ty) => {
-        impl PolicyNets for $ty {
-            async fn sample(&self, y: Vec<f32>, s: &[f32]) -> Result<Vec<f32>, DeviceError> {
-                dispatch!(self, n => n.sample(y, s).await)
-            }
-            async fn actor_step(
-                &mut self,
-                s: &[f32],
-                xt: &[f32],
-                t: &[f32],
-                target: &[f32],
-                lr: f64,
-            ) -> Result<StepLoss, DeviceError> {
-                dispatch!(self, n => n.actor_step(s, xt, t, target, lr).await)
-            }
-            fn commit_actor(&mut self) {
-                dispatch!(self, n => n.commit_actor())
-            }
-            async fn export_actor(
-                &self,
-                prefix: &str,
-                out: &mut Vec<NamedTensor>,
-            ) -> Result<(), DeviceError> {
-                dispatch!(self, n => n.export_actor(prefix, out).await)
-            }
-            fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
-                dispatch!(self, n => n.import_actor(prefix, store))
-            }
-            fn policy_module(&self) -> crate::nets::Policy {
-                dispatch!(self, n => n.policy_module())
-            }
-        }
-    };
-}
-
-forward_policy_nets!(Policy);
+forward_policy_nets!(Policy, dispatch);
 
 /// The RL agent's networks, on the implementation chosen by [`Nets::new`].
 pub enum Nets {
@@ -239,7 +250,7 @@ impl Nets {
     }
 }
 
-forward_policy_nets!(Nets);
+forward_policy_nets!(Nets, dispatch);
 
 impl RfmNets for Nets {
     async fn sample_scored(
