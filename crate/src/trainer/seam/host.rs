@@ -60,6 +60,34 @@ fn critic_params_mut(c: &mut HostCritic) -> Vec<(String, Vec<usize>, &mut Vec<f3
     named_mut(names, shapes, c.params_mut())
 }
 
+/// One staged Adam step of a host net (the actor's and the critic's are the same): clip the
+/// gradients by their global norm, restage the committed weights and moments (reusing the
+/// buffers of an uncommitted step), and step them when the loss and the norm are finite.
+fn staged_adam_step<N: Clone>(
+    staged: &mut Option<(N, HostAdam)>,
+    (committed, committed_adam): (&N, &HostAdam),
+    params_mut: fn(&mut N) -> Vec<&mut Vec<f32>>,
+    (loss, grads): (f32, &mut [Vec<f32>]),
+    grad_clip: f32,
+    lr: f64,
+) -> StepLoss {
+    let norm = global_norm(grads);
+    clip(grads, norm, grad_clip);
+    let (mut net, mut adam) = match staged.take() {
+        Some((mut net, mut adam)) => {
+            net.clone_from(committed);
+            adam.clone_from(committed_adam);
+            (net, adam)
+        }
+        None => (committed.clone(), committed_adam.clone()),
+    };
+    if loss.is_finite() && norm.is_finite() {
+        adam.step(params_mut(&mut net), grads, lr);
+    }
+    *staged = Some((net, adam));
+    StepLoss { loss, norm }
+}
+
 /// The policy, its Adam moments and the buffers of its training step.
 #[derive(Debug)]
 pub struct HostActor {
@@ -111,22 +139,14 @@ impl PolicyNets for HostActor {
             target,
             &mut self.scratch,
         );
-        let norm = global_norm(&grads);
-        clip(&mut grads, norm, self.grad_clip);
-        let (mut p, mut adam) = match self.staged.take() {
-            // Reuse the buffers of an uncommitted step.
-            Some((mut p, mut a)) => {
-                p.clone_from(&self.policy);
-                a.clone_from(&self.adam);
-                (p, a)
-            }
-            None => (self.policy.clone(), self.adam.clone()),
-        };
-        if loss.is_finite() && norm.is_finite() {
-            adam.step(p.params_mut(), &grads, lr);
-        }
-        self.staged = Some((p, adam));
-        Ok(StepLoss { loss, norm })
+        Ok(staged_adam_step(
+            &mut self.staged,
+            (&self.policy, &self.adam),
+            HostPolicy::params_mut,
+            (loss, &mut grads),
+            self.grad_clip,
+            lr,
+        ))
     }
 
     fn commit_actor(&mut self) {
@@ -245,21 +265,14 @@ impl RfmNets for HostNets {
         let (loss, mut grads) = self
             .critic
             .td_loss_and_grads(s, a, y, &mut self.train_scratch);
-        let norm = global_norm(&grads);
-        clip(&mut grads, norm, self.actor.grad_clip);
-        let (mut c, mut adam) = match self.staged.take() {
-            Some((mut c, mut m)) => {
-                c.clone_from(&self.critic);
-                m.clone_from(&self.critic_adam);
-                (c, m)
-            }
-            None => (self.critic.clone(), self.critic_adam.clone()),
-        };
-        if loss.is_finite() && norm.is_finite() {
-            adam.step(c.params_mut(), &grads, lr);
-        }
-        self.staged = Some((c, adam));
-        Ok(StepLoss { loss, norm })
+        Ok(staged_adam_step(
+            &mut self.staged,
+            (&self.critic, &self.critic_adam),
+            HostCritic::params_mut,
+            (loss, &mut grads),
+            self.actor.grad_clip,
+            lr,
+        ))
     }
 
     fn commit(&mut self, tau: f32) {
