@@ -73,7 +73,8 @@ export class App {
   /** How long each view request took last time (ms): a slow view is refreshed less often. */
   private cost = { density: 0, paths: 0, variance: 0 };
   private probesQueued = false;
-  private frameRequested = false;
+  /** The next animation frame's draw, while one is scheduled (resolves once it has drawn). */
+  private frame: Promise<void> | null = null;
   private firstFrame = false;
   /** The last init failed and said so in the notice (cleared by the next good init). */
   private startFailed = false;
@@ -246,6 +247,9 @@ export class App {
       await this.trainBatch(gen, steps);
       if (gen !== this.generation) return;
       await this.refreshProbes(true);
+      // Set once the refreshed views are on screen (drawing waits for an animation frame), so
+      // a test reading pixels after it sees this step's frame, not the one before.
+      await this.requestDraw();
       if (gen === this.generation) document.body.dataset.refreshedStep = String(this.step);
     } catch (e) {
       if (!(e instanceof StaleError)) this.fail(e);
@@ -500,24 +504,30 @@ export class App {
     }
   }
 
-  /** Schedule one redraw of every view on the next animation frame. */
-  requestDraw(): void {
-    if (this.frameRequested) return;
-    this.frameRequested = true;
-    requestAnimationFrame(() => {
-      this.frameRequested = false;
-      this.views.env.draw();
-      this.views.density.draw();
-      this.views.paths.draw();
-      this.views.variance.draw();
-      this.views.curves.forEach((c) => c.draw());
-      if (!this.firstFrame && this.step > 0) {
-        this.firstFrame = true;
-        const ms = Math.round(performance.now());
-        if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(ms);
-        startupMark("firstFrame", ms);
-      }
-    });
+  /** Schedule one redraw of every view on the next animation frame; resolves once it has drawn. */
+  requestDraw(): Promise<void> {
+    if (this.frame) return this.frame;
+    this.frame = new Promise<void>((resolve) =>
+      requestAnimationFrame(() => {
+        this.frame = null;
+        try {
+          this.views.env.draw();
+          this.views.density.draw();
+          this.views.paths.draw();
+          this.views.variance.draw();
+          this.views.curves.forEach((c) => c.draw());
+          if (!this.firstFrame && this.step > 0) {
+            this.firstFrame = true;
+            const ms = Math.round(performance.now());
+            if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(ms);
+            startupMark("firstFrame", ms);
+          }
+        } finally {
+          resolve();
+        }
+      }),
+    );
+    return this.frame;
   }
 
   /** Redraw everything now (after a resize or a theme change). */
