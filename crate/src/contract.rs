@@ -254,6 +254,7 @@ pub fn typescript() -> String {
         crate::spec::TargetName,
         crate::spec::Agent,
         crate::spec::ProposalName,
+        crate::trainer::WarmupNoise,
         crate::nets::Parameterisation,
         crate::nets::Solver,
         FieldError,

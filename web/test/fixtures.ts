@@ -20,6 +20,7 @@ export const CONFIG: PlaygroundConfig = {
   batch: 128,
   embWidth: 32,
   warmup: 200,
+  warmupNoise: "uniform",
   replay: 50000,
   proposal: "mixture",
   evalEvery: 1000,

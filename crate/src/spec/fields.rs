@@ -316,7 +316,7 @@ pub const FIELDS: &[Field] = &[
     Field {
         key: "warmup",
         label: "Warm-up steps",
-        help: "Env steps with uniform random actions before the first update (at least one batch).",
+        help: "Env steps with random actions before the first update (at least one batch).",
         kind: Kind::Int {
             min: 0,
             max: 10_000_000,
@@ -325,6 +325,21 @@ pub const FIELDS: &[Field] = &[
         agents: ALL_AGENTS,
         advanced: true,
         get: |s| v(s.warmup),
+    },
+    Field {
+        key: "warmupNoise",
+        label: "Warm-up actions",
+        help: "The warm-up's random actions: independent uniform draws (released code) or pink noise, which keeps a push going for tens of steps (mountain car needs it).",
+        kind: Kind::Select(|| {
+            pairs(&[
+                ("uniform", "Uniform (released)"),
+                ("pink", "Pink noise (correlated)"),
+            ])
+        }),
+        modes: RL,
+        agents: ALL_AGENTS,
+        advanced: true,
+        get: |s| v(s.warmup_noise),
     },
     Field {
         key: "replay",

@@ -23,6 +23,7 @@ use crate::envs::EnvName;
 use crate::nets::{Parameterisation, Solver};
 use crate::rfm::estimators::Estimator;
 use crate::rfm::targets::Target;
+use crate::trainer::WarmupNoise;
 
 pub use crate::trainer::Agent;
 
@@ -153,8 +154,11 @@ pub struct ExperimentSpec {
     pub critic_lr: f64,
     /// Rows per update.
     pub batch: usize,
-    /// RL: env steps with uniform random actions before the first update.
+    /// RL: env steps with random actions before the first update.
     pub warmup: usize,
+    /// RL: the warm-up's random actions: `uniform` (independent draws, the released code) or
+    /// `pink` (temporally correlated noise that keeps a push going for tens of steps).
+    pub warmup_noise: WarmupNoise,
     /// RL: replay capacity in transitions.
     pub replay: usize,
     /// RL: where the posterior candidates come from.
@@ -203,6 +207,7 @@ impl ExperimentSpec {
             critic_lr: 1e-3,
             batch: 128,
             warmup: 200,
+            warmup_noise: WarmupNoise::Uniform,
             replay: 50_000,
             proposal: ProposalName::Mixture,
             eval_every: 1000,

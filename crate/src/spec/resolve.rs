@@ -6,7 +6,7 @@
 //! | hidden | actor and critic width | policy width |
 //! | actorLr | actor Adam | policy Adam (cosine to lr/10 over `steps`) |
 //! | k, estimator, param, solver, odeSteps, lambda, batch, embWidth, seed | same meaning | same meaning |
-//! | candidates, criticLr, warmup, replay, proposal | as named | unused |
+//! | candidates, criticLr, warmup, warmupNoise, replay, proposal | as named | unused |
 
 use super::{ExperimentSpec, Mode, ProposalName, SAMPLER_SCHEDULE_STEPS};
 use crate::rfm::estimators::Proposal;
@@ -99,6 +99,7 @@ pub fn train_config(spec: &ExperimentSpec) -> TrainConfig {
         critic_lr: spec.critic_lr,
         replay_capacity: spec.replay,
         warmup_steps: spec.warmup.max(spec.batch),
+        warmup_noise: spec.warmup_noise,
         proposal: match spec.proposal {
             ProposalName::Prior => Proposal::Prior,
             ProposalName::Mixture => Proposal::LATENT_MIXTURE,

@@ -60,6 +60,7 @@ fn every_field_round_trips() {
         critic_lr: 2.5e-3,
         batch: 7,
         warmup: 5,
+        warmup_noise: WarmupNoise::Pink,
         replay: 77,
         proposal: ProposalName::Prior,
         eval_every: 0,

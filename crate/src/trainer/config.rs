@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nets::{Parameterisation, Solver};
 use crate::rfm::estimators::{Estimator, Proposal};
+use crate::trainer::WarmupNoise;
 
 /// The learning agent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -118,6 +119,9 @@ pub struct TrainConfig {
     /// Env steps with uniform random actions before the first update. Default 10000
     /// (playground 1000); 0..=10000000.
     pub warmup_steps: usize,
+    /// The warm-up's actions: independent uniform draws (default, the released code) or pink
+    /// (temporally correlated) noise (`trainer::warmup`).
+    pub warmup_noise: WarmupNoise,
     /// Global gradient-norm clip of actor and critic updates. Default 10; finite, (0, 1e6].
     pub grad_clip: f32,
     /// Where the posterior estimator's candidates come from (RFM agents): the released code's
@@ -171,6 +175,7 @@ impl TrainConfig {
             tau: 0.005,
             replay_capacity: 250_000,
             warmup_steps: 10_000,
+            warmup_noise: WarmupNoise::Uniform,
             grad_clip: 10.0,
             proposal: Proposal::Prior,
         }

@@ -19,6 +19,7 @@ pub mod sac;
 pub mod seam;
 mod update;
 pub mod views;
+pub mod warmup;
 pub mod weights;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ pub use update::td_target;
 pub(crate) use update::{
     check_finite, clip_global_norm, critic_step, pick_candidates, repeat_rows, tensor2,
 };
+pub use warmup::WarmupNoise;
 pub use weights::{NamedTensor, TensorStore, export_module, import_module};
 
 use crate::device::{ComputeDevice, DeviceError};
@@ -161,6 +163,7 @@ pub struct Trainer {
     env_name: EnvName,
     replay: ReplayBuffer,
     rng: Rng,
+    warmup: warmup::WarmupActions,
     agent: Learner,
     obs: Vec<f32>,
     steps: usize,
@@ -199,6 +202,7 @@ impl Trainer {
         let obs = env.reset(Some(cfg.seed));
         Ok(Self {
             replay: ReplayBuffer::new(cfg.replay_capacity, spec.obs_dim, spec.act_dim),
+            warmup: warmup::WarmupActions::new(cfg.warmup_noise, spec.act_dim),
             env_name: spec.name,
             cfg,
             device,
@@ -253,12 +257,9 @@ impl Trainer {
     /// One env step and (after warm-up) one update.
     pub async fn step(&mut self) -> Result<StepReport, TrainError> {
         let step = self.steps + 1;
-        let act_dim = self.env.spec().act_dim;
-        // 1. Act: uniform during warm-up, then the policy (exploring).
+        // 1. Act: the warm-up's noise (uniform or pink), then the policy (exploring).
         let action: Vec<f32> = if self.steps < self.cfg.warmup_steps {
-            (0..act_dim)
-                .map(|_| rng::uniform(&mut self.rng, -1.0, 1.0))
-                .collect()
+            self.warmup.next(&mut self.rng)
         } else {
             self.agent.act(&self.obs, true, &mut self.rng).await?
         };
@@ -290,6 +291,7 @@ impl Trainer {
             self.episode_return = 0.0;
             self.episode_length = 0;
             self.obs = self.env.reset(None);
+            self.warmup.episode_start();
         } else {
             self.obs = res.obs;
         }

@@ -105,9 +105,14 @@ criticLr: number,
  */
 batch: number, 
 /**
- * RL: env steps with uniform random actions before the first update.
+ * RL: env steps with random actions before the first update.
  */
 warmup: number, 
+/**
+ * RL: the warm-up's random actions: `uniform` (independent draws, the released code) or
+ * `pink` (temporally correlated noise that keeps a push going for tens of steps).
+ */
+warmupNoise: WarmupNoise, 
 /**
  * RL: replay capacity in transitions.
  */
@@ -159,6 +164,11 @@ export type Agent = "rfm" | "sac";
  * Where the posterior estimator's candidates come from (RL).
  */
 export type ProposalName = "prior" | "mixture";
+
+/**
+ * The warm-up's action noise (spec field `warmupNoise`).
+ */
+export type WarmupNoise = "uniform" | "pink";
 
 /**
  * What the network's output means.
