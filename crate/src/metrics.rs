@@ -10,6 +10,7 @@
 //! | [`mmd2_rbf`] | unbiased MMD² with an RBF kernel (median heuristic or fixed bandwidth) |
 //! | [`grid_kl`] | `KL(target ‖ model)` and `KL(model ‖ target)` on a 2-D grid |
 //! | [`per_mode_mass`] | fraction of samples nearest each mode of a mixture |
+//! | [`mode_spread`] | pooled within-mode std about the true means, fraction within a radius of a mean |
 //! | [`estimator_variance_by_t`] | per-time variance / MSE of an estimator's regression target |
 
 use serde::{Deserialize, Serialize};
@@ -383,6 +384,60 @@ pub fn grid_histogram(samples: &[f32], grid: &Grid2d) -> Vec<f32> {
     h
 }
 
+// ---------------------------------------------------------------- per-mode spread ---
+
+/// How tight the samples sit around a mixture's means (see [`mode_spread`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeSpread {
+    /// Pooled within-mode standard deviation per coordinate about the nearest true mean:
+    /// `sqrt(mean over samples and coordinates of (x − m_nearest)²)`. For exact samples of an
+    /// isotropic mixture with well-separated modes it is the components' std.
+    pub within_std: f32,
+    /// Fraction of samples within `radius` of some mean.
+    pub near_fraction: f32,
+    /// The radius of `near_fraction`.
+    pub radius: f32,
+}
+
+/// [`ModeSpread`] of `samples` (`[n * d]`) about `modes` (`[n_modes * d]`).
+pub fn mode_spread(
+    samples: &[f32],
+    modes: &[f32],
+    d: usize,
+    radius: f32,
+) -> Result<ModeSpread, MetricsError> {
+    let n = rows("samples", samples, d, 1)?;
+    rows("modes", modes, d, 1)?;
+    if !(radius.is_finite() && radius > 0.0) {
+        return Err(MetricsError::BadParam(format!(
+            "radius must be > 0, got {radius}"
+        )));
+    }
+    let (mut ss, mut near) = (0.0f64, 0usize);
+    let r2 = (radius as f64).powi(2);
+    for s in samples.chunks(d) {
+        let dist = modes
+            .chunks(d)
+            .map(|m| {
+                s.iter()
+                    .zip(m)
+                    .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                    .sum::<f64>()
+            })
+            .fold(f64::INFINITY, f64::min);
+        ss += dist;
+        if dist <= r2 {
+            near += 1;
+        }
+    }
+    Ok(ModeSpread {
+        within_std: (ss / (n * d) as f64).sqrt() as f32,
+        near_fraction: near as f32 / n as f32,
+        radius,
+    })
+}
+
 // ---------------------------------------------------------------- per-mode mass ---
 
 /// Fractions of samples per mode.
@@ -692,6 +747,21 @@ mod tests {
             bad.kl_target_model > 1.0 && (bad.kl_model_target - 8f32.ln()).abs() < 0.1,
             "{bad:?}"
         );
+    }
+
+    #[test]
+    fn mode_spread_of_exact_gmm8_samples_is_the_component_std() {
+        // 2-D N(m, 0.5² I): per-coordinate std 0.5; P(|x − m| ≤ 1.5) = 1 − exp(−(1.5/0.5)²/2)
+        // = 0.98889.
+        let g = gmm8();
+        let s = g.sample(&mut seeded(2), 40_000).unwrap();
+        let sp = mode_spread(&s, &g.means, 2, 1.5).unwrap();
+        assert!((sp.within_std - 0.5).abs() < 0.01, "{sp:?}");
+        assert!((sp.near_fraction - 0.98889).abs() < 0.003, "{sp:?}");
+        // One sample 10 away from every mean of a one-mode mixture: std 10/√2, none near.
+        let far = mode_spread(&[10.0, 0.0], &[0.0, 0.0], 2, 1.5).unwrap();
+        assert!((far.within_std - 10.0 / 2f32.sqrt()).abs() < 1e-5 && far.near_fraction == 0.0);
+        assert!(mode_spread(&[0.0, 0.0], &[0.0, 0.0], 2, 0.0).is_err());
     }
 
     #[test]

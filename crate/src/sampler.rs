@@ -87,6 +87,10 @@ pub struct SamplerConfig {
     /// range). At small `t` the prior proposal of `x1` given `x_t` is `1/α_t` wide (up to 99×)
     /// and the estimate's ESS collapses; docs/sampler.md measures `t_min = 0.1` against it.
     pub t_min: f32,
+    /// Share of the `K` posterior candidates drawn from the wide data-space Gaussian
+    /// `N(0, wide_std² I)` instead of the path's prior (a defensive mixture,
+    /// [`Proposal::Mixture`]), [0, 1). Default 0: the prior only (the released code).
+    pub proposal_share: f32,
     pub seed: u64,
 }
 
@@ -109,6 +113,7 @@ impl Default for SamplerConfig {
             train_steps: 2000,
             wide_frac: 0.25,
             t_min: crate::rfm::path::T_MIN,
+            proposal_share: 0.0,
             wide_std: 4.0,
             seed: 0,
         }
@@ -199,6 +204,9 @@ impl SamplerConfig {
         if !(crate::rfm::path::T_MIN..=0.5).contains(&self.t_min) {
             return bad("tMin", self.t_min.to_string(), "[0.01, 0.5]");
         }
+        if !(0.0..1.0).contains(&self.proposal_share) {
+            return bad("proposalShare", self.proposal_share.to_string(), "[0, 1)");
+        }
         let target =
             Target::from_name(&self.target).map_err(|e| SamplerError::Name(e.to_string()))?;
         if target.dim() != DIM {
@@ -245,7 +253,17 @@ pub struct Metrics {
     pub grid_kl: GridKl,
     /// Fraction of policy samples nearest each mode (mixtures only; sums to 1).
     pub mode_mass: Option<Vec<f32>>,
+    /// Mixtures only: the policy samples' pooled within-mode std about the true means (the
+    /// truth is the components' std, `modeStd`) and the fraction within [`NEAR_RADIUS`]
+    /// component stds of a mean.
+    pub mode_spread: Option<metrics::ModeSpread>,
+    /// Mixtures only: the components' std (what `modeSpread.withinStd` should be).
+    pub mode_std: Option<f32>,
 }
+
+/// `modeSpread.nearFraction`'s radius in component stds: 3 (1.5 for gmm8's 0.5), where an
+/// exact isotropic 2-D Gaussian has `1 − exp(−9/2) = 98.9 %` of its mass.
+pub const NEAR_RADIUS: f32 = 3.0;
 
 impl fmt::Display for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -345,7 +363,7 @@ impl SamplerTrainer {
         // 3. The posterior pipeline with the tempered target `log p / λ` on the host.
         let spec = PosteriorSpec {
             path: &self.path,
-            proposal: &Proposal::Prior,
+            proposal: &self.proposal(),
             estimators: std::slice::from_ref(&self.estimator),
             k,
             regression: crate::trainer::rfm::regression(self.cfg.param),
@@ -394,6 +412,18 @@ impl SamplerTrainer {
         })
     }
 
+    /// Where the posterior candidates come from (see [`SamplerConfig::proposal_share`]).
+    fn proposal(&self) -> Proposal {
+        if self.cfg.proposal_share > 0.0 {
+            Proposal::Mixture {
+                scale: self.cfg.wide_std,
+                share: self.cfg.proposal_share,
+            }
+        } else {
+            Proposal::Prior
+        }
+    }
+
     /// The learning rate of the next update: a cosine from `lr` to `lr / 10` over
     /// `train_steps` updates.
     pub fn learning_rate(&self) -> f64 {
@@ -428,6 +458,13 @@ impl SamplerTrainer {
                 Some(m) => Some(metrics::per_mode_mass(&samples, m, DIM, None)?.fractions),
                 None => None,
             },
+            mode_spread: match (self.target.modes(), self.target.mixture()) {
+                (Some(m), Some(g)) => {
+                    Some(metrics::mode_spread(&samples, m, DIM, NEAR_RADIUS * g.std)?)
+                }
+                _ => None,
+            },
+            mode_std: self.target.mixture().map(|g| g.std),
         })
     }
 

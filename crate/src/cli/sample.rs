@@ -54,6 +54,10 @@ pub struct Args {
     /// Smallest training time t (t ~ U(t-min, 0.99)); default 0.01, the RFM code's range.
     #[arg(long, allow_negative_numbers = true)]
     t_min: Option<f32>,
+    /// Share of the posterior candidates drawn from the wide Gaussian N(0, 4² I) instead of the
+    /// path's prior (a defensive mixture); default 0, the prior only.
+    #[arg(long, allow_negative_numbers = true)]
+    proposal_share: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Samples to write.
@@ -88,6 +92,7 @@ impl Args {
             solver: self.solver.unwrap_or(d.solver),
             wide_frac: self.wide_frac.unwrap_or(d.wide_frac),
             t_min: self.t_min.unwrap_or(d.t_min),
+            proposal_share: self.proposal_share.unwrap_or(d.proposal_share),
             seed: self.seed,
             ..d
         })
