@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
 use crate::device::{ComputeDevice, DeviceError};
 use crate::metrics::{self, Bandwidth, Grid2d, GridKl, MetricsError};
 use crate::nets::policy::{OdeConfig, Parameterisation, Policy, PolicyConfig, PolicyError, Solver};
-use crate::rfm::estimators::{Estimator, Proposal};
+use crate::rfm::estimators::{Estimator, Proposal, noise_target, velocity_target};
 use crate::rfm::path::Path;
-use crate::rfm::posterior::{PosteriorError, PosteriorSpec, interpolate, posterior_targets};
+use crate::rfm::posterior::{
+    PosteriorError, PosteriorSpec, PosteriorTarget, Regression, interpolate, posterior_targets,
+};
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng::{self, Rng};
 use crate::trainer::seam::{self, Impl, NetsSpec, PolicyNets};
@@ -91,6 +93,10 @@ pub struct SamplerConfig {
     /// `N(0, wide_std² I)` instead of the path's prior (a defensive mixture,
     /// [`Proposal::Mixture`]), [0, 1). Default 0: the prior only (the released code).
     pub proposal_share: f32,
+    /// Diagnostic: regress on the closed-form posterior mean instead of an estimate (mixture
+    /// targets at λ = 1 only; `rfm sample --exact-posterior`). What remains wrong with the
+    /// samples is then the network's, the optimiser's or the ODE's, not the estimator's.
+    pub exact_posterior: bool,
     pub seed: u64,
 }
 
@@ -114,6 +120,7 @@ impl Default for SamplerConfig {
             wide_frac: 0.25,
             t_min: crate::rfm::path::T_MIN,
             proposal_share: 0.0,
+            exact_posterior: false,
             wide_std: 4.0,
             seed: 0,
         }
@@ -211,6 +218,13 @@ impl SamplerConfig {
             Target::from_name(&self.target).map_err(|e| SamplerError::Name(e.to_string()))?;
         if target.dim() != DIM {
             return bad("target", self.target.clone(), "a 2-D target");
+        }
+        if self.exact_posterior && (target.mixture().is_none() || self.lambda != 1.0) {
+            return bad(
+                "exactPosterior",
+                format!("true (target {}, λ {})", self.target, self.lambda),
+                "a mixture target (gmm8, gmm40) at λ = 1",
+            );
         }
         let estimator = self.estimator;
         estimator
@@ -360,7 +374,42 @@ impl SamplerTrainer {
         let y0 = rng::normals(&mut self.rng, b * d);
         let xt = interpolate(&self.path, &x1, &y0, &t, d);
 
-        // 3. The posterior pipeline with the tempered target `log p / λ` on the host.
+        // 3. The posterior pipeline with the tempered target `log p / λ` on the host (or,
+        //    as a diagnostic, the closed-form posterior mean of a mixture).
+        let (target, mean_ess) = match (self.cfg.exact_posterior, self.target.mixture()) {
+            (true, Some(g)) => (self.exact_target(g, &xt, &t), k as f32),
+            _ => {
+                let post = self.estimated_target(&xt, &t, step).await?;
+                (post.target.clone(), post.mean_ess())
+            }
+        };
+
+        // 4. Regression step (staged; committed when finite).
+        let lr = self.learning_rate();
+        let s = self.policy.actor_step(&[], &xt, &t, &target, lr).await?;
+        for value in [s.loss, s.norm] {
+            if !value.is_finite() {
+                return Err(SamplerError::NonFinite { step, value });
+            }
+        }
+        self.policy.commit_actor();
+        self.steps_done = step;
+        Ok(StepReport {
+            step,
+            loss: s.loss,
+            mean_ess,
+        })
+    }
+
+    /// The estimator's regression target for `xt` at `t` (K candidates from the proposal, the
+    /// tempered target's log density and gradient on the host).
+    async fn estimated_target(
+        &mut self,
+        xt: &[f32],
+        t: &[f32],
+        step: usize,
+    ) -> Result<PosteriorTarget, SamplerError> {
+        let (b, k, d) = (t.len(), self.cfg.k, DIM);
         let spec = PosteriorSpec {
             path: &self.path,
             proposal: &self.proposal(),
@@ -378,7 +427,7 @@ impl SamplerTrainer {
             }
             Ok::<_, std::convert::Infallible>((logp, grad))
         };
-        let post = posterior_targets(&spec, &xt, &t, d, &mut self.rng, density)
+        Ok(posterior_targets(&spec, xt, t, d, &mut self.rng, density)
             .await
             .map_err(|e| match e {
                 PosteriorError::NonFiniteTarget { value, .. } => {
@@ -390,26 +439,30 @@ impl SamplerTrainer {
                 },
             })?
             .pop()
-            .expect("one estimator, one target");
+            .expect("one estimator, one target"))
+    }
 
-        // 4. Regression step (staged; committed when finite).
-        let lr = self.learning_rate();
-        let s = self
-            .policy
-            .actor_step(&[], &xt, &t, &post.target, lr)
-            .await?;
-        for value in [s.loss, s.norm] {
-            if !value.is_finite() {
-                return Err(SamplerError::NonFinite { step, value });
+    /// The regression target from the mixture's closed-form posterior mean `mu1` (and
+    /// `mu0 = (x_t − α mu1)/β`): [`SamplerConfig::exact_posterior`].
+    fn exact_target(
+        &self,
+        g: &crate::rfm::targets::GaussianMixture,
+        xt: &[f32],
+        t: &[f32],
+    ) -> Vec<f32> {
+        let (n, d) = (t.len(), DIM);
+        let mu1 = g.posterior_mean_x1(&self.path, xt, t);
+        let mut mu0 = vec![0.0f32; n * d];
+        for i in 0..n {
+            let c = self.path.coeffs(t[i]);
+            for o in i * d..(i + 1) * d {
+                mu0[o] = (xt[o] - c.alpha * mu1[o]) / c.beta;
             }
         }
-        self.policy.commit_actor();
-        self.steps_done = step;
-        Ok(StepReport {
-            step,
-            loss: s.loss,
-            mean_ess: post.mean_ess(),
-        })
+        match crate::trainer::rfm::regression(self.cfg.param) {
+            Regression::Velocity => velocity_target(&self.path, t, &mu0, &mu1, n, d),
+            Regression::Noise => noise_target(&self.path, t, &mu0, n, d),
+        }
     }
 
     /// Where the posterior candidates come from (see [`SamplerConfig::proposal_share`]).
@@ -545,6 +598,29 @@ mod tests {
                 ..Default::default()
             },
             &["lambda", "> 0"],
+        );
+        check(
+            SamplerConfig {
+                proposal_share: 1.0,
+                ..Default::default()
+            },
+            &["proposalShare", "[0, 1)"],
+        );
+        check(
+            SamplerConfig {
+                target: "two-moons".into(),
+                exact_posterior: true,
+                ..Default::default()
+            },
+            &["exactPosterior", "two-moons", "a mixture target"],
+        );
+        check(
+            SamplerConfig {
+                lambda: 0.5,
+                exact_posterior: true,
+                ..Default::default()
+            },
+            &["exactPosterior", "λ = 1"],
         );
         check(
             SamplerConfig {

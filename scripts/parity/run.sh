@@ -15,7 +15,7 @@ set -euo pipefail
 out=${1:?usage: run.sh OUT [SEEDS]}
 seeds=${2:-3}
 : "${RFM_OFFICIAL:?set RFM_OFFICIAL to a checkout of the official code}"
-: "${JAX_PYTHON:?set JAX_PYTHON to a Python with the official code's pins}"
+: "${JAX_PYTHON:?set JAX_PYTHON to a Python with the pins of the official code}"
 rfm=${RFM:-rfm}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -58,6 +58,10 @@ pub struct Args {
     /// path's prior (a defensive mixture); default 0, the prior only.
     #[arg(long, allow_negative_numbers = true)]
     proposal_share: Option<f32>,
+    /// Diagnostic: train on the closed-form posterior mean (gmm8, gmm40 at λ = 1) instead of an
+    /// estimate, to tell the estimator's error from the network's, the optimiser's and the ODE's.
+    #[arg(long)]
+    exact_posterior: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Samples to write.
@@ -93,6 +97,7 @@ impl Args {
             wide_frac: self.wide_frac.unwrap_or(d.wide_frac),
             t_min: self.t_min.unwrap_or(d.t_min),
             proposal_share: self.proposal_share.unwrap_or(d.proposal_share),
+            exact_posterior: self.exact_posterior,
             seed: self.seed,
             ..d
         })
