@@ -135,6 +135,39 @@ fn train_prints_json_lines_and_is_deterministic() {
         e["eval_return"], last["final_eval_return"],
         "same weights, same eval episodes"
     );
+
+    // One episode from each given start state (upright at rest, hanging at rest), repeatable;
+    // a state of the wrong length is a one-line error naming it.
+    let starts = tmp("starts.json");
+    std::fs::write(&starts, "[[0.0, 0.0], [3.14159, 0.0]]").unwrap();
+    let from = |path: &PathBuf| {
+        rfm(&[
+            "eval",
+            "--load",
+            dir.to_str().unwrap(),
+            "--init-states",
+            path.to_str().unwrap(),
+        ])
+    };
+    let a = lines(&from(&starts))[0].clone();
+    assert_eq!(a["episodes"], 2, "{a}");
+    let returns: Vec<f64> = a["returns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_f64().unwrap())
+        .collect();
+    assert!(returns.iter().all(|r| (-3254.0..=0.0).contains(r)), "{a}");
+    assert_eq!(
+        lines(&from(&starts))[0],
+        a,
+        "the same starts give the same returns"
+    );
+    std::fs::write(&starts, "[[0.0]]").unwrap();
+    assert_one_line_error(&from(&starts), "start state 0");
+    std::fs::write(&starts, "[]").unwrap();
+    assert_one_line_error(&from(&starts), "empty");
+    std::fs::remove_file(&starts).ok();
     std::fs::remove_file(&dir).ok();
 }
 

@@ -50,6 +50,14 @@ def main():
     print("|---|---|---|")
     for s in steps:
         print(f"| {s} | {cell(mine, s)} | {cell(theirs, s)} |")
+    same = [json.loads(p.read_text())["eval_return"] for p in sorted(a.out.glob("ours-s*.gym-starts.json"))]
+    if same:
+        final = max(steps)
+        print(
+            f"| {final}, on the official evaluation's 10 start states | "
+            f"{st.mean(same):.0f}{f' ± {st.stdev(same):.0f}' if len(same) > 1 else ''} "
+            f"({', '.join(f'{x:.0f}' for x in same)}) | {cell(theirs, final)} |"
+        )
     if a.png:
         import matplotlib
 

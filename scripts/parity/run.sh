@@ -19,12 +19,28 @@ seeds=${2:-3}
 rfm=${RFM:-rfm}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# The official evaluation's start states: Gymnasium's Pendulum-v1 reset after reset(seed=i),
+# i = 0..9 (its SyncVectorEnv resets each seeded env once more), so ours can be evaluated on
+# exactly those too.
+"$JAX_PYTHON" - "$out/gym-starts.json" <<'PY' 2>/dev/null
+import json, sys
+import gymnasium as gym
+starts = []
+for i in range(10):
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=i)
+    env.reset()
+    starts.append([float(x) for x in env.unwrapped.state])
+json.dump(starts, open(sys.argv[1], "w"))
+PY
 for ((s = 0; s < seeds; s++)); do
   if [[ ! -s "$out/ours-s$s.jsonl" ]]; then
     RAYON_NUM_THREADS=1 "$rfm" train --preset playground --env pendulum --set proposal=prior \
-      --steps 10000 --eval-every 1000 --eval-episodes 10 --seed "$s" > "$out/ours-s$s.jsonl.partial"
+      --steps 10000 --eval-every 1000 --eval-episodes 10 --seed "$s" --save "$out/ours-s$s.ckpt.json" \
+      > "$out/ours-s$s.jsonl.partial"
     mv "$out/ours-s$s.jsonl.partial" "$out/ours-s$s.jsonl"
   fi
+  "$rfm" eval --load "$out/ours-s$s.ckpt.json" --init-states "$out/gym-starts.json" > "$out/ours-s$s.gym-starts.json"
   if [[ -z $(find "$out/official/Pendulum-v1/rfm_s$s" -name metrics.jsonl 2>/dev/null) ]]; then
     (cd "$RFM_OFFICIAL" && "$JAX_PYTHON" main.py --config configs/rfm.yaml \
       --override env.name=Pendulum-v1 --override algo=rfm --override seed="$s" \

@@ -29,6 +29,11 @@ pub struct Args {
     /// Samples per side for the sampler's metrics.
     #[arg(long, default_value_t = 4000)]
     eval_n: usize,
+    /// RL: a JSON file holding a list of start states (internal states as `rfm rollout
+    /// --init-state` takes them, e.g. pendulum `[theta, thetaDot]`): one episode from each,
+    /// instead of `--episodes` from the evaluation seeds.
+    #[arg(long)]
+    init_states: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -42,7 +47,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let spec = &ck.spec;
     let line = match spec.mode {
         Mode::Rl => {
-            let ev = pollster::block_on(session.evaluate(args.episodes, policy))?;
+            let ev = match &args.init_states {
+                None => pollster::block_on(session.evaluate(args.episodes, policy))?,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let starts: Vec<Vec<f64>> = serde_json::from_str(&text).map_err(|e| {
+                        format!("{}: expected a JSON list of states: {e}", path.display())
+                    })?;
+                    if starts.is_empty() {
+                        return Err(
+                            format!("{}: the list of states is empty", path.display()).into()
+                        );
+                    }
+                    pollster::block_on(session.evaluate_from(&starts, policy))?
+                }
+            };
             let mut line = json!({
                 "mode": "rl",
                 "env": spec.env.as_str(),

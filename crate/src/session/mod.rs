@@ -399,6 +399,20 @@ impl Session {
         }
     }
 
+    /// RL: one evaluation episode from each start state ([`crate::trainer::Trainer::evaluate_from`]).
+    pub async fn evaluate_from(
+        &mut self,
+        starts: &[Vec<f64>],
+        policy: crate::trainer::EvalPolicy,
+    ) -> Result<crate::trainer::EvalReport, SessionError> {
+        match self.inner.as_mut().expect("a trainer") {
+            Inner::Rl(t) => Ok(t.evaluate_from(starts, policy).await?),
+            Inner::Sampler(_) => Err(SessionError::Query(
+                "the sampler has no episodes to evaluate".to_string(),
+            )),
+        }
+    }
+
     /// Sampler: `n` policy samples against `n` exact samples of the target.
     pub async fn sampler_metrics(&self, n: usize) -> Result<crate::sampler::Metrics, SessionError> {
         match self.inner() {

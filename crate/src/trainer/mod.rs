@@ -83,6 +83,11 @@ pub enum TrainError {
     Estimator { step: usize, message: String },
     #[error(transparent)]
     Device(#[from] DeviceError),
+    #[error("evaluation start state {index}: {source}")]
+    StartState {
+        index: usize,
+        source: crate::envs::EnvError,
+    },
 }
 
 /// What one [`Trainer::step`] did.
@@ -326,6 +331,27 @@ impl Trainer {
         episodes: usize,
         policy: EvalPolicy,
     ) -> Result<EvalReport, TrainError> {
+        self.evaluate_episodes(episodes, None, policy).await
+    }
+
+    /// One evaluation episode from each of `starts` (internal states in the layout of
+    /// [`Env::set_state`], e.g. Gymnasium's reset states for seeds 0..9, to compare with code
+    /// that evaluates on those), with the same fixed-seed RNG as [`Trainer::evaluate_with`].
+    pub async fn evaluate_from(
+        &mut self,
+        starts: &[Vec<f64>],
+        policy: EvalPolicy,
+    ) -> Result<EvalReport, TrainError> {
+        self.evaluate_episodes(starts.len(), Some(starts), policy)
+            .await
+    }
+
+    async fn evaluate_episodes(
+        &mut self,
+        episodes: usize,
+        starts: Option<&[Vec<f64>]>,
+        policy: EvalPolicy,
+    ) -> Result<EvalReport, TrainError> {
         let explore = policy == EvalPolicy::Sample;
         let mut env = make_env(self.env_name, self.cfg.seed ^ EVAL_SEED);
         let mut rng = rng::seeded(self.cfg.seed ^ EVAL_SEED);
@@ -333,6 +359,11 @@ impl Trainer {
         let mut goals_reached = vec![0; env.goal_count()];
         for ep in 0..episodes {
             let mut obs = env.reset(Some((self.cfg.seed ^ EVAL_SEED).wrapping_add(ep as u64)));
+            if let Some(starts) = starts {
+                env.set_state(&starts[ep])
+                    .map_err(|source| TrainError::StartState { index: ep, source })?;
+                obs = env.obs();
+            }
             let mut total = 0.0;
             loop {
                 let action = self.agent.act(&obs, explore, &mut rng).await?;
