@@ -91,7 +91,9 @@ pub struct SamplerConfig {
     pub t_min: f32,
     /// Share of the `K` posterior candidates drawn from the wide data-space Gaussian
     /// `N(0, wide_std² I)` instead of the path's prior (a defensive mixture,
-    /// [`Proposal::Mixture`]), [0, 1). Default 0: the prior only (the released code).
+    /// [`Proposal::Mixture`]), [0, 1). Default [`SamplerConfig::MIXTURE_SHARE`] = 0.5; 0 is the
+    /// prior only (the released code), whose estimate degrades with training at small `t`
+    /// (docs/sampler.md).
     pub proposal_share: f32,
     /// Diagnostic: regress on the closed-form posterior mean instead of an estimate (mixture
     /// targets at λ = 1 only; `rfm sample --exact-posterior`). What remains wrong with the
@@ -119,7 +121,7 @@ impl Default for SamplerConfig {
             train_steps: 2000,
             wide_frac: 0.25,
             t_min: crate::rfm::path::T_MIN,
-            proposal_share: 0.0,
+            proposal_share: Self::MIXTURE_SHARE,
             exact_posterior: false,
             wide_std: 4.0,
             seed: 0,
@@ -150,6 +152,9 @@ pub enum SamplerError {
 }
 
 impl SamplerConfig {
+    /// The defensive mixture's share of data-space candidates (spec `proposal: mixture`).
+    pub const MIXTURE_SHARE: f32 = 0.5;
+
     /// Check every field; the error names the field, its value and the allowed range.
     pub fn validate(&self) -> Result<(), SamplerError> {
         self.parts().map(|_| ())

@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long, allow_negative_numbers = true)]
     t_min: Option<f32>,
     /// Share of the posterior candidates drawn from the wide Gaussian N(0, 4² I) instead of the
-    /// path's prior (a defensive mixture); default 0, the prior only.
+    /// path's prior (a defensive mixture); default 0.5; 0 is the released code's prior only.
     #[arg(long, allow_negative_numbers = true)]
     proposal_share: Option<f32>,
     /// Diagnostic: train on the closed-form posterior mean (gmm8, gmm40 at λ = 1) instead of an

@@ -357,14 +357,14 @@ pub const FIELDS: &[Field] = &[
     Field {
         key: "proposal",
         label: "Posterior proposal",
-        help: "Where the estimator's candidates come from: the noise prior (released code) or a defensive mixture.",
+        help: "Where the estimator's candidates come from: the noise prior (released code) or a defensive mixture, half of them drawn from a wide Gaussian over the data (the action box in RL, N(0, 4²) in sampler mode).",
         kind: Kind::Select(|| {
             pairs(&[
                 ("mixture", "Defensive mixture"),
                 ("prior", "Noise prior (released)"),
             ])
         }),
-        modes: RL,
+        modes: BOTH,
         agents: RFM,
         advanced: true,
         get: |s| v(s.proposal),

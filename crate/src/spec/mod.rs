@@ -103,14 +103,15 @@ impl std::str::FromStr for TargetName {
     }
 }
 
-/// Where the posterior estimator's candidates come from (RL).
+/// Where the posterior estimator's candidates come from (both modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProposalName {
     /// The released code's proposal: the noise `x0 ~ N(0, I)`.
     Prior,
-    /// A defensive mixture: half the candidates from `N(0, 1.5² I)` in the latent
-    /// (docs/estimators.md); the small-K default.
+    /// A defensive mixture: half the candidates from a wide data-space Gaussian, `N(0, 1.5² I)`
+    /// in the tanh latent in RL (docs/estimators.md), `N(0, 4² I)` in sampler mode
+    /// (docs/sampler.md); the default.
     #[default]
     Mixture,
 }
@@ -161,7 +162,7 @@ pub struct ExperimentSpec {
     pub warmup_noise: WarmupNoise,
     /// RL: replay capacity in transitions.
     pub replay: usize,
-    /// RL: where the posterior candidates come from.
+    /// Where the posterior candidates come from (`prior` or `mixture`).
     pub proposal: ProposalName,
     /// RL: env steps between greedy evaluations (0: never).
     pub eval_every: usize,

@@ -6,7 +6,8 @@
 //! | hidden | actor and critic width | policy width |
 //! | actorLr | actor Adam | policy Adam (cosine to lr/10 over `steps`) |
 //! | k, estimator, param, solver, odeSteps, lambda, batch, embWidth, seed | same meaning | same meaning |
-//! | candidates, criticLr, warmup, warmupNoise, replay, proposal | as named | unused |
+//! | proposal | prior, or the latent mixture `N(0, 1.5² I)` | prior, or the mixture with `N(0, wideStd² I)` (`proposalShare` 0.5) |
+//! | candidates, criticLr, warmup, warmupNoise, replay | as named | unused |
 
 use super::{ExperimentSpec, Mode, ProposalName, SAMPLER_SCHEDULE_STEPS};
 use crate::rfm::estimators::Proposal;
@@ -126,6 +127,10 @@ pub fn sampler_config(spec: &ExperimentSpec) -> SamplerConfig {
             spec.steps
         } else {
             SAMPLER_SCHEDULE_STEPS
+        },
+        proposal_share: match spec.proposal {
+            ProposalName::Prior => 0.0,
+            ProposalName::Mixture => SamplerConfig::MIXTURE_SHARE,
         },
         seed: spec.seed,
         ..SamplerConfig::default()

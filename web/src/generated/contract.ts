@@ -118,7 +118,7 @@ warmupNoise: WarmupNoise,
  */
 replay: number, 
 /**
- * RL: where the posterior candidates come from.
+ * Where the posterior candidates come from (`prior` or `mixture`).
  */
 proposal: ProposalName, 
 /**
@@ -161,7 +161,7 @@ export type TargetName = "gmm8" | "two-moons" | "rings" | "gmm40";
 export type Agent = "rfm" | "sac";
 
 /**
- * Where the posterior estimator's candidates come from (RL).
+ * Where the posterior estimator's candidates come from (both modes).
  */
 export type ProposalName = "prior" | "mixture";
 
