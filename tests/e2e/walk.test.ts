@@ -39,7 +39,7 @@ const SAMPLER = (s: Record<string, string>) => ({ mode: "sampler", ...s });
 
 /** Together these use every option of every select at least once (checked against the page). */
 const CHROMIUM_WALK: Stop[] = [
-  { name: "rl-multigoal-rfm", width: 1400, settings: RL({ env: "multigoal", agent: "rfm", estimator: "rfm", param: "flow", solver: "euler", proposal: "mixture" }) },
+  { name: "rl-multigoal-rfm", width: 1400, settings: RL({ env: "multigoal", agent: "rfm", estimator: "rfm", param: "flow", solver: "euler", proposal: "mixture", warmupNoise: "uniform" }) },
   { name: "rl-pendulum-sac", width: 390, settings: RL({ env: "pendulum", agent: "sac" }) },
   { name: "rl-mountain-car-noise-heun-prior", width: 1400, settings: RL({ env: "mountain-car", agent: "rfm", estimator: "noise", param: "flow", solver: "heun", proposal: "prior", warmupNoise: "pink" }) },
   { name: "rl-pendulum-cv-iso-diffusion", width: 390, settings: RL({ env: "pendulum", agent: "rfm", estimator: "cv-iso", param: "diffusion" }) },
