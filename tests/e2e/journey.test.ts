@@ -175,6 +175,25 @@ describe("journey (CPU)", () => {
     await ctx.close();
   });
 
+  test("a training worker that keeps dying before it trains a step is not restarted forever", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    // Every worker is stuck in "init" (a debug hook), so each one dies of the 2 s watchdog before
+    // its first step. The page restarts it three times, then stops and says so.
+    await page.goto(`${server.url}?debug&hangInit&watchdog=2000`);
+    await waitState(page, ["error"]);
+    assert.equal(await page.getAttribute("body", "data-worker-restarts"), "3");
+    assert.equal(await stepOf(page), 0);
+    assert.match((await page.textContent("#status")) ?? "", /the training worker keeps stopping/);
+    assert.match((await page.textContent("#notice-text")) ?? "", /stopped 4 times in a row before it could train a step .*not restarted again: pick the CPU backend/);
+    // Still 3 a while later: nothing restarts it behind the message.
+    await page.waitForTimeout(3000);
+    assert.equal(await page.getAttribute("body", "data-worker-restarts"), "3");
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
   test("a training worker that dies mid-run is noticed and training goes on from the autosave", async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();

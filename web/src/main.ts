@@ -21,6 +21,7 @@ import { DensityPanel } from "./views/densityPanel";
 import { EnvView } from "./views/envView";
 import { FlowPathsView } from "./views/flowPaths";
 import { VarianceChart } from "./views/varianceChart";
+import { RestartPolicy } from "./restarts";
 
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const e = document.getElementById(id);
@@ -43,6 +44,7 @@ function spawnWorker(): WorkerClient {
   const module = query.get("module");
   if (module) url.searchParams.set("module", module);
   if (query.has("calibrate")) url.searchParams.set("calibrate", ""); // tests: calibrate on a software adapter too
+  if (query.has("debug") && query.has("hangInit")) url.searchParams.set("hangInit", ""); // tests: a worker that never starts
   worker = new Worker(url, { type: "module" });
   const c = new WorkerClient(worker, deadAfterMs);
   worker.addEventListener("error", (ev) => {
@@ -482,13 +484,24 @@ async function resumeAutosave(noLink: boolean): Promise<void> {
  * from the last autosave (or, without one, start the same experiment afresh).
  */
 let restarts = 0;
+const restartPolicy = new RestartPolicy();
+const currentStep = () => Number(document.getElementById("step-count")?.dataset.step ?? 0);
 async function workerDied(why: string): Promise<void> {
-  restarts++;
-  body.dataset.workerRestarts = String(restarts);
   console.warn(`training worker lost: ${why}`);
   const old = client;
   old.close();
   worker.terminate();
+  if (!restartPolicy.died(currentStep())) {
+    app?.pause();
+    chrome.status("error: the training worker keeps stopping", "error");
+    chrome.notice(
+      `The training worker stopped ${restartPolicy.inARow} times in a row before it could train a step (last: ${why}). ` +
+        "It is not restarted again: pick the CPU backend or smaller settings, or reload the page to try again.",
+    );
+    return;
+  }
+  restarts++;
+  body.dataset.workerRestarts = String(restarts);
   const wasPlaying = app?.playing ?? true;
   chrome.status("the training worker stopped; restarting it…", "loading");
   client = spawnWorker();
@@ -510,6 +523,8 @@ async function workerDied(why: string): Promise<void> {
     const msg = `The training worker stopped (${why}). It was restarted and the experiment goes on from ${from}.`;
     if (app.carry) app.carry.notice = msg;
     else chrome.notice(msg);
+    // (Before init: a worker that dies during init has not trained from this step either.)
+    restartPolicy.restarted(app.carry?.step ?? 0);
     await app.init(wasPlaying);
   } catch (e) {
     chrome.notice(`The training worker stopped (${why}) and could not be restarted: ${e instanceof Error ? e.message : String(e)}. Reload the page to go on from the last autosave.`);

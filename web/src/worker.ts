@@ -71,6 +71,8 @@ const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, t
 const forcedModule = new URL(self.location.href).searchParams.get("module");
 /** `?calibrate` (tests): calibrate `auto` on a software adapter too, as on a hardware one. */
 const calibrateAlways = new URL(self.location.href).searchParams.has("calibrate");
+/** `?debug&hangInit` on the page (tests): block the thread in "init" for good, as a stuck wasm call would. */
+const hangInit = new URL(self.location.href).searchParams.has("hangInit");
 
 /** The CPU module (threaded / relaxed SIMD where the browser has it): loaded first, the spec's home. */
 const ready: Promise<{ api: Wasm; kind: CpuModuleKind }> = loadCpuModule<Wasm>(forcedModule);
@@ -264,6 +266,12 @@ async function handle(api: Wasm, req: Request): Promise<void> {
 
 scope.onmessage = async (ev) => {
   const req = ev.data;
+  if (hangInit && req.type === "init") {
+    // Busy, so the heartbeat stops too: only the page's watchdog can notice.
+    while (performance.now() >= 0) {
+      /* stuck */
+    }
+  }
   try {
     await handle((await ready).api, req);
   } catch (e) {
