@@ -461,8 +461,8 @@ impl SamplerTrainer {
         let (n, d) = (t.len(), DIM);
         let mu1 = g.posterior_mean_x1(&self.path, xt, t);
         let mut mu0 = vec![0.0f32; n * d];
-        for i in 0..n {
-            let c = self.path.coeffs(t[i]);
+        for (i, &ti) in t.iter().enumerate() {
+            let c = self.path.coeffs(ti);
             for o in i * d..(i + 1) * d {
                 mu0[o] = (xt[o] - c.alpha * mu1[o]) / c.beta;
             }
