@@ -400,6 +400,23 @@ pub struct ModeSpread {
     pub radius: f32,
 }
 
+/// The index of the mode (`modes`, `[n_modes * d]`) nearest to point `s` and its squared distance.
+fn nearest_mode(s: &[f32], modes: &[f32], d: usize) -> (usize, f64) {
+    modes
+        .chunks(d)
+        .map(|m| {
+            s.iter()
+                .zip(m)
+                .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                .sum::<f64>()
+        })
+        .enumerate()
+        .fold(
+            (0, f64::INFINITY),
+            |acc, (k, v)| if v < acc.1 { (k, v) } else { acc },
+        )
+}
+
 /// [`ModeSpread`] of `samples` (`[n * d]`) about `modes` (`[n_modes * d]`).
 pub fn mode_spread(
     samples: &[f32],
@@ -417,15 +434,7 @@ pub fn mode_spread(
     let (mut ss, mut near) = (0.0f64, 0usize);
     let r2 = (radius as f64).powi(2);
     for s in samples.chunks(d) {
-        let dist = modes
-            .chunks(d)
-            .map(|m| {
-                s.iter()
-                    .zip(m)
-                    .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-                    .sum::<f64>()
-            })
-            .fold(f64::INFINITY, f64::min);
+        let (_, dist) = nearest_mode(s, modes, d);
         ss += dist;
         if dist <= r2 {
             near += 1;
@@ -480,19 +489,7 @@ pub fn per_mode_mass(
     let mut counts = vec![0usize; km];
     let mut unassigned = 0usize;
     for s in samples.chunks(d) {
-        let (best, dist) = modes
-            .chunks(d)
-            .map(|m| {
-                s.iter()
-                    .zip(m)
-                    .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-                    .sum::<f64>()
-            })
-            .enumerate()
-            .fold(
-                (0, f64::INFINITY),
-                |acc, (k, v)| if v < acc.1 { (k, v) } else { acc },
-            );
+        let (best, dist) = nearest_mode(s, modes, d);
         if dist <= cut {
             counts[best] += 1;
         } else {

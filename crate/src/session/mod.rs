@@ -391,8 +391,13 @@ impl Session {
         episodes: usize,
         policy: crate::trainer::EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
+        Ok(self.episodic()?.evaluate_with(episodes, policy).await?)
+    }
+
+    /// The RL trainer, or why there are no episodes to evaluate.
+    fn episodic(&mut self) -> Result<&mut Trainer, SessionError> {
         match self.inner.as_mut().expect("a trainer") {
-            Inner::Rl(t) => Ok(t.evaluate_with(episodes, policy).await?),
+            Inner::Rl(t) => Ok(t),
             Inner::Sampler(_) => Err(SessionError::Query(
                 "the sampler has no episodes to evaluate".to_string(),
             )),
@@ -405,12 +410,7 @@ impl Session {
         starts: &[Vec<f64>],
         policy: crate::trainer::EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        match self.inner.as_mut().expect("a trainer") {
-            Inner::Rl(t) => Ok(t.evaluate_from(starts, policy).await?),
-            Inner::Sampler(_) => Err(SessionError::Query(
-                "the sampler has no episodes to evaluate".to_string(),
-            )),
-        }
+        Ok(self.episodic()?.evaluate_from(starts, policy).await?)
     }
 
     /// Sampler: `n` policy samples against `n` exact samples of the target.
