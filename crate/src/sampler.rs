@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use crate::device::{ComputeDevice, DeviceError};
 use crate::metrics::{self, Bandwidth, Grid2d, GridKl, MetricsError};
 use crate::nets::policy::{OdeConfig, Parameterisation, Policy, PolicyConfig, PolicyError, Solver};
-use crate::rfm::estimators::{Estimator, Proposal, noise_target, velocity_target};
+use crate::rfm::estimators::{Estimator, Proposal};
 use crate::rfm::path::Path;
 use crate::rfm::posterior::{
-    PosteriorError, PosteriorSpec, PosteriorTarget, Regression, interpolate, posterior_targets,
+    PosteriorError, PosteriorSpec, PosteriorTarget, interpolate, posterior_targets,
 };
 use crate::rfm::targets::{LogDensity, Target};
 use crate::rng::{self, Rng};
@@ -388,7 +388,8 @@ impl SamplerTrainer {
             (true, Some(g)) => (self.exact_target(g, &xt, &t), k as f32),
             _ => {
                 let post = self.estimated_target(&xt, &t, step).await?;
-                (post.target.clone(), post.mean_ess())
+                let ess = post.mean_ess();
+                (post.target, ess)
             }
         };
 
@@ -467,10 +468,7 @@ impl SamplerTrainer {
                 mu0[o] = (xt[o] - c.alpha * mu1[o]) / c.beta;
             }
         }
-        match crate::trainer::rfm::regression(self.cfg.param) {
-            Regression::Velocity => velocity_target(&self.path, t, &mu0, &mu1, n, d),
-            Regression::Noise => noise_target(&self.path, t, &mu0, n, d),
-        }
+        crate::trainer::rfm::regression(self.cfg.param).target(&self.path, t, &mu0, &mu1, n, d)
     }
 
     /// Where the posterior candidates come from (see [`SamplerConfig::proposal_share`]).

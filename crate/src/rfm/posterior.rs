@@ -37,6 +37,24 @@ pub enum Regression {
     Noise,
 }
 
+impl Regression {
+    /// The regression target (`[n·d]`) from the posterior means `mu0`, `mu1` at times `t`.
+    pub fn target(
+        self,
+        path: &Path,
+        t: &[f32],
+        mu0: &[f32],
+        mu1: &[f32],
+        n: usize,
+        d: usize,
+    ) -> Vec<f32> {
+        match self {
+            Regression::Velocity => velocity_target(path, t, mu0, mu1, n, d),
+            Regression::Noise => noise_target(path, t, mu0, n, d),
+        }
+    }
+}
+
 /// The settings of one posterior-target computation.
 #[derive(Clone, Copy, Debug)]
 pub struct PosteriorSpec<'a> {
@@ -121,10 +139,7 @@ pub async fn posterior_targets<E>(
     let mut out = Vec::with_capacity(spec.estimators.len());
     for est in spec.estimators {
         let e = estimate(spec.path, est, &batch)?;
-        let target = match spec.regression {
-            Regression::Velocity => velocity_target(spec.path, t, &e.mu0, &e.mu1, n, d),
-            Regression::Noise => noise_target(spec.path, t, &e.mu0, n, d),
-        };
+        let target = spec.regression.target(spec.path, t, &e.mu0, &e.mu1, n, d);
         if let Some((index, &value)) = target.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(PosteriorError::NonFiniteTarget { index, value });
         }
