@@ -175,16 +175,10 @@ async fn updates_rate(
     seconds: f64,
 ) -> Result<Rate, String> {
     let mut trainer = ready_trainer(cfg, env, device)?;
-    trainer.step().await.map_err(|e| e.to_string())?;
-    let clock = Clock::start();
-    let mut items = 0;
-    loop {
-        trainer.step().await.map_err(|e| e.to_string())?;
-        items += 1;
-        if let Some(rate) = clock.rate_once(items, seconds) {
-            return Ok(rate);
-        }
-    }
+    timed(seconds, async || {
+        trainer.step().await.map(drop).map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// Updates per second of `spec`'s own experiment (its mode, agent, sizes and env) on `device`,
