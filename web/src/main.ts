@@ -485,7 +485,7 @@ async function resumeAutosave(noLink: boolean): Promise<void> {
  */
 let restarts = 0;
 const restartPolicy = new RestartPolicy();
-const currentStep = () => Number(document.getElementById("step-count")?.dataset.step ?? 0);
+const currentStep = () => Number(stepEl.dataset.step ?? 0);
 async function workerDied(why: string): Promise<void> {
   console.warn(`training worker lost: ${why}`);
   const old = client;

@@ -67,12 +67,14 @@ const scope = self as unknown as {
 
 const post = (msg: Reply, transfer?: Transferable[]) => scope.postMessage(msg, transfer ?? []);
 
+/** The worker's own query, set by the page (`spawnWorker` in main.ts). */
+const params = new URL(self.location.href).searchParams;
 /** `?module=cpu|relaxed|threads` on the page picks the CPU module by hand (benchmarks, tests). */
-const forcedModule = new URL(self.location.href).searchParams.get("module");
+const forcedModule = params.get("module");
 /** `?calibrate` (tests): calibrate `auto` on a software adapter too, as on a hardware one. */
-const calibrateAlways = new URL(self.location.href).searchParams.has("calibrate");
+const calibrateAlways = params.has("calibrate");
 /** `?debug&hangInit` on the page (tests): block the thread in "init" for good, as a stuck wasm call would. */
-const hangInit = new URL(self.location.href).searchParams.has("hangInit");
+const hangInit = params.has("hangInit");
 
 /** The CPU module (threaded / relaxed SIMD where the browser has it): loaded first, the spec's home. */
 const ready: Promise<{ api: Wasm; kind: CpuModuleKind }> = loadCpuModule<Wasm>(forcedModule);
