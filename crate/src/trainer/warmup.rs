@@ -32,13 +32,6 @@ pub enum WarmupNoise {
 
 impl WarmupNoise {
     pub const ALL: [WarmupNoise; 2] = [WarmupNoise::Uniform, WarmupNoise::Pink];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WarmupNoise::Uniform => "uniform",
-            WarmupNoise::Pink => "pink",
-        }
-    }
 }
 
 /// Time constants (env steps) of the AR(1) processes whose sum is the pink noise.
