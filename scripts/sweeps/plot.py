@@ -40,6 +40,7 @@ def main():
             std = float(r["std"]) if r["std"] else 0.0
             curves[(r["env"], label)].append((int(r["step"]), float(r["mean"]), std))
     envs = list(dict.fromkeys(k[0] for k in curves))
+    estimators = sorted({label.split()[-1] for _, label in curves})
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.2), squeeze=False)
     for (env, label), pts in curves.items():
         pts.sort()
@@ -47,7 +48,7 @@ def main():
         xs, ms, ss = zip(*pts)
         words = label.split()
         # Colour by the last axis value (the estimator), line style by the first (the param).
-        colour = "black" if label in dashed else COLOURS[sorted({k[1].split()[-1] for k in curves}).index(words[-1]) % len(COLOURS)]
+        colour = "black" if label in dashed else COLOURS[estimators.index(words[-1]) % len(COLOURS)]
         style = "--" if label in dashed else ("-" if words[0] == "flow" or len(words) == 1 else ":")
         ax.plot(xs, ms, label=label, linestyle=style, color=colour, linewidth=1.3)
         ax.fill_between(xs, [m - s for m, s in zip(ms, ss)], [m + s for m, s in zip(ms, ss)], color=colour, alpha=0.06)
