@@ -163,8 +163,23 @@ fn train_prints_json_lines_and_is_deterministic() {
         a,
         "the same starts give the same returns"
     );
+    // `rfm train --eval-init-states`: the same run evaluates on those starts, periodically and
+    // at the end (same weights as the saved run, so the same final returns as `rfm eval`).
+    let on_starts = rfm(&[&args[..], &["--eval-init-states", starts.to_str().unwrap()]].concat());
+    let t = lines(&on_starts);
+    let periodic = t
+        .iter()
+        .find(|l| l["step"] == 300 && l["eval_return"].is_number());
+    assert!(periodic.is_some(), "{t:?}");
+    assert_eq!(
+        t.last().unwrap()["final_eval_return"],
+        a["eval_return"],
+        "{t:?}"
+    );
     std::fs::write(&starts, "[[0.0]]").unwrap();
     assert_one_line_error(&from(&starts), "start state 0");
+    let bad = rfm(&[&args[..], &["--eval-init-states", starts.to_str().unwrap()]].concat());
+    assert_one_line_error(&bad, "start state 0");
     std::fs::write(&starts, "[]").unwrap();
     assert_one_line_error(&from(&starts), "empty");
     std::fs::remove_file(&starts).ok();

@@ -10,7 +10,7 @@
 # dm_control 1.0.34). Matched: 2 x 64 nets, time embedding 32, batch 128, K 16, 8 candidates
 # (acting, TD target and evaluation), 10 Euler steps, lambda 0.02, Adam 3e-4 / 1e-3, clip 10,
 # 1k uniform warm-up steps, replay 50k, 10k env steps, the prior proposal, an evaluation every
-# 1k steps of 10 episodes with the candidate of largest Q.
+# 1k steps of the same 10 episodes (Gymnasium's start states) with the candidate of largest Q.
 set -euo pipefail
 out=${1:?usage: run.sh OUT [SEEDS]}
 seeds=${2:-3}
@@ -20,8 +20,8 @@ rfm=${RFM:-rfm}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # The official evaluation's start states: Gymnasium's Pendulum-v1 reset after reset(seed=i),
-# i = 0..9 (its SyncVectorEnv resets each seeded env once more), so ours can be evaluated on
-# exactly those too.
+# i = 0..9 (its SyncVectorEnv resets each seeded env once more). Ours evaluates on exactly
+# those too (`--eval-init-states`), so both curves are measured on the same 10 episodes.
 "$JAX_PYTHON" - "$out/gym-starts.json" <<'PY' 2>/dev/null
 import json, sys
 import gymnasium as gym
@@ -36,11 +36,10 @@ PY
 for ((s = 0; s < seeds; s++)); do
   if [[ ! -s "$out/ours-s$s.jsonl" ]]; then
     RAYON_NUM_THREADS=1 "$rfm" train --preset playground --env pendulum --set proposal=prior \
-      --steps 10000 --eval-every 1000 --eval-episodes 10 --seed "$s" --save "$out/ours-s$s.ckpt.json" \
+      --steps 10000 --eval-every 1000 --eval-init-states "$out/gym-starts.json" --seed "$s" \
       > "$out/ours-s$s.jsonl.partial"
     mv "$out/ours-s$s.jsonl.partial" "$out/ours-s$s.jsonl"
   fi
-  "$rfm" eval --load "$out/ours-s$s.ckpt.json" --init-states "$out/gym-starts.json" > "$out/ours-s$s.gym-starts.json"
   if [[ -z $(find "$out/official/Pendulum-v1/rfm_s$s" -name metrics.jsonl 2>/dev/null) ]]; then
     (cd "$RFM_OFFICIAL" && "$JAX_PYTHON" main.py --config configs/rfm.yaml \
       --override env.name=Pendulum-v1 --override algo=rfm --override seed="$s" \

@@ -50,16 +50,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             let ev = match &args.init_states {
                 None => pollster::block_on(session.evaluate(args.episodes, policy))?,
                 Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    let starts: Vec<Vec<f64>> = serde_json::from_str(&text).map_err(|e| {
-                        format!("{}: expected a JSON list of states: {e}", path.display())
-                    })?;
-                    if starts.is_empty() {
-                        return Err(
-                            format!("{}: the list of states is empty", path.display()).into()
-                        );
-                    }
+                    let starts = super::read_start_states(path)?;
                     pollster::block_on(session.evaluate_from(&starts, policy))?
                 }
             };

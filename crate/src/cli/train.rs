@@ -74,6 +74,12 @@ pub struct Args {
     /// training policy's random draws, e.g. to see which multigoal goals it reaches).
     #[arg(long, default_value = "greedy")]
     eval_policy: String,
+    /// RL: a JSON file holding a list of start states (as `rfm eval --init-states` takes it):
+    /// every evaluation, periodic and final, runs one greedy episode from each instead of
+    /// `evalEpisodes` from the evaluation seeds (e.g. Gymnasium's reset states, to compare
+    /// curves with code that evaluates on those).
+    #[arg(long)]
+    eval_init_states: Option<PathBuf>,
     /// Any spec field, e.g. `--set lambda=0.5 --set k=32` (values are JSON; bare words are
     /// strings).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -162,6 +168,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // The page pauses on a collapsed ESS to explain it; a research run at a small λ (the
     // released 0.02) legitimately runs at ESS ≈ 1, so the CLI reports the ESS and goes on.
     session.watch_ess_collapse(false);
+    if let Some(path) = &args.eval_init_states {
+        let starts = super::read_start_states(path)?;
+        session
+            .evaluate_on_starts(starts)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
 
     let bar = ProgressBar::new(total as u64);
     bar.set_style(

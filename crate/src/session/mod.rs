@@ -23,7 +23,7 @@ use crate::envs::make_env;
 use crate::sampler::SamplerTrainer;
 use crate::spec::resolve::{sampler_config, train_config};
 use crate::spec::{Agent, ExperimentSpec, Mode};
-use crate::trainer::{NamedTensor, Trainer};
+use crate::trainer::{EvalPolicy, NamedTensor, Trainer};
 
 pub use guard::{ESS_COLLAPSE, ESS_WINDOW, FaultKind, LOSS_LIMIT, Q_LIMIT};
 pub use views::{Axis, DensityView, FlowPaths, GridSpec, VarianceCurve};
@@ -127,6 +127,8 @@ pub struct Session {
     guard: guard::Guard,
     /// Injected faults waiting for the next [`Session::step`].
     injected: inject::Injected,
+    /// RL: fixed start states for every evaluation ([`Session::evaluate_on_starts`]).
+    eval_starts: Option<Vec<Vec<f64>>>,
 }
 
 pub(crate) enum Inner {
@@ -206,6 +208,7 @@ impl Session {
             step_offset: 0,
             guard: guard::Guard::default(),
             injected: inject::Injected::default(),
+            eval_starts: None,
         })
     }
 
@@ -235,6 +238,29 @@ impl Session {
     /// other fault always pauses.
     pub fn watch_ess_collapse(&mut self, on: bool) {
         self.guard.watch_ess = on;
+    }
+
+    /// RL: every evaluation from now on (the periodic ones of `evalEvery` included) runs one
+    /// greedy episode from each of `starts` instead of `evalEpisodes` from the evaluation seeds,
+    /// e.g. Gymnasium's reset states for seeds 0..9, to compare curves with code that evaluates
+    /// on those. The states are checked against the env here, so a bad file fails before any
+    /// training.
+    pub fn evaluate_on_starts(&mut self, starts: Vec<Vec<f64>>) -> Result<(), SessionError> {
+        if starts.is_empty() {
+            return Err(SessionError::Query(
+                "the list of start states is empty".to_string(),
+            ));
+        }
+        self.episodic()?;
+        let env = self.cfg.env;
+        let mut probe = make_env(env, self.cfg.seed);
+        for (i, s) in starts.iter().enumerate() {
+            probe.set_state(s).map_err(|e| {
+                SessionError::Query(format!("start state {i} for {}: {e}", env.as_str()))
+            })?;
+        }
+        self.eval_starts = Some(starts);
+        Ok(())
     }
 
     /// Whether the spec's step budget is used up (never, when `steps` is 0).
@@ -317,7 +343,11 @@ impl Session {
         let episodes = self.cfg.eval_episodes;
         match self.inner.as_mut().expect("a trainer") {
             Inner::Rl(t) if every > 0 && step.is_multiple_of(every) => {
-                Ok(Some(t.evaluate(episodes).await?.mean_return))
+                let report = match &self.eval_starts {
+                    Some(starts) => t.evaluate_from(starts, EvalPolicy::Greedy).await?,
+                    None => t.evaluate(episodes).await?,
+                };
+                Ok(Some(report.mean_return))
             }
             _ => Ok(None),
         }
@@ -385,13 +415,20 @@ impl Session {
         ]
     }
 
-    /// RL: evaluation episodes with `policy` on a separate env (greedy for the curves).
+    /// RL: evaluation episodes with `policy` on a separate env (greedy for the curves): one from
+    /// each fixed start state when [`Session::evaluate_on_starts`] set them, else `episodes`.
     pub async fn evaluate(
         &mut self,
         episodes: usize,
-        policy: crate::trainer::EvalPolicy,
+        policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        Ok(self.episodic()?.evaluate_with(episodes, policy).await?)
+        let starts = self.eval_starts.take();
+        let report = match &starts {
+            Some(s) => self.episodic()?.evaluate_from(s, policy).await,
+            None => self.episodic()?.evaluate_with(episodes, policy).await,
+        };
+        self.eval_starts = starts;
+        Ok(report?)
     }
 
     /// The RL trainer, or why there are no episodes to evaluate.
@@ -408,7 +445,7 @@ impl Session {
     pub async fn evaluate_from(
         &mut self,
         starts: &[Vec<f64>],
-        policy: crate::trainer::EvalPolicy,
+        policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
         Ok(self.episodic()?.evaluate_from(starts, policy).await?)
     }

@@ -440,6 +440,51 @@ fn greedy_evaluations_fill_the_eval_curve_and_the_budget_stops_the_run() {
 }
 
 #[test]
+fn fixed_start_states_drive_every_evaluation() {
+    use crate::trainer::EvalPolicy;
+    let cfg = ExperimentSpec {
+        eval_every: 250,
+        eval_episodes: 5,
+        steps: 250,
+        ..small_rl()
+    };
+    // Hanging down at rest, and upright at rest.
+    let starts = vec![vec![std::f64::consts::PI, 0.0], vec![0.0, 0.0]];
+    let mut s = Session::new(cfg.clone(), ComputeDevice::cpu()).unwrap();
+    s.evaluate_on_starts(starts.clone()).unwrap();
+    let b = pollster::block_on(s.step(250));
+    let periodic = b.points.iter().find_map(|p| p.eval_return).unwrap();
+    let direct = pollster::block_on(s.evaluate_from(&starts, EvalPolicy::Greedy)).unwrap();
+    let final_eval = pollster::block_on(s.evaluate(5, EvalPolicy::Greedy)).unwrap();
+    assert_eq!(direct.returns.len(), 2);
+    assert_eq!(
+        final_eval.returns, direct.returns,
+        "the final evaluation uses the starts too"
+    );
+    assert_eq!(periodic.to_bits(), direct.mean_return.to_bits());
+    // Upright at rest is worth more than hanging at rest under any policy that starts there
+    // (Gymnasium's cost is theta² + 0.1 thetaDot² + 0.001 u², theta = π costs π² a step).
+    assert!(
+        direct.returns[1] > direct.returns[0],
+        "{:?}",
+        direct.returns
+    );
+
+    let mut bad = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+    let err = bad
+        .evaluate_on_starts(vec![vec![0.0, 0.0], vec![1.0]])
+        .unwrap_err();
+    assert!(err.to_string().contains("start state 1"), "{err}");
+    assert!(bad.evaluate_on_starts(vec![]).is_err());
+    let mut sampler = Session::new(
+        ExperimentSpec::defaults(Mode::Sampler),
+        ComputeDevice::cpu(),
+    )
+    .unwrap();
+    assert!(sampler.evaluate_on_starts(starts).is_err());
+}
+
+#[test]
 fn panels_say_what_does_not_apply() {
     let status = |cfg: ExperimentSpec| {
         Session::new(cfg, ComputeDevice::cpu())
