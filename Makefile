@@ -8,7 +8,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: serve test setup build test-native test-wasm test-wasm-webgpu test-web test-e2e check fmt lint soak
+.PHONY: serve test setup build test-native test-native-wgpu test-wasm test-wasm-webgpu test-web test-e2e check fmt lint soak
 
 # The CPU modules (plain, relaxed SIMD) are built and served first; the threaded and WebGPU
 # modules build in the background after them (web/build.mjs). Until then the page trains on the
@@ -41,6 +41,13 @@ test-wasm:
 
 test-wasm-webgpu:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features webgpu
+
+# The seam's parity suite on a native wgpu adapter: burn's kernels and the fused ODE + critic
+# kernel (crate/src/nets/fused.rs) against the host kernels. Any Vulkan/Metal/DX12/GL adapter;
+# without a GPU, Mesa's lavapipe (Debian: mesa-vulkan-drivers). Its own native build with wgpu
+# (~15 min cold here), so not part of `make test`.
+test-native-wgpu:
+	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib seam::tests
 
 test-web:
 	cd web && npm run --silent check && npm test

@@ -135,6 +135,12 @@ impl ComputeDevice {
     pub fn kind(&self) -> BackendKind {
         self.info.kind
     }
+
+    /// Whether this device runs the crate's own CubeCL kernels (`nets::fused`): WebGPU in a
+    /// build with the `webgpu` feature (the WebGPU module; native wgpu for the parity tests).
+    pub fn runs_custom_kernels(&self) -> bool {
+        cfg!(feature = "webgpu") && self.info.kind == BackendKind::Webgpu
+    }
 }
 
 /// The CPU backend in words, with what this build adds in the browser (relaxed SIMD, threads).
@@ -148,11 +154,40 @@ fn cpu_adapter() -> String {
     format!("flex (pure-Rust CPU{extras})")
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "webgpu")))]
 async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
     Err(DeviceError::WebGpuUnavailable(
-        "native builds train on the CPU (flex); WebGPU is used in the browser".to_string(),
+        "native builds train on the CPU (flex); WebGPU is used in the browser (build with \
+         --features webgpu for native wgpu)"
+            .to_string(),
     ))
+}
+
+/// Native wgpu (Vulkan, Metal, DX12 or GL; e.g. Mesa's lavapipe on a machine without a GPU):
+/// the WebGPU module's kernels outside the browser, for the parity tests and the benches.
+#[cfg(all(not(target_arch = "wasm32"), feature = "webgpu"))]
+async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
+    use std::sync::Mutex;
+    // burn registers one wgpu runtime per process; a second init is an error, so keep it.
+    static WGPU: Mutex<Option<ComputeDevice>> = Mutex::new(None);
+    if let Some(d) = WGPU.lock().expect("wgpu device lock").clone() {
+        return Ok(d);
+    }
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| DeviceError::WebGpuUnavailable(e.to_string()))?;
+    let a = setup.adapter.get_info();
+    let d = ComputeDevice {
+        device,
+        info: DeviceInfo {
+            kind: BackendKind::Webgpu,
+            adapter: format!("wgpu: {} ({:?}, {:?})", a.name, a.backend, a.device_type),
+            fallback_reason: None,
+        },
+    };
+    *WGPU.lock().expect("wgpu device lock") = Some(d.clone());
+    Ok(d)
 }
 
 /// The CPU-only module (the page's default download) has no WebGPU runtime: the page loads the
@@ -165,7 +200,7 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
 }
 
 /// Whether this build carries the WebGPU runtime (the page asks which module it loaded).
-pub const HAS_WEBGPU: bool = cfg!(all(target_arch = "wasm32", feature = "webgpu"));
+pub const HAS_WEBGPU: bool = cfg!(feature = "webgpu");
 
 #[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
@@ -312,6 +347,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "webgpu"))]
     fn native_webgpu_is_refused_and_auto_falls_back() {
         let e = pollster::block_on(ComputeDevice::select(BackendChoice::Webgpu)).unwrap_err();
         assert!(matches!(e, DeviceError::WebGpuUnavailable(_)));

@@ -8,7 +8,7 @@ mod parity;
 
 use rfm_playground::device::{BackendChoice, BackendKind, ComputeDevice};
 use rfm_playground::probe::{ProbeConfig, run_probe};
-use rfm_playground::spec::{ExperimentSpec, Mode};
+use rfm_playground::spec::ExperimentSpec;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -114,6 +114,28 @@ async fn training_matches_native_within_tolerance() {
     web_sys::console::log_1(
         &format!("module: relaxed SIMD {}", cfg!(feature = "relaxed-simd")).into(),
     );
+    assert!(diffs.is_empty(), "{}", diffs.join("; "));
+}
+
+/// On WebGPU (the fused ODE + critic kernel for every sampling, burn's kernels for the steps)
+/// the same training numbers as native within the same tolerance.
+#[cfg(feature = "webgpu")]
+#[wasm_bindgen_test]
+async fn webgpu_training_matches_native_within_tolerance() {
+    let recorded: std::collections::BTreeMap<String, Vec<[Option<f64>; 4]>> =
+        serde_json::from_str(include_str!("parity/native.json")).expect("tests/parity/native.json");
+    let device = ComputeDevice::webgpu()
+        .await
+        .expect("WebGPU must be available in this test (Chromium with --enable-unsafe-webgpu)");
+    let mut diffs = Vec::new();
+    for (name, spec, steps) in parity::cases() {
+        let want: Vec<[f64; 4]> = recorded[name]
+            .iter()
+            .map(|r| r.map(|x| x.unwrap_or(f64::NAN)))
+            .collect();
+        let got = parity::trace_on(&spec, steps, device.clone()).await;
+        diffs.extend(parity::differences(name, &want, &got));
+    }
     assert!(diffs.is_empty(), "{}", diffs.join("; "));
 }
 

@@ -4,6 +4,8 @@
 //! slices for the CPU.
 
 pub mod critic;
+#[cfg(feature = "webgpu")]
+pub mod fused;
 pub mod host;
 pub mod mlp;
 pub mod policy;

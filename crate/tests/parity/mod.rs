@@ -33,7 +33,12 @@ pub fn cases() -> Vec<(&'static str, ExperimentSpec, usize)> {
 /// The losses (and ESS) at every step that updated: `[step, critic loss, actor loss, ess]`
 /// (NaN where a figure is absent).
 pub async fn trace(spec: &ExperimentSpec, steps: usize) -> Vec<[f64; 4]> {
-    let mut s = Session::new(spec.clone(), ComputeDevice::cpu()).expect("session");
+    trace_on(spec, steps, ComputeDevice::cpu()).await
+}
+
+/// [`trace`] on `device` (the WebGPU module's test runs it on WebGPU).
+pub async fn trace_on(spec: &ExperimentSpec, steps: usize, device: ComputeDevice) -> Vec<[f64; 4]> {
+    let mut s = Session::new(spec.clone(), device).expect("session");
     let b = s.step(steps).await;
     assert_eq!(b.fault, None);
     let f = |v: Option<f32>| v.map_or(f64::NAN, f64::from);

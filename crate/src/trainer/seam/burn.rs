@@ -9,6 +9,8 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
+#[cfg(feature = "webgpu")]
+use crate::nets::fused;
 use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, squash};
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
@@ -23,6 +25,9 @@ pub struct BurnActor {
     ode: OdeConfig,
     grad_clip: f32,
     device: ComputeDevice,
+    /// The committed policy prepared for the fused sampler (WebGPU), dropped at each change.
+    #[cfg(feature = "webgpu")]
+    fused: std::cell::RefCell<Option<fused::FusedPolicy>>,
 }
 
 impl BurnActor {
@@ -35,7 +40,30 @@ impl BurnActor {
             ode: spec.ode.clone(),
             grad_clip: spec.grad_clip,
             device: device.clone(),
+            #[cfg(feature = "webgpu")]
+            fused: Default::default(),
         }
+    }
+
+    /// `f` on the fused sampler's copy of the committed policy, prepared on first use.
+    #[cfg(feature = "webgpu")]
+    fn with_fused<T>(&self, f: impl FnOnce(&fused::FusedPolicy) -> T) -> T {
+        let mut cache = self.fused.borrow_mut();
+        let policy = cache.get_or_insert_with(|| {
+            fused::FusedPolicy::new(
+                &self.policy.valid(),
+                self.lambda,
+                &self.ode,
+                self.device.device(),
+            )
+        });
+        f(policy)
+    }
+
+    /// The committed policy changed: the fused sampler's copy is stale.
+    fn policy_changed(&mut self) {
+        #[cfg(feature = "webgpu")]
+        self.fused.get_mut().take();
     }
 
     /// `(rows, cols)` of a policy input.
@@ -49,6 +77,12 @@ impl PolicyNets for BurnActor {
         let (o, d) = self.dims();
         let rows = y.len() / d;
         let dev = self.device.device();
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            let s = (o > 0).then(|| s.to_vec());
+            let out = self.with_fused(|policy| fused::sample(policy, None, y, s, dev));
+            return read_f32(out).await;
+        }
         let s = (o > 0).then(|| tensor2(s.to_vec(), rows, o, dev));
         let out = self
             .policy
@@ -89,6 +123,7 @@ impl PolicyNets for BurnActor {
         if let Some((p, o)) = self.staged.take() {
             self.policy = p;
             self.opt = o;
+            self.policy_changed();
         }
     }
 
@@ -104,6 +139,7 @@ impl PolicyNets for BurnActor {
         self.policy = import_module(prefix, self.policy.clone(), store)?;
         self.opt = AdamConfig::new().init();
         self.staged = None;
+        self.policy_changed();
         Ok(())
     }
 
@@ -121,6 +157,9 @@ pub struct BurnNets {
     staged: Option<(Critic, ModuleOptimizer)>,
     target: Critic,
     device: ComputeDevice,
+    /// The committed critic packed for the fused sampler (WebGPU), dropped at each commit.
+    #[cfg(feature = "webgpu")]
+    fused_critic: Option<fused::FusedCritic>,
 }
 
 impl BurnNets {
@@ -138,6 +177,8 @@ impl BurnNets {
             staged: None,
             target: load::critic_module(critic, cfg, device.device()),
             device: device.clone(),
+            #[cfg(feature = "webgpu")]
+            fused_critic: None,
         }
     }
 
@@ -163,6 +204,23 @@ impl RfmNets for BurnNets {
         let (o, d) = self.actor.dims();
         let rows = y.len() / d;
         let dev = self.device.device();
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            // One dispatch for every row's ODE and score (nets::fused).
+            if self.fused_critic.is_none() {
+                self.fused_critic = Some(fused::FusedCritic::new(&self.critic.valid()));
+            }
+            let out = self.actor.with_fused(|policy| {
+                fused::sample(policy, self.fused_critic.as_ref(), y, Some(s.to_vec()), dev)
+            });
+            let both = read_f32(out).await?;
+            let (mut ys, mut q) = (Vec::with_capacity(rows * d), Vec::with_capacity(rows));
+            for row in both.chunks_exact(d + 1) {
+                ys.extend_from_slice(&row[..d]);
+                q.push(row[d]);
+            }
+            return Ok((ys, q));
+        }
         let s = tensor2(s.to_vec(), rows, o, dev);
         let a = &self.actor;
         let out = a.policy.valid().sample(
@@ -234,6 +292,8 @@ impl RfmNets for BurnNets {
         if let Some((c, o)) = self.staged.take() {
             self.critic = c;
             self.critic_opt = o;
+            #[cfg(feature = "webgpu")]
+            self.fused_critic.take();
         }
         self.actor.commit_actor();
         self.target = polyak(self.target.clone(), &self.critic, tau);
@@ -252,6 +312,9 @@ impl RfmNets for BurnNets {
         self.actor.policy = actor;
         self.actor.opt = AdamConfig::new().init();
         self.actor.staged = None;
+        self.actor.policy_changed();
+        #[cfg(feature = "webgpu")]
+        self.fused_critic.take();
         (self.critic, self.target) = (critic, target);
         self.critic_opt = AdamConfig::new().init();
         self.staged = None;

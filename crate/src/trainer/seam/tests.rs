@@ -41,11 +41,20 @@ fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 }
 
 fn both(cfg: &TrainConfig, o: usize, d: usize) -> (Nets, Nets) {
+    both_on(cfg, o, d, &ComputeDevice::cpu())
+}
+
+/// The host nets, and the burn nets on `burn_device` (flex, or wgpu with the fused sampler).
+fn both_on(cfg: &TrainConfig, o: usize, d: usize, burn_device: &ComputeDevice) -> (Nets, Nets) {
     let spec = nets_spec(cfg, o, d);
-    let dev = ComputeDevice::cpu();
     (
-        Nets::new(&spec, &dev, Impl::Host, &mut seeded(cfg.seed)),
-        Nets::new(&spec, &dev, Impl::Burn, &mut seeded(cfg.seed)),
+        Nets::new(
+            &spec,
+            &ComputeDevice::cpu(),
+            Impl::Host,
+            &mut seeded(cfg.seed),
+        ),
+        Nets::new(&spec, burn_device, Impl::Burn, &mut seeded(cfg.seed)),
     )
 }
 
@@ -77,10 +86,30 @@ fn host_names_are_the_burn_module_paths() {
 
 #[test]
 fn every_seam_step_agrees_between_host_and_burn() {
-    for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
-        let cfg = tiny(param);
+    seam_parity(&ComputeDevice::cpu(), 1e-4);
+}
+
+/// The same on a native wgpu adapter (`--features webgpu`; Mesa's lavapipe on a machine with
+/// no GPU): burn's kernels, and the fused ODE + critic kernel for the sampling (`nets::fused`).
+#[cfg(feature = "webgpu")]
+#[test]
+fn every_seam_step_agrees_between_host_and_wgpu() {
+    let dev = block(ComputeDevice::webgpu()).expect("a wgpu adapter (e.g. mesa-vulkan-drivers)");
+    eprintln!("wgpu adapter: {}", dev.info().adapter);
+    seam_parity(&dev, 1e-4);
+}
+
+fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
+    for (param, solver) in [
+        (Parameterisation::Flow, crate::nets::Solver::Euler),
+        (Parameterisation::Diffusion, crate::nets::Solver::Heun),
+    ] {
+        let cfg = TrainConfig {
+            solver,
+            ..tiny(param)
+        };
         let (o, d, n) = (3, 2, 10);
-        let (mut host, mut burn) = both(&cfg, o, d);
+        let (mut host, mut burn) = both_on(&cfg, o, d, burn_device);
         close(
             &exported(&host)
                 .into_iter()
@@ -99,35 +128,30 @@ fn every_seam_step_agrees_between_host_and_burn() {
             let y0 = rng::normals(r, n * d);
             let (yh, qh) = block(host.sample_scored(y0.clone(), &s)).unwrap();
             let (yb, qb) = block(burn.sample_scored(y0, &s)).unwrap();
-            close(&yh, &yb, 1e-4, "sampled latents");
-            close(&qh, &qb, 1e-4, "candidate scores");
+            close(&yh, &yb, tol, "sampled latents");
+            close(&qh, &qb, tol, "candidate scores");
             let a: Vec<f32> = yh.iter().map(|v| v.tanh()).collect();
             close(
                 &block(host.target_q(&s, &a)).unwrap(),
                 &block(burn.target_q(&s, &a)).unwrap(),
-                1e-4,
+                tol,
                 "target Q",
             );
             let y: Vec<f32> = rng::normals(r, n);
             let ch = block(host.critic_step(&s, &a, &y, 1e-2)).unwrap();
             let cb = block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap();
-            close(
-                &[ch.loss, ch.norm],
-                &[cb.loss, cb.norm],
-                1e-4,
-                "critic step",
-            );
+            close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
             let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
             let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
-            close(&qh, &qb, 1e-4, "staged Q");
-            close(&gh, &gb, 1e-4, "staged ∇ₐQ");
+            close(&qh, &qb, tol, "staged Q");
+            close(&gh, &gb, tol, "staged ∇ₐQ");
             let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
             let xt = rng::normals(r, n * d);
             let target = rng::normals(r, n * d);
             // A tiny clip on the last iteration exercises the global-norm scaling.
             let ah = block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
             let ab = block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
-            close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], 1e-4, "actor step");
+            close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "actor step");
             host.commit(0.1);
             burn.commit(0.1);
             let (eh, eb) = (exported(&host), exported(&burn));
@@ -136,7 +160,7 @@ fn every_seam_step_agrees_between_host_and_burn() {
                 close(
                     &th.data,
                     &tb.data,
-                    1e-4,
+                    tol,
                     &format!("{param} it {it} {}", th.name),
                 );
             }

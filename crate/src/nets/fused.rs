@@ -1,0 +1,460 @@
+//! The WebGPU module's fused sampler: the whole ODE of every candidate row, and its twin-critic
+//! score, in **one compute dispatch** (a CubeCL kernel, burn's own kernel language, launched
+//! through a burn backend extension), in place of the ~40 dispatches per ODE step that the
+//! layer-by-layer [`Policy::sample`] records.
+//!
+//! One GPU thread owns one row: it integrates `dy/dt = a_i·y + b_i·net(t_i, y, s)` over the
+//! ODE's grid (Euler or Heun; flow `a = 0, b = 1`; diffusion's probability-flow coefficients),
+//! keeping the hidden activations in registers, then scores `min(Q1, Q2)(s, tanh(y))`. The
+//! weights are packed into one buffer per network (a few copy dispatches, cached by the seam
+//! until the next commit); the time/λ conditioning's first-layer contribution at each grid point
+//! is one small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back once.
+//!
+//! Same arithmetic as the host and burn paths (tanh-GELU, `tanh` clamped at ±15 as
+//! [`crate::nets::squash`] does, because WGSL's `tanh` overflows); the parity tests compare them.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_cubecl::CubeBackend;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+
+use crate::nets::critic::Critic;
+use crate::nets::{OdeConfig, Parameterisation, Policy, Solver};
+
+/// The networks' shapes as the kernel sees them (each distinct shape compiles its own kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedDims {
+    pub obs: usize,
+    pub act: usize,
+    pub hidden: usize,
+    pub blocks: usize,
+    pub steps: usize,
+    pub heun: bool,
+    /// Critic hidden width and hidden layers per head; `critic_layers == 0`: unscored.
+    pub critic_hidden: usize,
+    pub critic_layers: usize,
+}
+
+impl FusedDims {
+    /// Floats per output row.
+    pub fn width(&self) -> usize {
+        self.act + usize::from(self.critic_layers > 0)
+    }
+}
+
+#[backend_extension(Cube)]
+pub trait FusedOde: Backend {
+    /// `[rows, width]` from `y0 [rows·act]`, `s [rows·obs]` (one float when `obs == 0`),
+    /// the packed actor, the conditioning `[(steps+1)·hidden]`, the coefficients
+    /// `[2·(steps+1) + 1]` (`a_i, b_i`, then the step size) and the packed twin critic (one
+    /// float when unscored).
+    #[allow(clippy::too_many_arguments)]
+    fn fused_ode(
+        y0: FloatTensor<Self>,
+        s: FloatTensor<Self>,
+        actor: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        coef: FloatTensor<Self>,
+        critic: FloatTensor<Self>,
+        rows: usize,
+        obs: usize,
+        act: usize,
+        hidden: usize,
+        blocks: usize,
+        steps: usize,
+        heun: bool,
+        critic_hidden: usize,
+        critic_layers: usize,
+    ) -> FloatTensor<Self>;
+}
+
+impl FusedOde for CubeBackend {
+    fn fused_ode(
+        y0: CubeTensor,
+        s: CubeTensor,
+        actor: CubeTensor,
+        cond: CubeTensor,
+        coef: CubeTensor,
+        critic: CubeTensor,
+        rows: usize,
+        obs: usize,
+        act: usize,
+        hidden: usize,
+        blocks: usize,
+        steps: usize,
+        heun: bool,
+        critic_hidden: usize,
+        critic_layers: usize,
+    ) -> CubeTensor {
+        let dims = FusedDims {
+            obs,
+            act,
+            hidden,
+            blocks,
+            steps,
+            heun,
+            critic_hidden,
+            critic_layers,
+        };
+        let out = empty_device_dtype(
+            y0.client.clone(),
+            y0.device.clone(),
+            burn::tensor::Shape::new([rows, dims.width()]),
+            y0.dtype,
+        );
+        let c = |t: CubeTensor| burn_cubecl::kernel::into_contiguous(t).into_buffer_arg();
+        let per_cube = 64usize;
+        let cubes = rows.div_ceil(per_cube).max(1) as u32;
+        ode_kernel::launch(
+            &out.client,
+            CubeCount::Static(cubes, 1, 1),
+            CubeDim::new_1d(per_cube as u32),
+            c(y0),
+            c(s),
+            c(actor),
+            c(cond),
+            c(coef),
+            c(critic),
+            out.clone().into_buffer_arg(),
+            obs,
+            act,
+            hidden,
+            blocks,
+            steps,
+            heun,
+            critic_hidden,
+            critic_layers,
+        );
+        out
+    }
+}
+
+/// `tanh` with its argument clamped to ±15 (exact in f32; WGSL's `tanh` overflows beyond).
+/// (Two branches, as the kernel language writes a clamp of a scalar.)
+#[cube]
+#[allow(clippy::manual_clamp)]
+fn tanh_c(x: f32) -> f32 {
+    let mut z = x;
+    if z > 15.0f32 {
+        z = 15.0f32;
+    }
+    if z < -15.0f32 {
+        z = -15.0f32;
+    }
+    z.tanh()
+}
+
+/// The tanh approximation of GELU (flax's default; `gelu_approximate` in burn, `nets::host`).
+#[cube]
+fn gelu(x: f32) -> f32 {
+    0.5f32 * x * (1.0f32 + tanh_c(0.797_884_6f32 * (x + 0.044_715f32 * x * x * x)))
+}
+
+/// One thread per row (see the module docs). Everything is in this one function: CubeCL 0.11
+/// rejects local arrays passed by reference to helper functions ("expected operand type
+/// cube.ptr"), so the network pass is written once and reused for Heun's second stage by a
+/// stage loop.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn ode_kernel(
+    y0: &[f32],
+    s: &[f32],
+    actor: &[f32],
+    cond: &[f32],
+    coef: &[f32],
+    critic: &[f32],
+    out: &mut [f32],
+    #[comptime] obs: usize,
+    #[comptime] act: usize,
+    #[comptime] hidden: usize,
+    #[comptime] blocks: usize,
+    #[comptime] steps: usize,
+    #[comptime] heun: bool,
+    #[comptime] ch: usize,
+    #[comptime] layers: usize,
+) {
+    let row = ABSOLUTE_POS;
+    let width = comptime![act + if layers > 0 { 1 } else { 0 }];
+    if row * width >= out.len() {
+        terminate!();
+    }
+    let stages = comptime![if heun { 2usize } else { 1usize }];
+    let mut hs = Array::<f32>::new(hidden);
+    let mut h1 = Array::<f32>::new(hidden);
+    let mut h2 = Array::<f32>::new(hidden);
+    let mut y = Array::<f32>::new(act);
+    let mut x = Array::<f32>::new(act);
+    let mut f0 = Array::<f32>::new(act);
+    let mut f1 = Array::<f32>::new(act);
+    // The state's first-layer contribution and the bias, the same at every step.
+    for k in 0..hidden {
+        let mut acc = actor[(obs + act) * hidden + k];
+        for m in 0..obs {
+            acc += s[row * obs + m] * actor[m * hidden + k];
+        }
+        hs[k] = acc;
+    }
+    for j in 0..act {
+        y[j] = y0[row * act + j];
+    }
+    let h = coef[2 * (steps + 1)];
+    let out_off = (obs + act + 1) * hidden + blocks * (hidden * hidden + hidden);
+    for i in 0..steps {
+        for stage in 0..stages {
+            // Stage 0 at (t_i, y); Heun's stage 1 at (t_{i+1}, y + h·f0).
+            for j in 0..act {
+                let mut v = y[j];
+                if stage > 0 {
+                    v += h * f0[j];
+                }
+                x[j] = v;
+            }
+            let g = i + stage;
+            for k in 0..hidden {
+                let mut acc = hs[k] + cond[g * hidden + k];
+                for j in 0..act {
+                    acc += x[j] * actor[(obs + j) * hidden + k];
+                }
+                h1[k] = gelu(acc);
+            }
+            for b in 0..blocks {
+                let off = (obs + act + 1) * hidden + b * (hidden * hidden + hidden);
+                for k in 0..hidden {
+                    let mut acc = actor[off + hidden * hidden + k];
+                    for m in 0..hidden {
+                        acc += h1[m] * actor[off + m * hidden + k];
+                    }
+                    h2[k] = h1[k] + gelu(acc);
+                }
+                for k in 0..hidden {
+                    h1[k] = h2[k];
+                }
+            }
+            let a = coef[2 * g];
+            let bb = coef[2 * g + 1];
+            for j in 0..act {
+                let mut acc = actor[out_off + hidden * act + j];
+                for m in 0..hidden {
+                    acc += h1[m] * actor[out_off + m * act + j];
+                }
+                let f = a * x[j] + bb * acc;
+                if stage == 0 {
+                    f0[j] = f;
+                } else {
+                    f1[j] = f;
+                }
+            }
+        }
+        for j in 0..act {
+            let mut v = y[j];
+            if comptime![heun] {
+                v += 0.5f32 * h * (f0[j] + f1[j]);
+            } else {
+                v += h * f0[j];
+            }
+            y[j] = v;
+        }
+    }
+    for j in 0..act {
+        out[row * width + j] = y[j];
+    }
+    if comptime![layers > 0] {
+        // min(Q1, Q2) at (s, tanh(y)): ReLU heads packed one after the other.
+        let mut c1 = Array::<f32>::new(ch);
+        let mut c2 = Array::<f32>::new(ch);
+        let input = obs + act;
+        let head = (input + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1;
+        let mut q = 0.0f32;
+        for hd in 0..2usize {
+            let base = hd * head;
+            for k in 0..ch {
+                let mut acc = critic[base + input * ch + k];
+                for m in 0..obs {
+                    acc += s[row * obs + m] * critic[base + m * ch + k];
+                }
+                for j in 0..act {
+                    acc += tanh_c(y[j]) * critic[base + (obs + j) * ch + k];
+                }
+                if acc < 0.0f32 {
+                    acc = 0.0f32;
+                }
+                c1[k] = acc;
+            }
+            for l in 1..layers {
+                let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
+                for k in 0..ch {
+                    let mut acc = critic[off + ch * ch + k];
+                    for m in 0..ch {
+                        acc += c1[m] * critic[off + m * ch + k];
+                    }
+                    if acc < 0.0f32 {
+                        acc = 0.0f32;
+                    }
+                    c2[k] = acc;
+                }
+                for k in 0..ch {
+                    c1[k] = c2[k];
+                }
+            }
+            let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
+            let mut qh = critic[off + ch];
+            for m in 0..ch {
+                qh += c1[m] * critic[off + m];
+            }
+            if hd == 0 || qh < q {
+                q = qh;
+            }
+        }
+        out[row * width + act] = q;
+    }
+}
+
+fn flat(t: Tensor<2>) -> Tensor<1> {
+    let n = t.dims().iter().product::<usize>();
+    t.reshape([n])
+}
+
+fn upload(v: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = v.len();
+    Tensor::<1>::from_data(TensorData::new(v, [n]), device)
+}
+
+/// What the kernel needs of a policy, prepared once per committed weights (the seam drops it
+/// when the actor changes): the packed weights (the `(s, y)` rows of the first layer, its bias,
+/// each block's weight and bias, the output layer's weight and bias), the conditioning's
+/// first-layer contribution at every grid point `[(steps+1)·hidden]` and the drift
+/// coefficients `[a_0, b_0, …, a_S, b_S, h]`.
+pub struct FusedPolicy {
+    packed: Tensor<1>,
+    cond: Tensor<1>,
+    coef: Tensor<1>,
+    obs: usize,
+    act: usize,
+    hidden: usize,
+    blocks: usize,
+    steps: usize,
+    heun: bool,
+}
+
+impl FusedPolicy {
+    /// From a `valid()` policy on a WebGPU device: a handful of copy dispatches and one matmul.
+    pub fn new(p: &Policy, lambda: f32, ode: &OdeConfig, device: &Device) -> Self {
+        let cfg = p.config();
+        let mut parts = vec![
+            flat(p.input.weight.val()),
+            p.input.bias.as_ref().expect("a biased input layer").val(),
+        ];
+        for b in &p.blocks {
+            parts.push(flat(b.weight.val()));
+            parts.push(b.bias.as_ref().expect("biased blocks").val());
+        }
+        parts.push(flat(p.output.weight.val()));
+        parts.push(p.output.bias.as_ref().expect("a biased output layer").val());
+        let (grid, coef) = coefficients(cfg.param, ode);
+        let cond = p.input_cond.forward(p.conditioning(&grid, lambda, device));
+        Self {
+            packed: Tensor::cat(parts, 0),
+            cond: flat(cond),
+            coef: upload(coef, device),
+            obs: cfg.state_dim,
+            act: cfg.act_dim,
+            hidden: cfg.hidden,
+            blocks: cfg.blocks,
+            steps: ode.steps,
+            heun: ode.solver == Solver::Heun,
+        }
+    }
+}
+
+/// Both critic heads packed for the kernel, `q1` then `q2`, each layer's weight then bias.
+pub struct FusedCritic {
+    packed: Tensor<1>,
+    hidden: usize,
+    layers: usize,
+}
+
+impl FusedCritic {
+    pub fn new(c: &Critic) -> Self {
+        let mut parts = Vec::new();
+        for head in [&c.q1, &c.q2] {
+            for l in &head.layers {
+                parts.push(flat(l.weight.val()));
+                parts.push(l.bias.as_ref().expect("biased critic layers").val());
+            }
+        }
+        Self {
+            packed: Tensor::cat(parts, 0),
+            hidden: c.config.hidden,
+            layers: c.config.layers,
+        }
+    }
+}
+
+/// The ODE grid (`steps + 1` points, the last exactly `t_end`, as [`Policy::sample`]) and the
+/// drift coefficients and step for the kernel: `[a_0, b_0, …, a_S, b_S, h]`.
+pub fn coefficients(param: Parameterisation, ode: &OdeConfig) -> (Vec<f32>, Vec<f32>) {
+    let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+    let grid: Vec<f32> = (0..=ode.steps)
+        .map(|i| {
+            if i == ode.steps {
+                ode.t_end
+            } else {
+                ode.t_start + i as f32 * h
+            }
+        })
+        .collect();
+    let mut coef = Vec::with_capacity(2 * grid.len() + 1);
+    for &t in &grid {
+        match param {
+            Parameterisation::Flow => coef.extend([0.0, 1.0]),
+            Parameterisation::Diffusion => {
+                let c = param.path().coeffs(t);
+                let (a, b, da, db) = (c.alpha, c.beta, c.alpha_dot, c.beta_dot);
+                coef.extend([da / a, db - da * b / a]);
+            }
+        }
+    }
+    coef.push(h);
+    (grid, coef)
+}
+
+/// The fused sample of `y0` (`[rows·act]`) under `policy`, scored by `min(Q1, Q2)` of `critic`
+/// when given: `[rows, act (+1)]` from **one dispatch** (the inputs are uploads).
+pub fn sample(
+    policy: &FusedPolicy,
+    critic: Option<&FusedCritic>,
+    y0: Vec<f32>,
+    s: Option<Vec<f32>>,
+    device: &Device,
+) -> Tensor<2> {
+    let rows = y0.len() / policy.act;
+    let (packed_critic, ch, layers) = match critic {
+        Some(c) => (c.packed.clone(), c.hidden, c.layers),
+        None => (upload(vec![0.0], device), 0, 0),
+    };
+    let s = match s {
+        Some(s) if policy.obs > 0 => upload(s, device),
+        _ => upload(vec![0.0], device),
+    };
+    let out = Dispatch::fused_ode(
+        upload(y0, device).into_dispatch(),
+        s.into_dispatch(),
+        policy.packed.clone().into_dispatch(),
+        policy.cond.clone().into_dispatch(),
+        policy.coef.clone().into_dispatch(),
+        packed_critic.into_dispatch(),
+        rows,
+        policy.obs,
+        policy.act,
+        policy.hidden,
+        policy.blocks,
+        policy.steps,
+        policy.heun,
+        ch,
+        layers,
+    );
+    Tensor::from_dispatch(out)
+}
