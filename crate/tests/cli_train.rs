@@ -309,6 +309,12 @@ fn bad_input_is_a_one_line_error() {
         "k = 0",
     );
     assert_one_line_error(&rfm(&["train", "--link", "v1.garbage.00000000"]), "link");
+    assert_one_line_error(&rfm(&["bench", "--backend", "tpu"]), "tpu");
+    // The default build has no wgpu runtime: `--backend webgpu` says how to get one.
+    assert_one_line_error(
+        &rfm(&["bench", "--backend", "webgpu", "--seconds", "0"]),
+        "--features webgpu",
+    );
     assert_one_line_error(&rfm(&["train", "--env", "pendulum"]), "--steps");
     let broken = tmp("broken.json");
     std::fs::write(&broken, "{\"gamma\": ").unwrap();

@@ -1,4 +1,5 @@
-//! `rfm bench`: throughput of the RFM agent on the CPU backend, one JSON line per config — a
+//! `rfm bench`: throughput of the RFM agent on the CPU backend (or, in a build with
+//! `--features webgpu`, on a native wgpu adapter: `--backend webgpu`), one JSON line per config — a
 //! thin caller of [`rfm_playground::throughput`] (the same figures the page's `?bench` mode
 //! measures):
 //! - `updates_per_s`: full RFM updates ([`rfm_playground::trainer::Trainer::step`] with warm-up
@@ -11,7 +12,7 @@
 //! Each figure is the median of `--repeats` runs of about `--seconds` each (the runs are
 //! listed too).
 
-use rfm_playground::device::ComputeDevice;
+use rfm_playground::device::{BackendChoice, ComputeDevice};
 use rfm_playground::envs::{EnvName, make_env};
 use rfm_playground::spec::resolve;
 use rfm_playground::throughput::{self, Throughput};
@@ -44,6 +45,10 @@ pub struct Args {
     /// Seed of the networks and the random transitions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// cpu, or webgpu: the WebGPU module's kernels on a native wgpu adapter (Vulkan, Metal,
+    /// DX12, GL; Mesa's lavapipe without a GPU), in a build with `--features webgpu`.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
 }
 
 /// Median of a non-empty list.
@@ -57,7 +62,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn bench_one(name: &str, cfg: &TrainConfig, args: &Args, env: EnvName) -> Result<Value, CliError> {
+fn bench_one(
+    name: &str,
+    cfg: &TrainConfig,
+    args: &Args,
+    env: EnvName,
+    device: &ComputeDevice,
+) -> Result<Value, CliError> {
     let spec = make_env(env, cfg.seed).spec().clone();
     let which: Vec<&str> = args.measure.split(',').map(str::trim).collect();
     let reps = args.repeats.max(1);
@@ -66,7 +77,7 @@ fn bench_one(name: &str, cfg: &TrainConfig, args: &Args, env: EnvName) -> Result
         let r = pollster::block_on(throughput::run(
             name,
             cfg,
-            ComputeDevice::cpu(),
+            device.clone(),
             env,
             args.seconds,
             &which,
@@ -78,6 +89,8 @@ fn bench_one(name: &str, cfg: &TrainConfig, args: &Args, env: EnvName) -> Result
     }
     let mut out = json!({
         "config": name,
+        "backend": device.kind().to_string(),
+        "adapter": device.info().adapter,
         "env": env.as_str(),
         "obs_dim": spec.obs_dim,
         "act_dim": spec.act_dim,
@@ -126,10 +139,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if !(args.seconds.is_finite() && args.seconds >= 0.0) {
         return Err("--seconds must be a finite number ≥ 0".into());
     }
+    let device = match args.backend.as_str() {
+        "cpu" => ComputeDevice::cpu(),
+        "webgpu" => pollster::block_on(ComputeDevice::select(BackendChoice::Webgpu))?,
+        other => return Err(format!("unknown --backend '{other}' (cpu, webgpu)").into()),
+    };
     for name in names {
         let mut cfg = resolve::named_train_config(name, args.overrides.as_deref())?;
         cfg.seed = args.seed;
-        println!("{}", bench_one(name, &cfg, &args, env)?);
+        println!("{}", bench_one(name, &cfg, &args, env, &device)?);
     }
     Ok(())
 }
