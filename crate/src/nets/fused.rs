@@ -69,6 +69,16 @@ pub trait FusedOde: Backend {
         critic_hidden: usize,
         critic_layers: usize,
     ) -> FloatTensor<Self>;
+
+    /// One Adam step of a flattened parameter `p` with gradient `g` and moments `m`, `v`
+    /// (all `[n]`); `hyper` is `[lr, factor, eps]` ([`FusedAdam`]). Returns `(p', m', v')`.
+    fn fused_adam(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        hyper: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 impl FusedOde for CubeBackend {
@@ -130,6 +140,67 @@ impl FusedOde for CubeBackend {
         );
         out
     }
+
+    fn fused_adam(
+        p: CubeTensor,
+        g: CubeTensor,
+        m: CubeTensor,
+        v: CubeTensor,
+        hyper: CubeTensor,
+    ) -> (CubeTensor, CubeTensor, CubeTensor) {
+        let n = p.meta.num_elements();
+        let empty = || {
+            empty_device_dtype(
+                p.client.clone(),
+                p.device.clone(),
+                burn::tensor::Shape::new([n]),
+                p.dtype,
+            )
+        };
+        let (p2, m2, v2) = (empty(), empty(), empty());
+        let c = |t: CubeTensor| burn_cubecl::kernel::into_contiguous(t).into_buffer_arg();
+        let per_cube = 256usize;
+        adam_kernel::launch(
+            &p2.client,
+            CubeCount::Static(n.div_ceil(per_cube).max(1) as u32, 1, 1),
+            CubeDim::new_1d(per_cube as u32),
+            c(p),
+            c(g),
+            c(m),
+            c(v),
+            c(hyper),
+            p2.clone().into_buffer_arg(),
+            m2.clone().into_buffer_arg(),
+            v2.clone().into_buffer_arg(),
+        );
+        (p2, m2, v2)
+    }
+}
+
+/// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`):
+/// `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn adam_kernel(
+    p: &[f32],
+    g: &[f32],
+    m: &[f32],
+    v: &[f32],
+    hyper: &[f32],
+    p_out: &mut [f32],
+    m_out: &mut [f32],
+    v_out: &mut [f32],
+) {
+    let i = ABSOLUTE_POS;
+    if i >= p_out.len() {
+        terminate!();
+    }
+    let gi = g[i];
+    let mm = m[i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
+    let vv = v[i] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
+    p_out[i] = p[i] - (mm * hyper[1] / (vv.sqrt() + hyper[2])) * hyper[0];
+    m_out[i] = mm;
+    v_out[i] = vv;
 }
 
 /// `tanh` with its argument clamped to ±15 (exact in f32; WGSL's `tanh` overflows beyond).
@@ -457,4 +528,85 @@ pub fn sample(
         layers,
     );
     Tensor::from_dispatch(out)
+}
+
+/// Adam for the burn seam's modules on WebGPU: one dispatch per parameter tensor (burn's Adam
+/// records about ten). Same defaults and arithmetic as burn's (`β1 = 0.9`, `β2 = 0.999`,
+/// `ε = 1e-5`), so the parity suite compares it with the host kernels' `HostAdam`.
+#[derive(Clone, Default)]
+pub struct FusedAdam {
+    time: i32,
+    moments: std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
+}
+
+impl FusedAdam {
+    /// One step of every parameter of `module` that has a gradient in `grads`.
+    pub fn step<M: burn::module::Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        mut grads: burn::optim::GradientsParams,
+    ) -> M {
+        use crate::nets::host::optim::HostAdam;
+        self.time += 1;
+        let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
+        let bc2 = (1.0 - b2.powi(self.time)).sqrt();
+        let factor = bc2 / (1.0 - b1.powi(self.time));
+        let hyper = [lr as f32, factor, HostAdam::EPSILON * bc2];
+        let mut mapper = AdamMapper {
+            grads: &mut grads,
+            moments: &mut self.moments,
+            hyper,
+        };
+        module.map(&mut mapper)
+    }
+}
+
+struct AdamMapper<'a> {
+    grads: &'a mut burn::optim::GradientsParams,
+    moments: &'a mut std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
+    hyper: [f32; 3],
+}
+
+impl burn::module::ModuleMapper for AdamMapper<'_> {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return burn::module::Param::from_mapped_value(id, tensor, mapper);
+        };
+        let (require_grad, checkpointing) = (
+            tensor.is_require_grad(),
+            tensor.gradient_checkpointing_strategy(),
+        );
+        let shape = tensor.shape();
+        let inner = tensor.inner();
+        let device = inner.device();
+        let n = shape.num_elements();
+        let (m, v) = self.moments.remove(&id).unwrap_or_else(|| {
+            let z = Tensor::<1>::zeros([n], &device);
+            (z.clone(), z)
+        });
+        let hyper = upload(self.hyper.to_vec(), &device);
+        let (p2, m2, v2) = Dispatch::fused_adam(
+            inner.reshape([n]).into_dispatch(),
+            grad.reshape([n]).into_dispatch(),
+            m.into_dispatch(),
+            v.into_dispatch(),
+            hyper.into_dispatch(),
+        );
+        self.moments
+            .insert(id, (Tensor::from_dispatch(m2), Tensor::from_dispatch(v2)));
+        let p2: Tensor<1> = Tensor::from_dispatch(p2);
+        let mut updated = Tensor::from_inner(p2.reshape(shape));
+        if let Some(strategy) = checkpointing {
+            updated = updated.with_gradient_checkpointing_strategy(strategy);
+        }
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        burn::module::Param::from_mapped_value(id, updated, mapper)
+    }
 }

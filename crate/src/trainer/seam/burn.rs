@@ -16,11 +16,39 @@ use crate::nets::{OdeConfig, Policy, squash};
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{clip_global_norm, tensor2};
 
+/// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
+/// ([`fused::FusedAdam`]: one dispatch per parameter tensor, the same arithmetic).
+#[derive(Clone)]
+enum Adam {
+    Burn(ModuleOptimizer),
+    #[cfg(feature = "webgpu")]
+    Fused(fused::FusedAdam),
+}
+
+impl Adam {
+    fn new(device: &ComputeDevice) -> Self {
+        #[cfg(feature = "webgpu")]
+        if device.runs_custom_kernels() {
+            return Adam::Fused(fused::FusedAdam::default());
+        }
+        let _ = device;
+        Adam::Burn(AdamConfig::new().init())
+    }
+
+    fn step<M: burn::module::Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        match self {
+            Adam::Burn(o) => o.step(lr, module, grads),
+            #[cfg(feature = "webgpu")]
+            Adam::Fused(o) => o.step(lr, module, grads),
+        }
+    }
+}
+
 /// The policy on the autodiff device and its optimiser.
 pub struct BurnActor {
     policy: Policy,
-    opt: ModuleOptimizer,
-    staged: Option<(Policy, ModuleOptimizer)>,
+    opt: Adam,
+    staged: Option<(Policy, Adam)>,
     lambda: f32,
     ode: OdeConfig,
     grad_clip: f32,
@@ -34,7 +62,7 @@ impl BurnActor {
     pub fn new(weights: &HostPolicy, spec: &NetsSpec, device: &ComputeDevice) -> Self {
         Self {
             policy: load::policy_module(weights, &device.autodiff()),
-            opt: AdamConfig::new().init(),
+            opt: Adam::new(device),
             staged: None,
             lambda: spec.lambda,
             ode: spec.ode.clone(),
@@ -137,7 +165,7 @@ impl PolicyNets for BurnActor {
 
     fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
         self.policy = import_module(prefix, self.policy.clone(), store)?;
-        self.opt = AdamConfig::new().init();
+        self.opt = Adam::new(&self.device);
         self.staged = None;
         self.policy_changed();
         Ok(())
@@ -153,8 +181,8 @@ impl PolicyNets for BurnActor {
 pub struct BurnNets {
     actor: BurnActor,
     critic: Critic,
-    critic_opt: ModuleOptimizer,
-    staged: Option<(Critic, ModuleOptimizer)>,
+    critic_opt: Adam,
+    staged: Option<(Critic, Adam)>,
     target: Critic,
     device: ComputeDevice,
     /// The committed critic packed for the fused sampler (WebGPU), dropped at each commit.
@@ -173,7 +201,7 @@ impl BurnNets {
         Self {
             actor: BurnActor::new(actor, spec, device),
             critic: load::critic_module(critic, cfg, &device.autodiff()),
-            critic_opt: AdamConfig::new().init(),
+            critic_opt: Adam::new(device),
             staged: None,
             target: load::critic_module(critic, cfg, device.device()),
             device: device.clone(),
@@ -310,13 +338,13 @@ impl RfmNets for BurnNets {
         let critic = import_module("critic", self.critic.clone(), store)?;
         let target = import_module("target", self.target.clone(), store)?;
         self.actor.policy = actor;
-        self.actor.opt = AdamConfig::new().init();
+        self.actor.opt = Adam::new(&self.device);
         self.actor.staged = None;
         self.actor.policy_changed();
         #[cfg(feature = "webgpu")]
         self.fused_critic.take();
         (self.critic, self.target) = (critic, target);
-        self.critic_opt = AdamConfig::new().init();
+        self.critic_opt = Adam::new(&self.device);
         self.staged = None;
         Ok(())
     }
