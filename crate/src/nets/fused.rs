@@ -1,17 +1,21 @@
-//! The WebGPU module's fused sampler: the whole ODE of every candidate row, and its twin-critic
-//! score, in **one compute dispatch** (a CubeCL kernel, burn's own kernel language, launched
-//! through a burn backend extension), in place of the ~40 dispatches per ODE step that the
-//! layer-by-layer [`Policy::sample`] records.
+//! The WebGPU module's own kernels (CubeCL, burn's kernel language, launched through a burn
+//! backend extension), where burn's layer-by-layer ops cost many dispatches:
 //!
-//! One GPU thread owns one row: it integrates `dy/dt = a_i·y + b_i·net(t_i, y, s)` over the
-//! ODE's grid (Euler or Heun; flow `a = 0, b = 1`; diffusion's probability-flow coefficients),
-//! keeping the hidden activations in registers, then scores `min(Q1, Q2)(s, tanh(y))`. The
-//! weights are packed into one buffer per network (a few copy dispatches, cached by the seam
-//! until the next commit); the time/λ conditioning's first-layer contribution at each grid point
-//! is one small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back once.
+//! - **The fused sampler** ([`sample`]): the whole ODE of every candidate row, and its
+//!   twin-critic score, in **one compute dispatch**, in place of the ~40 dispatches per ODE step
+//!   that [`Policy::sample`] records. One GPU thread owns one row: it integrates
+//!   `dy/dt = a_i·y + b_i·net(t_i, y, s)` over the ODE's grid (Euler or Heun; flow `a = 0,
+//!   b = 1`; diffusion's probability-flow coefficients), keeping the hidden activations in
+//!   registers, then scores `min(Q1, Q2)(s, tanh(y))`. The weights are packed into one buffer
+//!   per network ([`FusedPolicy`], [`FusedCritic`]: a few copy dispatches, cached by the seam
+//!   until the next commit); the time/λ conditioning's first-layer contribution at each grid
+//!   point is one small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back
+//!   once.
+//! - **Adam** ([`FusedAdam`]): one dispatch per parameter tensor instead of ~10.
 //!
 //! Same arithmetic as the host and burn paths (tanh-GELU, `tanh` clamped at ±15 as
-//! [`crate::nets::squash`] does, because WGSL's `tanh` overflows); the parity tests compare them.
+//! [`crate::nets::squash`] does, because WGSL's `tanh` overflows; burn's Adam); the parity
+//! tests compare them (`seam::tests` on a native wgpu adapter, `tests/web.rs` in Chromium).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
