@@ -100,33 +100,29 @@ fn host_products_match_the_definition() {
 /// sampler run and an RL run past its warm-up, against `tests/parity/native.json`.
 #[wasm_bindgen_test]
 async fn training_matches_native_within_tolerance() {
-    let recorded: std::collections::BTreeMap<String, Vec<[Option<f64>; 4]>> =
-        serde_json::from_str(include_str!("parity/native.json")).expect("tests/parity/native.json");
-    let mut diffs = Vec::new();
-    for (name, spec, steps) in parity::cases() {
-        let want: Vec<[f64; 4]> = recorded[name]
-            .iter()
-            .map(|r| r.map(|x| x.unwrap_or(f64::NAN)))
-            .collect();
-        let got = parity::trace(&spec, steps).await;
-        diffs.extend(parity::differences(name, &want, &got));
-    }
+    let diffs = differences_from_native(ComputeDevice::cpu()).await;
     web_sys::console::log_1(
         &format!("module: relaxed SIMD {}", cfg!(feature = "relaxed-simd")).into(),
     );
     assert!(diffs.is_empty(), "{}", diffs.join("; "));
 }
 
-/// On WebGPU (the fused ODE + critic kernel for every sampling, burn's kernels for the steps)
-/// the same training numbers as native within the same tolerance.
+/// On WebGPU (the fused sampler and Adam, burn's kernels for the rest of the steps) the same
+/// training numbers as native within the same tolerance.
 #[cfg(feature = "webgpu")]
 #[wasm_bindgen_test]
 async fn webgpu_training_matches_native_within_tolerance() {
-    let recorded: std::collections::BTreeMap<String, Vec<[Option<f64>; 4]>> =
-        serde_json::from_str(include_str!("parity/native.json")).expect("tests/parity/native.json");
     let device = ComputeDevice::webgpu()
         .await
         .expect("WebGPU must be available in this test (Chromium with --enable-unsafe-webgpu)");
+    let diffs = differences_from_native(device).await;
+    assert!(diffs.is_empty(), "{}", diffs.join("; "));
+}
+
+/// The parity cases on `device` against the recorded native numbers, in words.
+async fn differences_from_native(device: ComputeDevice) -> Vec<String> {
+    let recorded: std::collections::BTreeMap<String, Vec<[Option<f64>; 4]>> =
+        serde_json::from_str(include_str!("parity/native.json")).expect("tests/parity/native.json");
     let mut diffs = Vec::new();
     for (name, spec, steps) in parity::cases() {
         let want: Vec<[f64; 4]> = recorded[name]
@@ -136,7 +132,7 @@ async fn webgpu_training_matches_native_within_tolerance() {
         let got = parity::trace_on(&spec, steps, device.clone()).await;
         diffs.extend(parity::differences(name, &want, &got));
     }
-    assert!(diffs.is_empty(), "{}", diffs.join("; "));
+    diffs
 }
 
 /// The CPU-only module (the page's default download) carries no WebGPU runtime and says so.

@@ -471,16 +471,7 @@ impl FusedCritic {
 /// The ODE grid (`steps + 1` points, the last exactly `t_end`, as [`Policy::sample`]) and the
 /// drift coefficients and step for the kernel: `[a_0, b_0, …, a_S, b_S, h]`.
 pub fn coefficients(param: Parameterisation, ode: &OdeConfig) -> (Vec<f32>, Vec<f32>) {
-    let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-    let grid: Vec<f32> = (0..=ode.steps)
-        .map(|i| {
-            if i == ode.steps {
-                ode.t_end
-            } else {
-                ode.t_start + i as f32 * h
-            }
-        })
-        .collect();
+    let (h, grid) = ode.grid();
     let mut coef = Vec::with_capacity(2 * grid.len() + 1);
     for &t in &grid {
         match param {

@@ -322,6 +322,22 @@ impl OdeConfig {
         Ok(())
     }
 
+    /// The step `h = (t_end − t_start) / steps` and the grid `t_start + i·h`, `i = 0..=steps`,
+    /// its last point exactly `t_end`: the times every sampler (burn, host, fused) evaluates at.
+    pub fn grid(&self) -> (f32, Vec<f32>) {
+        let h = (self.t_end - self.t_start) / self.steps as f32;
+        let times = (0..=self.steps)
+            .map(|i| {
+                if i == self.steps {
+                    self.t_end
+                } else {
+                    self.t_start + i as f32 * h
+                }
+            })
+            .collect();
+        (h, times)
+    }
+
     /// Network passes per sample row.
     pub fn passes(&self) -> usize {
         match self.solver {
@@ -434,16 +450,11 @@ impl Policy {
     ) -> SampleOutput {
         let net = self.valid();
         let device = y0.device();
-        let h = (ode.t_end - ode.t_start) / ode.steps as f32;
+        let (h, times) = ode.grid();
         let mut y = y0;
         let mut path = keep_path.then(|| vec![y.clone()]);
-        let mut t = ode.t_start;
-        for i in 0..ode.steps {
-            let t_next = if i + 1 == ode.steps {
-                ode.t_end
-            } else {
-                ode.t_start + (i + 1) as f32 * h
-            };
+        for w in times.windows(2) {
+            let (t, t_next) = (w[0], w[1]);
             let f0 = net.drift(y.clone(), state.clone(), t, lambda, &device);
             y = match ode.solver {
                 Solver::Euler => y + f0 * h,
@@ -456,7 +467,6 @@ impl Policy {
             if let Some(p) = path.as_mut() {
                 p.push(y.clone());
             }
-            t = t_next;
         }
         SampleOutput { y, path }
     }

@@ -107,16 +107,7 @@ impl HostSampler {
             return;
         }
         // The time grid of `Policy::sample`, and the conditioning at each grid time.
-        let h = (ode.t_end - ode.t_start) / ode.steps as f32;
-        let times: Vec<f32> = (0..=ode.steps)
-            .map(|j| {
-                if j == ode.steps {
-                    ode.t_end
-                } else {
-                    ode.t_start + j as f32 * h
-                }
-            })
-            .collect();
+        let (h, times) = ode.grid();
         self.cond.resize(times.len() * hid, 0.0);
         for (t, c) in times.iter().zip(self.cond.chunks_exact_mut(hid)) {
             policy.cond_hidden(*t, lambda, c);
