@@ -18,8 +18,7 @@
 //! probability-flow ODE), `a = tanh(y)`, picked by softmax(`Q/λ`) while training, argmax `Q`
 //! when evaluating. Nothing is committed unless every loss and gradient norm is finite.
 
-use super::seam::{Impl, Nets, NetsSpec, PolicyNets, RfmNets};
-use super::td_target;
+use super::seam::{Impl, Nets, NetsSpec, PolicyNets, RfmNets, TdStep};
 use super::weights::{NamedTensor, TensorStore};
 use super::{TrainConfig, TrainError, UpdateStats, check_finite, pick_candidates, repeat_rows};
 use crate::device::{ComputeDevice, DeviceError};
@@ -167,14 +166,18 @@ impl RfmAgent {
         let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
         let mut y1 = self.sample_latents(&both, 2 * n, true, rng).await?;
         let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
-        let q_next = self.nets.target_q(&batch.next_obs, &a_next).await?;
-        let y = td_target(&batch.rew, &batch.done, &q_next, cfg.gamma);
 
-        // (3) Critic step (staged).
-        let critic = self
-            .nets
-            .critic_step(&batch.obs, &batch.act, &y, cfg.critic_lr)
-            .await?;
+        // (3) Critic step on the TD target of the target critic (staged).
+        let td = TdStep {
+            obs: &batch.obs,
+            act: &batch.act,
+            rew: &batch.rew,
+            done: &batch.done,
+            next_obs: &batch.next_obs,
+            next_act: &a_next,
+            gamma: cfg.gamma,
+        };
+        let critic = self.nets.td_critic_step(&td, cfg.critic_lr).await?;
         check_finite(step, "critic loss", critic.loss)?;
         check_finite(step, "critic gradient norm", critic.norm)?;
 

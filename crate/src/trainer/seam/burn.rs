@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
-use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss, TdStep};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
@@ -15,6 +15,7 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, squash};
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{clip_global_norm, tensor2};
+use burn::tensor::Tensor;
 
 /// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
 /// ([`fused::FusedAdam`]: one dispatch per parameter tensor, the same arithmetic).
@@ -210,6 +211,35 @@ impl BurnNets {
         }
     }
 
+    /// The staged critic step toward `y` (`[n, 1]` on the autodiff device).
+    async fn critic_step_to(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: Tensor<2>,
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
+        let n = y.dims()[0];
+        let ad = self.device.autodiff();
+        let (s, a) = (
+            tensor2(s.to_vec(), n, o, &ad),
+            tensor2(a.to_vec(), n, d, &ad),
+        );
+        let (q1, q2) = self.critic.forward(s, a);
+        let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
+        let c = clip_global_norm(grads, &self.critic, self.actor.grad_clip, value).await?;
+        let mut opt = self.critic_opt.clone();
+        let critic = opt.step(lr, self.critic.clone(), c.grads);
+        self.staged = Some((critic, opt));
+        Ok(StepLoss {
+            loss: c.loss,
+            norm: c.norm,
+        })
+    }
+
     fn rows(&self, s: &[f32], a: &[f32]) -> (burn::tensor::Tensor<2>, burn::tensor::Tensor<2>) {
         let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
         let n = a.len() / d;
@@ -294,26 +324,20 @@ impl RfmNets for BurnNets {
         y: &[f32],
         lr: f64,
     ) -> Result<StepLoss, DeviceError> {
-        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
-        let n = y.len();
-        let ad = self.device.autodiff();
-        let (s, a) = (
-            tensor2(s.to_vec(), n, o, &ad),
-            tensor2(a.to_vec(), n, d, &ad),
-        );
-        let y = tensor2(y.to_vec(), n, 1, &ad);
-        let (q1, q2) = self.critic.forward(s, a);
-        let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
-        let value = loss.clone().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        let c = clip_global_norm(grads, &self.critic, self.actor.grad_clip, value).await?;
-        let mut opt = self.critic_opt.clone();
-        let critic = opt.step(lr, self.critic.clone(), c.grads);
-        self.staged = Some((critic, opt));
-        Ok(StepLoss {
-            loss: c.loss,
-            norm: c.norm,
-        })
+        let y = tensor2(y.to_vec(), y.len(), 1, &self.device.autodiff());
+        self.critic_step_to(s, a, y, lr).await
+    }
+
+    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
+        // The target stays on the device: no readback of Q' (and no upload of y).
+        let n = td.rew.len();
+        let dev = self.device.device();
+        let (s2, a2) = self.rows(td.next_obs, td.next_act);
+        let q_next = self.target.q_min(s2, a2);
+        let not_done: Vec<f32> = td.done.iter().map(|d| td.gamma * (1.0 - d)).collect();
+        let y = tensor2(td.rew.to_vec(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
+        self.critic_step_to(td.obs, td.act, Tensor::from_inner(y), lr)
+            .await
     }
 
     fn commit(&mut self, tau: f32) {

@@ -99,6 +99,18 @@ pub struct StepLoss {
     pub norm: f32,
 }
 
+/// The transitions of one TD critic step ([`RfmNets::td_critic_step`]): rows of `(s, a, r,
+/// done, s', a')` (`done` 1.0 for a terminal transition) and the discount.
+pub struct TdStep<'a> {
+    pub obs: &'a [f32],
+    pub act: &'a [f32],
+    pub rew: &'a [f32],
+    pub done: &'a [f32],
+    pub next_obs: &'a [f32],
+    pub next_act: &'a [f32],
+    pub gamma: f32,
+}
+
 /// Shapes and fixed settings of the networks.
 #[derive(Clone, Debug)]
 pub struct NetsSpec {
@@ -180,6 +192,16 @@ pub trait RfmNets: PolicyNets {
         y: &[f32],
         lr: f64,
     ) -> Result<StepLoss, DeviceError>;
+
+    /// The staged critic step on the TD target `r + γ (1 − done) min(Q1', Q2')(s', a')` of the
+    /// target critic: [`target_q`](Self::target_q), `trainer::td_target`, then
+    /// [`critic_step`](Self::critic_step). The burn implementation keeps the target on the
+    /// device (one readback fewer per update on WebGPU).
+    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
+        let q_next = self.target_q(td.next_obs, td.next_act).await?;
+        let y = crate::trainer::td_target(td.rew, td.done, &q_next, td.gamma);
+        self.critic_step(td.obs, td.act, &y, lr).await
+    }
 
     /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
     fn commit(&mut self, tau: f32);
@@ -282,6 +304,9 @@ impl RfmNets for Nets {
         lr: f64,
     ) -> Result<StepLoss, DeviceError> {
         dispatch!(self, n => n.critic_step(s, a, y, lr).await)
+    }
+    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.td_critic_step(td, lr).await)
     }
     fn commit(&mut self, tau: f32) {
         dispatch!(self, n => n.commit(tau))

@@ -137,9 +137,31 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 tol,
                 "target Q",
             );
+            // The TD step (the burn side keeps the target on the device) on odd iterations, a
+            // given target on even ones.
+            let (rew, s2) = (rng::normals(r, n), rng::normals(r, n * o));
+            let done: Vec<f32> = (0..n).map(|i| (i % 4 == 0) as u8 as f32).collect();
+            let td = TdStep {
+                obs: &s,
+                act: &a,
+                rew: &rew,
+                done: &done,
+                next_obs: &s2,
+                next_act: &a,
+                gamma: 0.9,
+            };
             let y: Vec<f32> = rng::normals(r, n);
-            let ch = block(host.critic_step(&s, &a, &y, 1e-2)).unwrap();
-            let cb = block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap();
+            let (ch, cb) = if it % 2 == 1 {
+                (
+                    block(host.td_critic_step(&td, 1e-2)).unwrap(),
+                    block(burn.td_critic_step(&td, 1e-2)).unwrap(),
+                )
+            } else {
+                (
+                    block(host.critic_step(&s, &a, &y, 1e-2)).unwrap(),
+                    block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap(),
+                )
+            };
             close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
             let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
             let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
