@@ -43,6 +43,32 @@ impl Adam {
             Adam::Fused(o) => o.step(lr, module, grads),
         }
     }
+
+    /// A staged step of `module` down `loss` (a one-element tensor on the autodiff device):
+    /// backward, [`clip_global_norm`] at `clip` (one readback, with the loss), then Adam at
+    /// `lr` on a copy of this optimiser. Returns the stepped module, that optimiser and the
+    /// loss with the gradient norm; `self` and `module` are untouched.
+    async fn staged_step<M: burn::module::Module>(
+        &self,
+        module: &M,
+        loss: Tensor<1>,
+        clip: f32,
+        lr: f64,
+    ) -> Result<(M, Adam, StepLoss), DeviceError> {
+        let value = loss.clone().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), module);
+        let c = clip_global_norm(grads, module, clip, value).await?;
+        let mut opt = self.clone();
+        let stepped = opt.step(lr, module.clone(), c.grads);
+        Ok((
+            stepped,
+            opt,
+            StepLoss {
+                loss: c.loss,
+                norm: c.norm,
+            },
+        ))
+    }
 }
 
 /// The policy on the autodiff device and its optimiser.
@@ -136,16 +162,12 @@ impl PolicyNets for BurnActor {
             .policy
             .forward(tensor2(xt.to_vec(), n, d, &ad), s, cond);
         let loss = (pred - tensor2(target.to_vec(), n, d, &ad)).square().mean();
-        let value = loss.clone().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.policy);
-        let c = clip_global_norm(grads, &self.policy, self.grad_clip, value).await?;
-        let mut opt = self.opt.clone();
-        let policy = opt.step(lr, self.policy.clone(), c.grads);
+        let (policy, opt, step) = self
+            .opt
+            .staged_step(&self.policy, loss, self.grad_clip, lr)
+            .await?;
         self.staged = Some((policy, opt));
-        Ok(StepLoss {
-            loss: c.loss,
-            norm: c.norm,
-        })
+        Ok(step)
     }
 
     fn commit_actor(&mut self) {
@@ -228,16 +250,13 @@ impl BurnNets {
         );
         let (q1, q2) = self.critic.forward(s, a);
         let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
-        let value = loss.clone().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        let c = clip_global_norm(grads, &self.critic, self.actor.grad_clip, value).await?;
-        let mut opt = self.critic_opt.clone();
-        let critic = opt.step(lr, self.critic.clone(), c.grads);
+        let clip = self.actor.grad_clip;
+        let (critic, opt, step) = self
+            .critic_opt
+            .staged_step(&self.critic, loss, clip, lr)
+            .await?;
         self.staged = Some((critic, opt));
-        Ok(StepLoss {
-            loss: c.loss,
-            norm: c.norm,
-        })
+        Ok(step)
     }
 
     fn rows(&self, s: &[f32], a: &[f32]) -> (burn::tensor::Tensor<2>, burn::tensor::Tensor<2>) {
