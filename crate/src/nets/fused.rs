@@ -28,29 +28,8 @@ use cubecl::prelude::*;
 use crate::nets::critic::Critic;
 use crate::nets::{OdeConfig, Parameterisation, Policy, Solver};
 
-/// The networks' shapes as the kernel sees them (each distinct shape compiles its own kernel).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FusedDims {
-    pub obs: usize,
-    pub act: usize,
-    pub hidden: usize,
-    pub blocks: usize,
-    pub steps: usize,
-    pub heun: bool,
-    /// Critic hidden width and hidden layers per head; `critic_layers == 0`: unscored.
-    pub critic_hidden: usize,
-    pub critic_layers: usize,
-}
-
-impl FusedDims {
-    /// Floats per output row.
-    pub fn width(&self) -> usize {
-        self.act + usize::from(self.critic_layers > 0)
-    }
-}
-
 #[backend_extension(Cube)]
-pub trait FusedOde: Backend {
+pub trait FusedKernels: Backend {
     /// `[rows, width]` from `y0 [rows·act]`, `s [rows·obs]` (one float when `obs == 0`),
     /// the packed actor, the conditioning `[(steps+1)·hidden]`, the coefficients
     /// `[2·(steps+1) + 1]` (`a_i, b_i`, then the step size) and the packed twin critic (one
@@ -85,7 +64,7 @@ pub trait FusedOde: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-impl FusedOde for CubeBackend {
+impl FusedKernels for CubeBackend {
     fn fused_ode(
         y0: CubeTensor,
         s: CubeTensor,
@@ -103,35 +82,24 @@ impl FusedOde for CubeBackend {
         critic_hidden: usize,
         critic_layers: usize,
     ) -> CubeTensor {
-        let dims = FusedDims {
-            obs,
-            act,
-            hidden,
-            blocks,
-            steps,
-            heun,
-            critic_hidden,
-            critic_layers,
-        };
+        let width = act + usize::from(critic_layers > 0);
         let out = empty_device_dtype(
             y0.client.clone(),
             y0.device.clone(),
-            burn::tensor::Shape::new([rows, dims.width()]),
+            burn::tensor::Shape::new([rows, width]),
             y0.dtype,
         );
-        let c = |t: CubeTensor| burn_cubecl::kernel::into_contiguous(t).into_buffer_arg();
-        let per_cube = 64usize;
-        let cubes = rows.div_ceil(per_cube).max(1) as u32;
+        let (count, dim) = grid(rows, 64);
         ode_kernel::launch(
             &out.client,
-            CubeCount::Static(cubes, 1, 1),
-            CubeDim::new_1d(per_cube as u32),
-            c(y0),
-            c(s),
-            c(actor),
-            c(cond),
-            c(coef),
-            c(critic),
+            count,
+            dim,
+            buffer(y0),
+            buffer(s),
+            buffer(actor),
+            buffer(cond),
+            buffer(coef),
+            buffer(critic),
             out.clone().into_buffer_arg(),
             obs,
             act,
@@ -162,17 +130,16 @@ impl FusedOde for CubeBackend {
             )
         };
         let (p2, m2, v2) = (empty(), empty(), empty());
-        let c = |t: CubeTensor| burn_cubecl::kernel::into_contiguous(t).into_buffer_arg();
-        let per_cube = 256usize;
+        let (count, dim) = grid(n, 256);
         adam_kernel::launch(
             &p2.client,
-            CubeCount::Static(n.div_ceil(per_cube).max(1) as u32, 1, 1),
-            CubeDim::new_1d(per_cube as u32),
-            c(p),
-            c(g),
-            c(m),
-            c(v),
-            c(hyper),
+            count,
+            dim,
+            buffer(p),
+            buffer(g),
+            buffer(m),
+            buffer(v),
+            buffer(hyper),
             p2.clone().into_buffer_arg(),
             m2.clone().into_buffer_arg(),
             v2.clone().into_buffer_arg(),
@@ -205,6 +172,19 @@ fn adam_kernel(
     p_out[i] = p[i] - (mm * hyper[1] / (vv.sqrt() + hyper[2])) * hyper[0];
     m_out[i] = mm;
     v_out[i] = vv;
+}
+
+/// A kernel argument: `t`'s buffer, made contiguous first when it is not.
+fn buffer(t: CubeTensor) -> BufferArg {
+    burn_cubecl::kernel::into_contiguous(t).into_buffer_arg()
+}
+
+/// One thread per item: `n` items in 1-D cubes of `per_cube` threads.
+fn grid(n: usize, per_cube: usize) -> (CubeCount, CubeDim) {
+    (
+        CubeCount::Static(n.div_ceil(per_cube).max(1) as u32, 1, 1),
+        CubeDim::new_1d(per_cube as u32),
+    )
 }
 
 /// `tanh` with its argument clamped to ±15 (exact in f32; WGSL's `tanh` overflows beyond).
@@ -552,6 +532,7 @@ impl FusedAdam {
             grads: &mut grads,
             moments: &mut self.moments,
             hyper,
+            uploaded: None,
         };
         module.map(&mut mapper)
     }
@@ -561,6 +542,8 @@ struct AdamMapper<'a> {
     grads: &'a mut burn::optim::GradientsParams,
     moments: &'a mut std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
     hyper: [f32; 3],
+    /// `hyper` on the device, uploaded for the first parameter and shared by the rest.
+    uploaded: Option<Tensor<1>>,
 }
 
 impl burn::module::ModuleMapper for AdamMapper<'_> {
@@ -584,7 +567,10 @@ impl burn::module::ModuleMapper for AdamMapper<'_> {
             let z = Tensor::<1>::zeros([n], &device);
             (z.clone(), z)
         });
-        let hyper = upload(self.hyper.to_vec(), &device);
+        let hyper = self
+            .uploaded
+            .get_or_insert_with(|| upload(self.hyper.to_vec(), &device))
+            .clone();
         let (p2, m2, v2) = Dispatch::fused_adam(
             inner.reshape([n]).into_dispatch(),
             grad.reshape([n]).into_dispatch(),
