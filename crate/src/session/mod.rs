@@ -251,7 +251,7 @@ impl Session {
                 "the list of start states is empty".to_string(),
             ));
         }
-        self.episodic()?;
+        episodic(&mut self.inner)?;
         let env = self.cfg.env;
         let mut probe = make_env(env, self.cfg.seed);
         for (i, s) in starts.iter().enumerate() {
@@ -340,16 +340,12 @@ impl Session {
     /// RL: the greedy evaluation's mean return when `step` is a multiple of `evalEvery`.
     async fn maybe_evaluate(&mut self, step: usize) -> Result<Option<f64>, SessionError> {
         let every = self.cfg.eval_every;
-        let episodes = self.cfg.eval_episodes;
-        match self.inner.as_mut().expect("a trainer") {
-            Inner::Rl(t) if every > 0 && step.is_multiple_of(every) => {
-                let report = match &self.eval_starts {
-                    Some(starts) => t.evaluate_from(starts, EvalPolicy::Greedy).await?,
-                    None => t.evaluate(episodes).await?,
-                };
-                Ok(Some(report.mean_return))
-            }
-            _ => Ok(None),
+        if matches!(self.inner(), Inner::Rl(_)) && every > 0 && step.is_multiple_of(every) {
+            let episodes = self.cfg.eval_episodes;
+            let report = self.evaluate(episodes, EvalPolicy::Greedy).await?;
+            Ok(Some(report.mean_return))
+        } else {
+            Ok(None)
         }
     }
 
@@ -422,32 +418,35 @@ impl Session {
         episodes: usize,
         policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        let starts = self.eval_starts.take();
-        let report = match &starts {
-            Some(s) => self.episodic()?.evaluate_from(s, policy).await,
-            None => self.episodic()?.evaluate_with(episodes, policy).await,
-        };
-        self.eval_starts = starts;
-        Ok(report?)
+        let t = episodic(&mut self.inner)?;
+        Ok(match &self.eval_starts {
+            Some(s) => t.evaluate_from(s, policy).await?,
+            None => t.evaluate_with(episodes, policy).await?,
+        })
     }
+}
 
-    /// The RL trainer, or why there are no episodes to evaluate.
-    fn episodic(&mut self) -> Result<&mut Trainer, SessionError> {
-        match self.inner.as_mut().expect("a trainer") {
-            Inner::Rl(t) => Ok(t),
-            Inner::Sampler(_) => Err(SessionError::Query(
-                "the sampler has no episodes to evaluate".to_string(),
-            )),
-        }
+/// The RL trainer of `inner`, or why there are no episodes to evaluate (a free function, so
+/// callers can hold it beside other fields of the session).
+fn episodic(inner: &mut Option<Inner>) -> Result<&mut Trainer, SessionError> {
+    match inner.as_mut().expect("a trainer") {
+        Inner::Rl(t) => Ok(t),
+        Inner::Sampler(_) => Err(SessionError::Query(
+            "the sampler has no episodes to evaluate".to_string(),
+        )),
     }
+}
 
+impl Session {
     /// RL: one evaluation episode from each start state ([`crate::trainer::Trainer::evaluate_from`]).
     pub async fn evaluate_from(
         &mut self,
         starts: &[Vec<f64>],
         policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        Ok(self.episodic()?.evaluate_from(starts, policy).await?)
+        Ok(episodic(&mut self.inner)?
+            .evaluate_from(starts, policy)
+            .await?)
     }
 
     /// Sampler: `n` policy samples against `n` exact samples of the target.
