@@ -18,7 +18,7 @@
 //! probability-flow ODE), `a = tanh(y)`, picked by softmax(`Q/λ`) while training, argmax `Q`
 //! when evaluating. Nothing is committed unless every loss and gradient norm is finite.
 
-use super::seam::{Impl, Nets, NetsSpec, PolicyNets, RfmNets, TdStep};
+use super::seam::{Impl, Nets, NetsSpec, PolicyNets, RfmNets};
 use super::weights::{NamedTensor, TensorStore};
 use super::{TrainConfig, TrainError, UpdateStats, check_finite, pick_candidates, repeat_rows};
 use crate::device::{ComputeDevice, DeviceError};
@@ -168,16 +168,10 @@ impl RfmAgent {
         let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
 
         // (3) Critic step on the TD target of the target critic (staged).
-        let td = TdStep {
-            obs: &batch.obs,
-            act: &batch.act,
-            rew: &batch.rew,
-            done: &batch.done,
-            next_obs: &batch.next_obs,
-            next_act: &a_next,
-            gamma: cfg.gamma,
-        };
-        let critic = self.nets.td_critic_step(&td, cfg.critic_lr).await?;
+        let critic = self
+            .nets
+            .td_critic_step(batch, &a_next, cfg.gamma, cfg.critic_lr)
+            .await?;
         check_finite(step, "critic loss", critic.loss)?;
         check_finite(step, "critic gradient norm", critic.norm)?;
 

@@ -6,13 +6,14 @@
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
-use super::{NetsSpec, PolicyNets, RfmNets, StepLoss, TdStep};
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
 use crate::nets::fused;
 use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, squash};
+use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{clip_global_norm, tensor2};
 use burn::tensor::Tensor;
@@ -121,6 +122,14 @@ impl BurnActor {
         self.fused.get_mut().take();
     }
 
+    /// Loaded weights become the policy: a fresh optimiser, nothing staged.
+    fn replace_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        self.opt = Adam::new(&self.device);
+        self.staged = None;
+        self.policy_changed();
+    }
+
     /// `(rows, cols)` of a policy input.
     fn dims(&self) -> (usize, usize) {
         (self.policy.config.state_dim, self.policy.config.act_dim)
@@ -187,10 +196,8 @@ impl PolicyNets for BurnActor {
     }
 
     fn import_actor(&mut self, prefix: &str, store: &mut TensorStore) -> Result<(), String> {
-        self.policy = import_module(prefix, self.policy.clone(), store)?;
-        self.opt = Adam::new(&self.device);
-        self.staged = None;
-        self.policy_changed();
+        let policy = import_module(prefix, self.policy.clone(), store)?;
+        self.replace_policy(policy);
         Ok(())
     }
 
@@ -347,15 +354,21 @@ impl RfmNets for BurnNets {
         self.critic_step_to(s, a, y, lr).await
     }
 
-    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
+    async fn td_critic_step(
+        &mut self,
+        batch: &Batch,
+        next_act: &[f32],
+        gamma: f32,
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
         // The target stays on the device: no readback of Q' (and no upload of y).
-        let n = td.rew.len();
+        let n = batch.rew.len();
         let dev = self.device.device();
-        let (s2, a2) = self.rows(td.next_obs, td.next_act);
+        let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
-        let not_done: Vec<f32> = td.done.iter().map(|d| td.gamma * (1.0 - d)).collect();
-        let y = tensor2(td.rew.to_vec(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
-        self.critic_step_to(td.obs, td.act, Tensor::from_inner(y), lr)
+        let not_done: Vec<f32> = batch.done.iter().map(|d| gamma * (1.0 - d)).collect();
+        let y = tensor2(batch.rew.clone(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
+        self.critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
             .await
     }
 
@@ -380,10 +393,7 @@ impl RfmNets for BurnNets {
         let actor = import_module("actor", self.actor.policy.clone(), store)?;
         let critic = import_module("critic", self.critic.clone(), store)?;
         let target = import_module("target", self.target.clone(), store)?;
-        self.actor.policy = actor;
-        self.actor.opt = Adam::new(&self.device);
-        self.actor.staged = None;
-        self.actor.policy_changed();
+        self.actor.replace_policy(actor);
         #[cfg(feature = "webgpu")]
         self.fused_critic.take();
         (self.critic, self.target) = (critic, target);

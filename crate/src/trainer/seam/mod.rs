@@ -87,6 +87,7 @@ mod tests;
 use crate::device::{BackendKind, ComputeDevice, DeviceError};
 use crate::nets::critic::CriticConfig;
 use crate::nets::{OdeConfig, PolicyConfig};
+use crate::replay::Batch;
 use crate::rng::Rng;
 
 use super::weights::{NamedTensor, TensorStore};
@@ -97,18 +98,6 @@ use super::weights::{NamedTensor, TensorStore};
 pub struct StepLoss {
     pub loss: f32,
     pub norm: f32,
-}
-
-/// The transitions of one TD critic step ([`RfmNets::td_critic_step`]): rows of `(s, a, r,
-/// done, s', a')` (`done` 1.0 for a terminal transition) and the discount.
-pub struct TdStep<'a> {
-    pub obs: &'a [f32],
-    pub act: &'a [f32],
-    pub rew: &'a [f32],
-    pub done: &'a [f32],
-    pub next_obs: &'a [f32],
-    pub next_act: &'a [f32],
-    pub gamma: f32,
 }
 
 /// Shapes and fixed settings of the networks.
@@ -197,10 +186,17 @@ pub trait RfmNets: PolicyNets {
     /// target critic: [`target_q`](Self::target_q), `trainer::td_target`, then
     /// [`critic_step`](Self::critic_step). The burn implementation keeps the target on the
     /// device (one readback fewer per update on WebGPU).
-    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
-        let q_next = self.target_q(td.next_obs, td.next_act).await?;
-        let y = crate::trainer::td_target(td.rew, td.done, &q_next, td.gamma);
-        self.critic_step(td.obs, td.act, &y, lr).await
+    /// `next_act` are the actions `a'` at `batch.next_obs`.
+    async fn td_critic_step(
+        &mut self,
+        batch: &Batch,
+        next_act: &[f32],
+        gamma: f32,
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let q_next = self.target_q(&batch.next_obs, next_act).await?;
+        let y = crate::trainer::td_target(&batch.rew, &batch.done, &q_next, gamma);
+        self.critic_step(&batch.obs, &batch.act, &y, lr).await
     }
 
     /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
@@ -305,8 +301,14 @@ impl RfmNets for Nets {
     ) -> Result<StepLoss, DeviceError> {
         dispatch!(self, n => n.critic_step(s, a, y, lr).await)
     }
-    async fn td_critic_step(&mut self, td: &TdStep<'_>, lr: f64) -> Result<StepLoss, DeviceError> {
-        dispatch!(self, n => n.td_critic_step(td, lr).await)
+    async fn td_critic_step(
+        &mut self,
+        batch: &Batch,
+        next_act: &[f32],
+        gamma: f32,
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.td_critic_step(batch, next_act, gamma, lr).await)
     }
     fn commit(&mut self, tau: f32) {
         dispatch!(self, n => n.commit(tau))

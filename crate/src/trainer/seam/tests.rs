@@ -139,22 +139,19 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
             );
             // The TD step (the burn side keeps the target on the device) on odd iterations, a
             // given target on even ones.
-            let (rew, s2) = (rng::normals(r, n), rng::normals(r, n * o));
-            let done: Vec<f32> = (0..n).map(|i| (i % 4 == 0) as u8 as f32).collect();
-            let td = TdStep {
-                obs: &s,
-                act: &a,
-                rew: &rew,
-                done: &done,
-                next_obs: &s2,
-                next_act: &a,
-                gamma: 0.9,
+            let td = Batch {
+                n,
+                obs: s.clone(),
+                act: a.clone(),
+                rew: rng::normals(r, n),
+                next_obs: rng::normals(r, n * o),
+                done: (0..n).map(|i| (i % 4 == 0) as u8 as f32).collect(),
             };
             let y: Vec<f32> = rng::normals(r, n);
             let (ch, cb) = if it % 2 == 1 {
                 (
-                    block(host.td_critic_step(&td, 1e-2)).unwrap(),
-                    block(burn.td_critic_step(&td, 1e-2)).unwrap(),
+                    block(host.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap(),
+                    block(burn.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap(),
                 )
             } else {
                 (
