@@ -5,7 +5,8 @@
 #   - Debian: chromium + chromium-driver, firefox-esr (browser tests); when the default Rust toolchain has
 #     no wasm32-unknown-unknown std, Debian's rust-web toolchain (rustc-web, cargo-web,
 #     rust-web-src, lld-22) to build std for wasm (see scripts/toolchain/cargo).
-#   - cargo install: wasm-bindgen-cli (= the crate's wasm-bindgen), trunk 0.21, wasm-pack.
+#   - cargo install: wasm-bindgen-cli (= the crate's wasm-bindgen; its test runner runs the wasm
+#     tests), trunk 0.21.
 #   - npm packages from the lockfiles in web/ and tests/.
 #   - cargo fetch for both targets, so the site builds offline.
 set -euo pipefail
@@ -15,7 +16,6 @@ source "$root/scripts/env.sh"
 
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
-WASM_PACK_VERSION=0.15.1
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -50,10 +50,6 @@ fi
 if [[ "$(version_of trunk)" != "$TRUNK_VERSION" ]]; then
   step "installing trunk $TRUNK_VERSION (about 7 minutes on 2 cores)"
   cargo install -q trunk --version "$TRUNK_VERSION" --locked
-fi
-if [[ "$(version_of wasm-pack)" != "$WASM_PACK_VERSION" ]]; then
-  step "installing wasm-pack $WASM_PACK_VERSION (a few minutes)"
-  cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --locked
 fi
 
 # --- npm packages -------------------------------------------------------------------------
