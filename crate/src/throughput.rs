@@ -9,7 +9,12 @@
 //!   [`Trainer::evaluate`] does per env step; `rfm bench` times whole 200-step episodes);
 //! - estimator targets/s: the posterior pipeline alone ([`crate::rfm::posterior`]: candidate
 //!   draws, tanh-latent Boltzmann density from given Q / ∇Q, the config's estimator, the
-//!   regression target), K candidates per state, on the CPU.
+//!   regression target), K candidates per state, on the CPU;
+//! - products: the host nets' matrix product alone ([`crate::nets::host::dense::matmul`], one
+//!   thread, as the nets call it on each row block) at the sampler's hidden-layer shape,
+//!   `[batch·candidates, hidden]·[hidden, hidden]`, in GFLOP/s (2·m·k·n per product): the
+//!   arithmetic peak that every CPU figure above is built on, natively (the `gemm` crate) and in
+//!   wasm (`wasm_gemm`'s SIMD128 / relaxed-SIMD kernels).
 //!
 //! Each figure runs for about `seconds` (at least one iteration), so a slow backend still
 //! returns in bounded time; it is reported with the number of items it timed.
@@ -36,6 +41,21 @@ pub struct Rate {
     pub seconds: f64,
 }
 
+/// Matrix products per second at one shape, `[m, k]·[k, n]`, and the arithmetic rate they make.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductRate {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// Products per second.
+    pub per_s: f64,
+    pub items: usize,
+    pub seconds: f64,
+    /// `per_s · 2·m·k·n / 1e9`.
+    pub gflop_per_s: f64,
+}
+
 /// The figures for one config on one device.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,6 +73,8 @@ pub struct Throughput {
     pub updates: Option<Rate>,
     pub actions: Option<Rate>,
     pub estimator_targets: Option<Rate>,
+    /// The host matrix product at the sampler's hidden-layer shape (see the module docs).
+    pub products: Option<ProductRate>,
     /// Figures that could not be measured, as `"updates: <why>"` (the others still are).
     pub errors: Vec<String>,
 }
@@ -167,6 +189,35 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
     }
 }
 
+/// The host matrix product at the sampler's hidden-layer shape, one thread (module docs).
+fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
+    let (m, k, n) = (cfg.batch_size * cfg.candidates, cfg.actor_hidden, cfg.actor_hidden);
+    let r = &mut rng::seeded(cfg.seed);
+    let (x, w) = (rng::normals(r, m * k), rng::normals(r, k * n));
+    let mut out = vec![0.0f32; m * n];
+    // One untimed product (first touch of the buffers).
+    crate::nets::host::dense::matmul(&x, &w, &mut out, k, n, false);
+    let clock = Clock::start();
+    let mut items = 0;
+    loop {
+        crate::nets::host::dense::matmul(&x, &w, &mut out, k, n, false);
+        std::hint::black_box(&mut out);
+        items += 1;
+        if let Some(rate) = clock.rate_once(items, seconds) {
+            let flop = 2.0 * (m * k * n) as f64;
+            return ProductRate {
+                m,
+                k,
+                n,
+                per_s: rate.per_s,
+                items,
+                seconds: rate.seconds,
+                gflop_per_s: rate.per_s * flop / 1e9,
+            };
+        }
+    }
+}
+
 /// Full updates per second (one untimed update first: it builds the kernels / pipelines).
 async fn updates_rate(
     cfg: &TrainConfig,
@@ -262,7 +313,10 @@ async fn actions_rate(
     }
 }
 
-/// Measure `which` (any of `updates`, `actions`, `estimator`) for `cfg` on `device`, on the
+/// What [`run`] can measure.
+pub const MEASURES: [&str; 4] = ["updates", "actions", "estimator", "products"];
+
+/// Measure `which` (any of `updates`, `actions`, `estimator`, `products`) for `cfg` on `device`, on the
 /// shapes of `env`. A figure that fails is
 /// listed in `errors` and the others are still measured.
 pub async fn run(
@@ -290,6 +344,7 @@ pub async fn run(
         updates: None,
         actions: None,
         estimator_targets: None,
+        products: None,
         errors: Vec::new(),
     };
     if which.contains(&"updates") {
@@ -309,6 +364,15 @@ pub async fn run(
             Ok(r) => out.estimator_targets = Some(r),
             Err(e) => out.errors.push(format!("estimator: {e}")),
         }
+    }
+    if which.contains(&"products") {
+        out.products = Some(products_rate(cfg, seconds));
+    }
+    if let Some(unknown) = which.iter().find(|w| !MEASURES.contains(w)) {
+        out.errors.push(format!(
+            "{unknown}: not a measurement (expected {})",
+            MEASURES.join(", ")
+        ));
     }
     Ok(out)
 }
@@ -332,7 +396,7 @@ mod tests {
             ComputeDevice::cpu(),
             EnvName::Pendulum,
             0.0,
-            &["updates", "actions", "estimator"],
+            &MEASURES,
         ))
         .unwrap();
         assert_eq!(r.backend, "cpu");
@@ -340,7 +404,33 @@ mod tests {
             let rate = rate.as_ref().expect("measured");
             assert!(rate.per_s > 0.0 && rate.items > 0, "{rate:?}");
         }
+        // The product's shape is the sampler's hidden layer; GFLOP/s is 2·m·k·n per product.
+        let p = r.products.as_ref().expect("measured");
+        assert_eq!((p.m, p.k, p.n), (32, cfg.actor_hidden, cfg.actor_hidden));
+        let flop = 2.0 * (p.m * p.k * p.n) as f64;
+        assert!(p.items > 0 && (p.gflop_per_s - p.per_s * flop / 1e9).abs() < 1e-9, "{p:?}");
         assert_eq!(r.errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unknown_measurement_is_named_and_the_others_still_run() {
+        let cfg = TrainConfig {
+            batch_size: 8,
+            candidates: 2,
+            ..TrainConfig::playground()
+        };
+        let r = pollster::block_on(run(
+            "playground",
+            &cfg,
+            ComputeDevice::cpu(),
+            EnvName::Pendulum,
+            0.0,
+            &["products", "flops"],
+        ))
+        .unwrap();
+        assert!(r.products.is_some());
+        assert_eq!(r.errors.len(), 1);
+        assert!(r.errors[0].starts_with("flops: not a measurement"), "{:?}", r.errors);
     }
 
     #[test]

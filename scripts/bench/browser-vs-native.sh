@@ -14,14 +14,15 @@ rate() { python3 -c 'import json,sys
 for l in sys.stdin:
     l=l.strip()
     if l.startswith("{"):
-        r=json.loads(l); print(r["config"], "updates/s %.3f" % r.get("updates_per_s", 0), "actions/s %.0f" % r.get("actions_per_s", 0))'; }
+        r=json.loads(l); g=r.get("matmul_gflop_per_s")
+        print(r["config"], "updates/s %.3f" % r.get("updates_per_s", 0), "actions/s %.0f" % r.get("actions_per_s", 0), *(["product GFLOP/s %.1f" % g] if g else []))'; }
 for round in $(seq 1 "$rounds"); do
   for t in 2 1; do
     echo "round $round native ${t}t load $(cut -d' ' -f1 /proc/loadavg)"
-    RAYON_NUM_THREADS=$t "$rfm" bench --config both --seconds 3 --repeats 1 --measure updates,actions | rate | sed "s/^/  native ${t}t /"
+    RAYON_NUM_THREADS=$t "$rfm" bench --config both --seconds 3 --repeats 1 --measure updates,actions,products | rate | sed "s/^/  native ${t}t /"
   done
   echo "round $round browser load $(cut -d' ' -f1 /proc/loadavg)"
-  (cd "$root/tests" && BENCH_QUERY='bench=cpu&configs=playground,released&modules=cpu,relaxed,threads&seconds=3&measure=updates,actions' \
+  (cd "$root/tests" && BENCH_QUERY='bench=cpu&configs=playground,released&modules=cpu,relaxed,threads&seconds=3&measure=updates,actions,products' \
     node --import tsx e2e/bench.ts 2>/dev/null | grep '^round' | sed 's/^round 1 /  browser /')
   if [[ -n "${RFM_OFFICIAL:-}" && -n "${JAX_PYTHON:-}" ]]; then
     echo "round $round jax load $(cut -d' ' -f1 /proc/loadavg)"

@@ -22,7 +22,9 @@ try {
     const out = JSON.parse((await page.textContent("#bench-result")) ?? "{}") as { rows?: Record<string, unknown>[] };
     for (const r of out.rows ?? []) {
       const rate = (k: string) => (r[k] as { perS?: number } | undefined)?.perS?.toFixed(3) ?? "—";
-      console.log(`round ${round} ${r.backend}/${r.module}/${r.config}: updates/s ${rate("updates")} actions/s ${rate("actions")} ${r.error ?? ""}`);
+      const gflop = (r.products as { gflopPerS?: number } | undefined)?.gflopPerS;
+      const product = gflop === undefined ? "" : ` product GFLOP/s ${gflop.toFixed(1)}`;
+      console.log(`round ${round} ${r.backend}/${r.module}/${r.config}: updates/s ${rate("updates")} actions/s ${rate("actions")}${product} ${r.error ?? ""}`);
     }
     if (process.env.BENCH_JSON) console.log(JSON.stringify(out.rows));
     await page.close();

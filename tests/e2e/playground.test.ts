@@ -466,19 +466,27 @@ describe("playground (CPU fallback)", () => {
 
 describe("in-page benchmark (?bench)", () => {
   // Throughput of the trainer's building blocks in this browser (the figures of `rfm bench`):
-  // critic + actor updates/s, greedy action selections/s, estimator targets/s. Every figure
-  // runs at least one iteration, so slow backends still finish; no speed is asserted.
-  test("reports updates/s, actions/s and estimator targets/s on the CPU (flex in wasm)", async () => {
+  // critic + actor updates/s, greedy action selections/s, estimator targets/s, and the host
+  // matrix product's GFLOP/s. Every figure runs at least one iteration, so slow backends still
+  // finish; no speed is asserted.
+  test("reports updates/s, actions/s, estimator targets/s and the product's GFLOP/s on the CPU", async () => {
     const browser = await launch({ webgpu: false });
     try {
-      const rows = await inPageBench(browser, "bench=cpu&configs=playground,released&seconds=2", 600_000);
+      const rows = await inPageBench(browser, "bench=cpu&configs=playground,released&seconds=2&measure=updates,actions,estimator,products", 600_000);
       for (const r of rows) console.log(JSON.stringify(r));
       bench.push(...rows);
       assert.deepEqual(rows.map((r) => `${r.backend}/${r.config}`), ["cpu/playground", "cpu/released"]);
       for (const r of rows) {
         assert.deepEqual(r.errors, [], JSON.stringify(r));
-        assertRates(r, ["updates", "actions", "estimatorTargets"]);
+        assertRates(r, ["updates", "actions", "estimatorTargets", "products"]);
       }
+      // The product is the sampler's hidden layer: [batch·candidates, hidden]·[hidden, hidden].
+      const shape = (r: Record<string, unknown>) => {
+        const p = r.products as { m: number; k: number; n: number; gflopPerS: number };
+        assert.ok(p.gflopPerS > 0, JSON.stringify(p));
+        return [p.m, p.k, p.n];
+      };
+      assert.deepEqual(rows.map(shape), [[128 * 8, 64, 64], [256 * 32, 256, 256]]);
     } finally {
       await browser.close();
     }

@@ -1,6 +1,7 @@
 /**
  * `?bench` mode: instead of the playground, measure the trainer's throughput in this browser
- * (critic + actor updates/s, action selections/s, estimator targets/s; the figures of
+ * (critic + actor updates/s, action selections/s, estimator targets/s, and with
+ * `measure=products` the host matrix product's GFLOP/s on one thread; the figures of
  * `rfm bench`) per backend and config, and show them as JSON in `#bench-result`.
  *
  * URL parameters: `bench` = `cpu`, `webgpu` or empty (both, WebGPU only when the browser has
@@ -128,7 +129,7 @@ function mergeRows(row: Record<string, unknown> | null, result: Record<string, u
   return out;
 }
 
-const FIGURE_KEY: Record<string, string> = { updates: "updates", actions: "actions", estimator: "estimatorTargets" };
+const FIGURE_KEY: Record<string, string> = { updates: "updates", actions: "actions", estimator: "estimatorTargets", products: "products" };
 
 /**
  * WebGPU calls per item of `measure`. The counts include set-up (building the networks, and

@@ -7,7 +7,9 @@
 //!   with ∇ₐQ, estimator, actor step, Polyak, plus one exploring action);
 //! - `actions_per_s`: greedy action selections one at a time along the env's trajectory
 //!   (candidates × ODE steps + argmax Q, what evaluation does per env step);
-//! - `estimator_targets_per_s`: the posterior pipeline alone, per state, K candidates each.
+//! - `estimator_targets_per_s`: the posterior pipeline alone, per state, K candidates each;
+//! - `matmul_gflop_per_s` (`--measure products`): the host nets' matrix product alone, one
+//!   thread, at the sampler's hidden-layer shape — the arithmetic peak the CPU figures rest on.
 //!
 //! Each figure is the median of `--repeats` runs of about `--seconds` each (the runs are
 //! listed too).
@@ -39,7 +41,7 @@ pub struct Args {
     /// JSON object of experiment-spec fields laid over the named spec, e.g. '{"batch":512}'.
     #[arg(long)]
     overrides: Option<String>,
-    /// Comma-separated measurements: updates, actions, estimator.
+    /// Comma-separated measurements: updates, actions, estimator, products.
     #[arg(long, default_value = "updates,actions,estimator")]
     measure: String,
     /// Seed of the networks and the random transitions.
@@ -109,11 +111,14 @@ fn bench_one(
     });
     let obj = out.as_object_mut().expect("an object");
     type Pick = fn(&Throughput) -> Option<f64>;
-    let figures: [(&str, Pick); 3] = [
+    let figures: [(&str, Pick); 4] = [
         ("updates_per_s", |r| r.updates.as_ref().map(|x| x.per_s)),
         ("actions_per_s", |r| r.actions.as_ref().map(|x| x.per_s)),
         ("estimator_targets_per_s", |r| {
             r.estimator_targets.as_ref().map(|x| x.per_s)
+        }),
+        ("matmul_gflop_per_s", |r| {
+            r.products.as_ref().map(|x| x.gflop_per_s)
         }),
     ];
     for (key, pick) in figures {
@@ -122,6 +127,9 @@ fn bench_one(
             obj.insert(format!("{key}_runs"), json!(v));
             obj.insert(key.into(), json!(median(v)));
         }
+    }
+    if let Some(p) = runs.first().and_then(|r| r.products.as_ref()) {
+        obj.insert("matmul_shape".into(), json!([p.m, p.k, p.n]));
     }
     Ok(out)
 }
