@@ -191,7 +191,11 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
 
 /// The host matrix product at the sampler's hidden-layer shape, one thread (module docs).
 fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
-    let (m, k, n) = (cfg.batch_size * cfg.candidates, cfg.actor_hidden, cfg.actor_hidden);
+    let (m, k, n) = (
+        cfg.batch_size * cfg.candidates,
+        cfg.actor_hidden,
+        cfg.actor_hidden,
+    );
     let r = &mut rng::seeded(cfg.seed);
     let (x, w) = (rng::normals(r, m * k), rng::normals(r, k * n));
     let mut out = vec![0.0f32; m * n];
@@ -408,7 +412,10 @@ mod tests {
         let p = r.products.as_ref().expect("measured");
         assert_eq!((p.m, p.k, p.n), (32, cfg.actor_hidden, cfg.actor_hidden));
         let flop = 2.0 * (p.m * p.k * p.n) as f64;
-        assert!(p.items > 0 && (p.gflop_per_s - p.per_s * flop / 1e9).abs() < 1e-9, "{p:?}");
+        assert!(
+            p.items > 0 && (p.gflop_per_s - p.per_s * flop / 1e9).abs() < 1e-9,
+            "{p:?}"
+        );
         assert_eq!(r.errors, Vec::<String>::new());
     }
 
@@ -430,7 +437,11 @@ mod tests {
         .unwrap();
         assert!(r.products.is_some());
         assert_eq!(r.errors.len(), 1);
-        assert!(r.errors[0].starts_with("flops: not a measurement"), "{:?}", r.errors);
+        assert!(
+            r.errors[0].starts_with("flops: not a measurement"),
+            "{:?}",
+            r.errors
+        );
     }
 
     #[test]

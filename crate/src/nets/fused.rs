@@ -54,7 +54,7 @@ pub trait FusedKernels: Backend {
     ) -> FloatTensor<Self>;
 
     /// One Adam step of a flattened parameter `p` with gradient `g` and moments `m`, `v`
-    /// (all `[n]`); `hyper` is `[lr, factor, eps]` ([`FusedAdam`]). Returns `(p', m', v')`.
+    /// (all `[n]`); `hyper` is `[lr, factor, eps, grad_scale]` ([`FusedAdam`]). Returns `(p', m', v')`.
     fn fused_adam(
         p: FloatTensor<Self>,
         g: FloatTensor<Self>,
@@ -148,8 +148,9 @@ impl FusedKernels for CubeBackend {
     }
 }
 
-/// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`):
-/// `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`.
+/// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`) on the
+/// gradient `g` times the clip's factor `hyper[3]`: `m ← β1 m + (1−β1) g`,
+/// `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn adam_kernel(
@@ -166,7 +167,7 @@ fn adam_kernel(
     if i >= p_out.len() {
         terminate!();
     }
-    let gi = g[i];
+    let gi = g[i] * hyper[3];
     let mm = m[i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
     let vv = v[i] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
     p_out[i] = p[i] - (mm * hyper[1] / (vv.sqrt() + hyper[2])) * hyper[0];
@@ -515,19 +516,22 @@ pub struct FusedAdam {
 }
 
 impl FusedAdam {
-    /// One step of every parameter of `module` that has a gradient in `grads`.
+    /// One step of every parameter of `module` that has a gradient in `grads`, each gradient
+    /// multiplied by `grad_scale` first (the global-norm clip's factor,
+    /// `nets::host::optim::clip_scale`: 1 when the norm is within bounds), inside the kernel.
     pub fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
         mut grads: burn::optim::GradientsParams,
+        grad_scale: f32,
     ) -> M {
         use crate::nets::host::optim::HostAdam;
         self.time += 1;
         let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
         let bc2 = (1.0 - b2.powi(self.time)).sqrt();
         let factor = bc2 / (1.0 - b1.powi(self.time));
-        let hyper = [lr as f32, factor, HostAdam::EPSILON * bc2];
+        let hyper = [lr as f32, factor, HostAdam::EPSILON * bc2, grad_scale];
         let mut mapper = AdamMapper {
             grads: &mut grads,
             moments: &mut self.moments,
@@ -541,7 +545,7 @@ impl FusedAdam {
 struct AdamMapper<'a> {
     grads: &'a mut burn::optim::GradientsParams,
     moments: &'a mut std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
-    hyper: [f32; 3],
+    hyper: [f32; 4],
     /// `hyper` on the device, uploaded for the first parameter and shared by the rest.
     uploaded: Option<Tensor<1>>,
 }

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 pub use config::{Agent, ConfigError, TrainConfig};
 pub use update::td_target;
 pub(crate) use update::{
-    check_finite, clip_global_norm, critic_step, pick_candidates, repeat_rows, tensor2,
+    check_finite, clip_global_norm, critic_step, loss_and_global_norm, pick_candidates,
+    repeat_rows, scale_grads, tensor2,
 };
 pub use warmup::WarmupNoise;
 pub use weights::{NamedTensor, TensorStore, export_module, import_module};

@@ -123,31 +123,42 @@ pub(crate) struct Clipped {
     pub norm: f32,
 }
 
-/// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`,
-/// reading the squared norm back together with `loss` (the one-element loss the gradients
-/// came from, off the autodiff graph): one readback for both, each being a pipeline flush on
-/// WebGPU. Nothing is scaled when the norm is not finite; the caller rejects the step.
-pub(crate) async fn clip_global_norm<M: Module>(
-    mut grads: GradientsParams,
+/// The loss (a one-element tensor off the autodiff graph) and the global L2 norm of `grads` of
+/// `module`'s parameters, read back together: one readback for both, each being a pipeline
+/// flush on WebGPU. The squares are summed over one concatenation of every gradient, so on
+/// WebGPU the norm is a copy per tensor and one reduction, not a reduction per tensor.
+pub(crate) async fn loss_and_global_norm<M: Module>(
+    grads: &GradientsParams,
     module: &M,
-    max_norm: f32,
     loss: Tensor<1>,
-) -> Result<Clipped, DeviceError> {
-    struct SqNorm<'a> {
+) -> Result<(f32, f32), DeviceError> {
+    struct Flat<'a> {
         grads: &'a GradientsParams,
-        acc: Option<Tensor<1>>,
+        parts: Vec<Tensor<1>>,
     }
-    impl ModuleVisitor for SqNorm<'_> {
+    impl ModuleVisitor for Flat<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.get::<D>(param.id) {
-                let s = g.square().sum();
-                self.acc = Some(match self.acc.take() {
-                    Some(a) => a + s,
-                    None => s,
-                });
+                let n = g.shape().num_elements();
+                self.parts.push(g.reshape([n]));
             }
         }
     }
+    let mut flat = Flat {
+        grads,
+        parts: Vec::new(),
+    };
+    module.visit(&mut flat);
+    if flat.parts.is_empty() {
+        return Ok((read_scalar(loss).await?, 0.0));
+    }
+    let sq = Tensor::cat(flat.parts, 0).square().sum();
+    let (l, sq) = read_scalar_pair(loss, sq).await?;
+    Ok((l, sq.sqrt()))
+}
+
+/// Multiply every gradient of `module`'s parameters in `grads` by `scale`.
+pub(crate) fn scale_grads<M: Module>(grads: &mut GradientsParams, module: &M, scale: f32) {
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
         scale: f32,
@@ -159,24 +170,23 @@ pub(crate) async fn clip_global_norm<M: Module>(
             }
         }
     }
-    let mut sq = SqNorm {
-        grads: &grads,
-        acc: None,
-    };
-    module.visit(&mut sq);
-    let (loss, norm) = match sq.acc {
-        None => (read_scalar(loss).await?, 0.0),
-        Some(acc) => {
-            let (l, sq) = read_scalar_pair(loss, acc).await?;
-            (l, sq.sqrt())
-        }
-    };
-    if norm.is_finite() && norm > max_norm {
-        let mut scale = Scale {
-            grads: &mut grads,
-            scale: max_norm / (norm + 1e-6),
-        };
-        module.visit(&mut scale);
+    module.visit(&mut Scale { grads, scale });
+}
+
+/// Scale `grads` of `module`'s parameters so their global L2 norm is at most `max_norm`
+/// ([`crate::nets::host::optim::clip_scale`]), reading the norm back with `loss`
+/// ([`loss_and_global_norm`]). Nothing is scaled when the norm is not finite; the caller
+/// rejects the step.
+pub(crate) async fn clip_global_norm<M: Module>(
+    mut grads: GradientsParams,
+    module: &M,
+    max_norm: f32,
+    loss: Tensor<1>,
+) -> Result<Clipped, DeviceError> {
+    let (loss, norm) = loss_and_global_norm(&grads, module, loss).await?;
+    let scale = crate::nets::host::optim::clip_scale(norm, max_norm);
+    if scale != 1.0 {
+        scale_grads(&mut grads, module, scale);
     }
     Ok(Clipped { grads, loss, norm })
 }

@@ -12,11 +12,22 @@ pub fn global_norm(grads: &[Vec<f32>]) -> f32 {
         .sqrt() as f32
 }
 
-/// Scale the gradients to norm `max_norm` when `norm` (their global norm) is finite and above
-/// it, as `trainer::clip_global_norm` does: factor `max_norm / (norm + 1e-6)`.
-pub fn clip(grads: &mut [Vec<f32>], norm: f32, max_norm: f32) {
+/// The factor the global-norm clip multiplies every gradient by: `max_norm / (norm + 1e-6)` when
+/// `norm` (their global norm) is finite and above `max_norm`, else 1 (a non-finite norm is the
+/// caller's to reject). Every clip in the crate uses it: the host steps here, the burn seam's
+/// `trainer::clip_global_norm`, and `nets::fused::FusedAdam`, which applies it inside Adam.
+pub fn clip_scale(norm: f32, max_norm: f32) -> f32 {
     if norm.is_finite() && norm > max_norm {
-        let scale = max_norm / (norm + 1e-6);
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    }
+}
+
+/// Scale the gradients by [`clip_scale`].
+pub fn clip(grads: &mut [Vec<f32>], norm: f32, max_norm: f32) {
+    let scale = clip_scale(norm, max_norm);
+    if scale != 1.0 {
         grads.iter_mut().flatten().for_each(|v| *v *= scale);
     }
 }

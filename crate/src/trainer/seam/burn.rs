@@ -1,5 +1,6 @@
 //! The seam on burn modules (the WebGPU path; it also runs on flex for the parity tests):
-//! autodiff for the steps, burn's Adam, [`clip_global_norm`] (one readback for loss and norm),
+//! autodiff for the steps, burn's Adam (on WebGPU `nets::fused::FusedAdam`), the global-norm clip
+//! ([`loss_and_global_norm`]: one readback for loss and norm),
 //! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
 //! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
 
@@ -11,11 +12,12 @@ use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
 use crate::nets::fused;
+use crate::nets::host::optim::clip_scale;
 use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, squash};
 use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
-use crate::trainer::{clip_global_norm, tensor2};
+use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
 use burn::tensor::Tensor;
 
 /// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
@@ -37,18 +39,32 @@ impl Adam {
         Adam::Burn(AdamConfig::new().init())
     }
 
-    fn step<M: burn::module::Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+    /// Adam on `grads` multiplied by `scale` (the clip's factor): burn's Adam after scaling
+    /// them, or [`fused::FusedAdam`], which multiplies inside its kernel (no pass of its own).
+    fn step<M: burn::module::Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        mut grads: GradientsParams,
+        scale: f32,
+    ) -> M {
         match self {
-            Adam::Burn(o) => o.step(lr, module, grads),
+            Adam::Burn(o) => {
+                if scale != 1.0 {
+                    scale_grads(&mut grads, &module, scale);
+                }
+                o.step(lr, module, grads)
+            }
             #[cfg(feature = "webgpu")]
-            Adam::Fused(o) => o.step(lr, module, grads),
+            Adam::Fused(o) => o.step(lr, module, grads, scale),
         }
     }
 
     /// A staged step of `module` down `loss` (a one-element tensor on the autodiff device):
-    /// backward, [`clip_global_norm`] at `clip` (one readback, with the loss), then Adam at
-    /// `lr` on a copy of this optimiser. Returns the stepped module, that optimiser and the
-    /// loss with the gradient norm; `self` and `module` are untouched.
+    /// backward, the loss and the global gradient norm (one readback), then Adam at `lr` on a
+    /// copy of this optimiser with the gradients clipped at `clip` (`clip_scale`). Returns the
+    /// stepped module, that optimiser and the loss with the norm before clipping; `self` and
+    /// `module` are untouched.
     async fn staged_step<M: burn::module::Module>(
         &self,
         module: &M,
@@ -58,17 +74,10 @@ impl Adam {
     ) -> Result<(M, Adam, StepLoss), DeviceError> {
         let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), module);
-        let c = clip_global_norm(grads, module, clip, value).await?;
+        let (loss, norm) = loss_and_global_norm(&grads, module, value).await?;
         let mut opt = self.clone();
-        let stepped = opt.step(lr, module.clone(), c.grads);
-        Ok((
-            stepped,
-            opt,
-            StepLoss {
-                loss: c.loss,
-                norm: c.norm,
-            },
-        ))
+        let stepped = opt.step(lr, module.clone(), grads, clip_scale(norm, clip));
+        Ok((stepped, opt, StepLoss { loss, norm }))
     }
 }
 
