@@ -385,6 +385,19 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    /// `which` of `cfg` on the CPU, pendulum shapes, one iteration each.
+    fn measure(cfg: &TrainConfig, which: &[&str]) -> Throughput {
+        pollster::block_on(run(
+            "playground",
+            cfg,
+            ComputeDevice::cpu(),
+            EnvName::Pendulum,
+            0.0,
+            which,
+        ))
+        .unwrap()
+    }
+
     #[test]
     fn every_figure_is_measured_and_positive() {
         let cfg = TrainConfig {
@@ -394,15 +407,7 @@ mod tests {
             ode_steps: 2,
             ..TrainConfig::playground()
         };
-        let r = pollster::block_on(run(
-            "playground",
-            &cfg,
-            ComputeDevice::cpu(),
-            EnvName::Pendulum,
-            0.0,
-            &MEASURES,
-        ))
-        .unwrap();
+        let r = measure(&cfg, &MEASURES);
         assert_eq!(r.backend, "cpu");
         for rate in [&r.updates, &r.actions, &r.estimator_targets] {
             let rate = rate.as_ref().expect("measured");
@@ -426,15 +431,7 @@ mod tests {
             candidates: 2,
             ..TrainConfig::playground()
         };
-        let r = pollster::block_on(run(
-            "playground",
-            &cfg,
-            ComputeDevice::cpu(),
-            EnvName::Pendulum,
-            0.0,
-            &["products", "flops"],
-        ))
-        .unwrap();
+        let r = measure(&cfg, &["products", "flops"]);
         assert!(r.products.is_some());
         assert_eq!(r.errors.len(), 1);
         assert!(
