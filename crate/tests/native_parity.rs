@@ -7,11 +7,13 @@ mod parity;
 
 use std::collections::BTreeMap;
 
+use rfm_playground::device::ComputeDevice;
+
 #[test]
 fn native_parity_file_is_current() {
     let mut now: BTreeMap<String, Vec<[f64; 4]>> = BTreeMap::new();
     for (name, spec, steps) in parity::cases() {
-        let t = pollster::block_on(parity::trace(&spec, steps));
+        let t = pollster::block_on(parity::trace_on(&spec, steps, ComputeDevice::cpu()));
         assert!(!t.is_empty(), "{name}: no updates in {steps} steps");
         now.insert(name.to_string(), t);
     }

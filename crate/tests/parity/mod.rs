@@ -30,13 +30,9 @@ pub fn cases() -> Vec<(&'static str, ExperimentSpec, usize)> {
     vec![("sampler", sampler, 12), ("rl", rl, warmup + 6)]
 }
 
-/// The losses (and ESS) at every step that updated: `[step, critic loss, actor loss, ess]`
-/// (NaN where a figure is absent).
-pub async fn trace(spec: &ExperimentSpec, steps: usize) -> Vec<[f64; 4]> {
-    trace_on(spec, steps, ComputeDevice::cpu()).await
-}
-
-/// [`trace`] on `device` (the WebGPU module's test runs it on WebGPU).
+/// The losses (and ESS) at every step that updated, on `device`: `[step, critic loss, actor
+/// loss, ess]` (NaN where a figure is absent). Natively and in the CPU modules on the CPU; the
+/// WebGPU module's test runs it on WebGPU.
 pub async fn trace_on(spec: &ExperimentSpec, steps: usize, device: ComputeDevice) -> Vec<[f64; 4]> {
     let mut s = Session::new(spec.clone(), device).expect("session");
     let b = s.step(steps).await;
