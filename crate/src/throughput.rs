@@ -190,7 +190,7 @@ fn estimator_rate(cfg: &TrainConfig, d: usize, seconds: f64) -> Result<Rate, Str
 }
 
 /// The host matrix product at the sampler's hidden-layer shape, one thread (module docs).
-fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
+async fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
     let (m, k, n) = (
         cfg.batch_size * cfg.candidates,
         cfg.actor_hidden,
@@ -199,26 +199,22 @@ fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
     let r = &mut rng::seeded(cfg.seed);
     let (x, w) = (rng::normals(r, m * k), rng::normals(r, k * n));
     let mut out = vec![0.0f32; m * n];
-    // One untimed product (first touch of the buffers).
-    crate::nets::host::dense::matmul(&x, &w, &mut out, k, n, false);
-    let clock = Clock::start();
-    let mut items = 0;
-    loop {
+    let rate = timed(seconds, async || {
         crate::nets::host::dense::matmul(&x, &w, &mut out, k, n, false);
         std::hint::black_box(&mut out);
-        items += 1;
-        if let Some(rate) = clock.rate_once(items, seconds) {
-            let flop = 2.0 * (m * k * n) as f64;
-            return ProductRate {
-                m,
-                k,
-                n,
-                per_s: rate.per_s,
-                items,
-                seconds: rate.seconds,
-                gflop_per_s: rate.per_s * flop / 1e9,
-            };
-        }
+        Ok(())
+    })
+    .await
+    .expect("a product cannot fail");
+    let flop = 2.0 * (m * k * n) as f64;
+    ProductRate {
+        m,
+        k,
+        n,
+        per_s: rate.per_s,
+        items: rate.items,
+        seconds: rate.seconds,
+        gflop_per_s: rate.per_s * flop / 1e9,
     }
 }
 
@@ -370,7 +366,7 @@ pub async fn run(
         }
     }
     if which.contains(&"products") {
-        out.products = Some(products_rate(cfg, seconds));
+        out.products = Some(products_rate(cfg, seconds).await);
     }
     if let Some(unknown) = which.iter().find(|w| !MEASURES.contains(w)) {
         out.errors.push(format!(
