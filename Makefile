@@ -42,12 +42,13 @@ test-wasm:
 test-wasm-webgpu:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features webgpu
 
-# The seam's parity suite on a native wgpu adapter: burn's kernels and the fused ODE + critic
-# kernel (crate/src/nets/fused.rs) against the host kernels. Any Vulkan/Metal/DX12/GL adapter;
-# without a GPU, Mesa's lavapipe (Debian: mesa-vulkan-drivers). Its own native build with wgpu
-# (~15 min cold here), so not part of `make test`.
+# The seam's parity suite on a native wgpu adapter: burn's kernels and the WebGPU module's own
+# (crate/src/nets/fused.rs) against the host kernels, and each fused kernel against burn's ops.
+# Any Vulkan/Metal/DX12/GL adapter; without a GPU, Mesa's lavapipe (Debian:
+# mesa-vulkan-drivers). Its own native build with wgpu (~15 min cold here), so not part of
+# `make test`.
 test-native-wgpu:
-	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib seam::tests
+	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib -- seam::tests nets::fused
 
 test-web:
 	cd web && npm run --silent check && npm test

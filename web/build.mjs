@@ -66,7 +66,11 @@ const VARIANTS = {
       "--export=__wasm_init_tls", "--export=__tls_size", "--export=__tls_align", "--export=__tls_base",
     ],
   },
-  webgpu: { features: "webgpu" },
+  // Our crate at opt-level "s" in this module only (3 elsewhere): its burn/cubecl glue is
+  // monomorphised here, and at 3 it weighed ~185 kB gzip more (docs/benchmarks.md, "Site
+  // weight"). The module's arithmetic runs on the GPU; its host-side estimator was measured
+  // beside it.
+  webgpu: { features: "webgpu", config: ['profile.wasm.package.rfm-playground.opt-level="s"'] },
 };
 
 const log = (msg) => console.log(`web: ${msg}`);
@@ -107,6 +111,7 @@ function buildVariant(variant, dir) {
   const args = [
     v.linkArgs ? "rustc" : "build", "--lib", "--offline", "--profile", profile, "--target", "wasm32-unknown-unknown",
     "--manifest-path", path.join(root, "crate", "Cargo.toml"), "--features", VARIANTS[variant].features,
+    ...(v.config ?? []).flatMap((c) => ["--config", c]),
     "--message-format=json-render-diagnostics",
     ...(v.linkArgs ? ["--", ...v.linkArgs.flatMap((a) => ["-C", `link-arg=${a}`])] : []),
   ];

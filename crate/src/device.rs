@@ -166,11 +166,15 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
 /// Native wgpu (Vulkan, Metal, DX12 or GL; e.g. Mesa's lavapipe on a machine without a GPU):
 /// the WebGPU module's kernels outside the browser, for the parity tests and the benches.
 #[cfg(all(not(target_arch = "wasm32"), feature = "webgpu"))]
+#[allow(clippy::await_holding_lock)]
 async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
     use std::sync::Mutex;
-    // burn registers one wgpu runtime per process; a second init is an error, so keep it.
+    // burn registers one wgpu runtime per process; a second init is an error, so keep it, and
+    // hold the lock through the init so that concurrent first callers (parallel tests) wait
+    // for the one init instead of racing it. Native only, where callers block on this future.
     static WGPU: Mutex<Option<ComputeDevice>> = Mutex::new(None);
-    if let Some(d) = WGPU.lock().expect("wgpu device lock").clone() {
+    let mut slot = WGPU.lock().expect("wgpu device lock");
+    if let Some(d) = slot.clone() {
         return Ok(d);
     }
     let (device, setup) = Device::wgpu_options()
@@ -186,7 +190,7 @@ async fn webgpu_impl() -> Result<ComputeDevice, DeviceError> {
             fallback_reason: None,
         },
     };
-    *WGPU.lock().expect("wgpu device lock") = Some(d.clone());
+    *slot = Some(d.clone());
     Ok(d)
 }
 
@@ -298,10 +302,10 @@ pub async fn read_f32_pair<const A: usize, const B: usize>(
 ) -> Result<(Vec<f32>, Vec<f32>), DeviceError> {
     let len_a = a.shape().num_elements();
     let want = len_a + b.shape().num_elements();
-    let mut both = read_f32(Tensor::cat(
-        vec![a.flatten::<1>(0, A - 1), b.flatten::<1>(0, B - 1)],
-        0,
-    ))
+    let mut both = read_f32(crate::nets::concat(vec![
+        a.flatten::<1>(0, A - 1),
+        b.flatten::<1>(0, B - 1),
+    ]))
     .await?;
     if both.len() != want {
         return Err(DeviceError::Readback(format!(

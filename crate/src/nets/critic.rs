@@ -18,7 +18,6 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -126,7 +125,7 @@ impl QHead {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
             if i < last {
-                h = relu(h);
+                h = crate::nets::relu(h);
             }
         }
         h
@@ -137,19 +136,19 @@ impl QHead {
         let last = self.layers.len() - 1;
         let n = x.dims()[0];
         let mut h = x;
-        let mut masks = Vec::with_capacity(last);
+        let mut pre = Vec::with_capacity(last);
         for layer in &self.layers[..last] {
             let z = layer.forward(h);
-            masks.push(z.clone().greater_elem(0.0).float());
-            h = relu(z);
+            pre.push(z.clone());
+            h = crate::nets::relu(z);
         }
         let q = self.layers[last].forward(h);
         // dQ/dh_last = W_outᵀ for every row.
         let w_out = self.layers[last].weight.val(); // [hidden, 1]
         let hidden = w_out.dims()[0];
         let mut g: Tensor<2> = w_out.transpose().expand([n, hidden]);
-        for (layer, mask) in self.layers[..last].iter().zip(masks).rev() {
-            g = (g * mask).matmul(layer.weight.val().transpose());
+        for (layer, z) in self.layers[..last].iter().zip(pre).rev() {
+            g = crate::nets::relu_backward(z, g).matmul(layer.weight.val().transpose());
         }
         (q, g)
     }
@@ -209,6 +208,8 @@ pub fn polyak<M: Module>(target: M, online: &M, tau: f32) -> M {
     let mut mapper = PolyakMapper {
         online: collect.params.into_iter(),
         tau,
+        #[cfg(feature = "webgpu")]
+        fused_tau: None,
     };
     target.map(&mut mapper)
 }
@@ -228,6 +229,9 @@ impl ModuleVisitor for CollectFloat {
 struct PolyakMapper<I: Iterator<Item = Tensor<1>>> {
     online: I,
     tau: f32,
+    /// `[tau]` uploaded once for the fused kernel (WebGPU), shared by every parameter.
+    #[cfg(feature = "webgpu")]
+    fused_tau: Option<Tensor<1>>,
 }
 
 impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
@@ -237,11 +241,20 @@ impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
             .next()
             .expect("polyak: target and online modules have different parameter counts");
         let tau = self.tau;
+        #[cfg(feature = "webgpu")]
+        let fused_tau = &mut self.fused_tau;
         param.map(|t| {
             let shape = t.shape();
             let device = t.device();
-            let o = online.to_device(&device).reshape(shape);
-            t * (1.0 - tau) + o * tau
+            let o = online.to_device(&device);
+            // On WebGPU one kernel per parameter (burn's ops record three).
+            #[cfg(feature = "webgpu")]
+            if crate::nets::fused::runs_here(&device) {
+                let w = fused_tau.get_or_insert_with(|| crate::nets::fused::scalar(tau, &device));
+                let n = shape.num_elements();
+                return crate::nets::fused::polyak(t.reshape([n]), o, w.clone()).reshape(shape);
+            }
+            t * (1.0 - tau) + o.reshape(shape) * tau
         })
     }
 }

@@ -7,18 +7,31 @@
 //!   `dy/dt = a_i·y + b_i·net(t_i, y, s)` over the ODE's grid (Euler or Heun; flow `a = 0,
 //!   b = 1`; diffusion's probability-flow coefficients), keeping the hidden activations in
 //!   registers, then scores `min(Q1, Q2)(s, tanh(y))`. The weights are packed into one buffer
-//!   per network ([`FusedPolicy`], [`FusedCritic`]: a few copy dispatches, cached by the seam
-//!   until the next commit); the time/λ conditioning's first-layer contribution at each grid
-//!   point is one small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back
-//!   once.
+//!   per network ([`FusedPolicy`], [`FusedCritic`]: [`concat`], cached by the seam until the
+//!   next commit); the time/λ conditioning's first-layer contribution at each grid point is one
+//!   small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back once.
 //! - **Adam** ([`FusedAdam`]): one dispatch per parameter tensor instead of ~10.
+//! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
+//!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
+//!   dispatches in burn's ops, 1 + 1 here) and the mean squared error ([`mse`]; ~12 → 4).
+//! - **Copies and averages**: [`concat`] packs up to six tensors per dispatch (`Tensor::cat`
+//!   records one per tensor: the sampler's weight packing, the clip's gradient concatenation,
+//!   the joined readbacks); [`polyak`] is the target critic's average in one dispatch per
+//!   parameter (three in burn's ops).
 //!
-//! Same arithmetic as the host and burn paths (tanh-GELU, `tanh` clamped at ±15 as
-//! [`crate::nets::squash`] does, because WGSL's `tanh` overflows; burn's Adam); the parity
-//! tests compare them (`seam::tests` on a native wgpu adapter, `tests/web.rs` in Chromium).
+//! `crate::nets::{gelu, relu, relu_backward, mse, concat}` pick these on a WebGPU device
+//! ([`runs_here`]) and burn's ops elsewhere. Same arithmetic as the host and burn paths
+//! (tanh-GELU, `tanh` clamped at ±15 as [`crate::nets::squash`] does, because WGSL's `tanh`
+//! overflows; burn's Adam); the parity tests compare them (`seam::tests` and this module's
+//! tests on a native wgpu adapter, `tests/web.rs` in Chromium).
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::ops::numeric::empty_device_dtype;
@@ -53,6 +66,27 @@ pub trait FusedKernels: Backend {
         critic_layers: usize,
     ) -> FloatTensor<Self>;
 
+    /// Per row, `min(Q1, Q2)(s, a)` of the packed twin critic ([`FusedCritic`]) from
+    /// `s [rows·obs]` (one float when `obs == 0`) and `a [rows·act]`, and with `grad` its
+    /// gradient in `a` (the smaller head's, head 1 on ties): `[rows, 1 + act]`; or with `td` the
+    /// TD target `rew + not_done·min(Q1, Q2)` (`rew`, `not_done`: `[rows]`, else one float
+    /// each): `[rows, 1]`.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_q_grad(
+        s: FloatTensor<Self>,
+        a: FloatTensor<Self>,
+        critic: FloatTensor<Self>,
+        rew: FloatTensor<Self>,
+        not_done: FloatTensor<Self>,
+        rows: usize,
+        obs: usize,
+        act: usize,
+        hidden: usize,
+        layers: usize,
+        grad: bool,
+        td: bool,
+    ) -> FloatTensor<Self>;
+
     /// One Adam step of a flattened parameter `p` with gradient `g` and moments `m`, `v`
     /// (all `[n]`); `hyper` is `[lr, factor, eps, grad_scale]` ([`FusedAdam`]). Returns `(p', m', v')`.
     fn fused_adam(
@@ -62,6 +96,29 @@ pub trait FusedKernels: Backend {
         v: FloatTensor<Self>,
         hyper: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`),
+    /// `tau = [τ]`.
+    fn fused_polyak(
+        t: FloatTensor<Self>,
+        o: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `out` with the first `parts` of `a … f` (flattened) copied one after another from
+    /// element `offset` on, in place: [`concat`] packs up to six tensors per dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_pack(
+        out: FloatTensor<Self>,
+        parts: usize,
+        offset: usize,
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        e: FloatTensor<Self>,
+        f: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 impl FusedKernels for CubeBackend {
@@ -113,6 +170,48 @@ impl FusedKernels for CubeBackend {
         out
     }
 
+    fn fused_q_grad(
+        s: CubeTensor,
+        a: CubeTensor,
+        critic: CubeTensor,
+        rew: CubeTensor,
+        not_done: CubeTensor,
+        rows: usize,
+        obs: usize,
+        act: usize,
+        hidden: usize,
+        layers: usize,
+        grad: bool,
+        td: bool,
+    ) -> CubeTensor {
+        let width = if grad { 1 + act } else { 1 };
+        let out = empty_device_dtype(
+            a.client.clone(),
+            a.device.clone(),
+            burn::tensor::Shape::new([rows, width]),
+            a.dtype,
+        );
+        let (count, dim) = grid(rows, 64);
+        q_grad_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(s),
+            buffer(a),
+            buffer(critic),
+            buffer(rew),
+            buffer(not_done),
+            out.clone().into_buffer_arg(),
+            obs,
+            act,
+            hidden,
+            layers,
+            grad,
+            td,
+        );
+        out
+    }
+
     fn fused_adam(
         p: CubeTensor,
         g: CubeTensor,
@@ -145,6 +244,462 @@ impl FusedKernels for CubeBackend {
             v2.clone().into_buffer_arg(),
         );
         (p2, m2, v2)
+    }
+
+    fn fused_polyak(t: CubeTensor, o: CubeTensor, tau: CubeTensor) -> CubeTensor {
+        let out = empty_like(&t);
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        polyak_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(t),
+            buffer(o),
+            buffer(tau),
+            out.clone().into_buffer_arg(),
+        );
+        out
+    }
+
+    fn fused_pack(
+        out: CubeTensor,
+        parts: usize,
+        offset: usize,
+        a: CubeTensor,
+        b: CubeTensor,
+        c: CubeTensor,
+        d: CubeTensor,
+        e: CubeTensor,
+        f: CubeTensor,
+    ) -> CubeTensor {
+        let len = |t: &CubeTensor, k: usize| if k < parts { t.meta.num_elements() } else { 0 };
+        let n = [
+            len(&a, 0),
+            len(&b, 1),
+            len(&c, 2),
+            len(&d, 3),
+            len(&e, 4),
+            len(&f, 5),
+        ];
+        let (count, dim) = grid(n.iter().sum(), 256);
+        pack_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(a),
+            buffer(b),
+            buffer(c),
+            buffer(d),
+            buffer(e),
+            buffer(f),
+            out.clone().into_buffer_arg(),
+            offset,
+            n[0],
+            n[1],
+            n[2],
+            n[3],
+            n[4],
+            n[5],
+        );
+        out
+    }
+}
+
+/// `out[offset + i]` for the `i`-th element of `a ‖ b ‖ … ‖ f` (lengths `n0 … n5`, zero for an
+/// unused slot), one thread per element.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn pack_kernel(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    d: &[f32],
+    e: &[f32],
+    f: &[f32],
+    out: &mut [f32],
+    #[comptime] offset: usize,
+    #[comptime] n0: usize,
+    #[comptime] n1: usize,
+    #[comptime] n2: usize,
+    #[comptime] n3: usize,
+    #[comptime] n4: usize,
+    #[comptime] n5: usize,
+) {
+    let i = ABSOLUTE_POS;
+    let e1 = comptime![n0 + n1];
+    let e2 = comptime![n0 + n1 + n2];
+    let e3 = comptime![n0 + n1 + n2 + n3];
+    let e4 = comptime![n0 + n1 + n2 + n3 + n4];
+    let e5 = comptime![n0 + n1 + n2 + n3 + n4 + n5];
+    if i >= e5 {
+        terminate!();
+    }
+    if i < n0 {
+        out[offset + i] = a[i];
+    } else if i < e1 {
+        out[offset + i] = b[i - n0];
+    } else if i < e2 {
+        out[offset + i] = c[i - e1];
+    } else if i < e3 {
+        out[offset + i] = d[i - e2];
+    } else if i < e4 {
+        out[offset + i] = e[i - e3];
+    } else {
+        out[offset + i] = f[i - e4];
+    }
+}
+
+/// `out = t·(1 − τ) + o·τ`, the arithmetic of `nets::critic::polyak`.
+#[cube(launch)]
+fn polyak_kernel(t: &[f32], o: &[f32], tau: &[f32], out: &mut [f32]) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let w = tau[0];
+    out[i] = t[i] * (1.0f32 - w) + o[i] * w;
+}
+
+/// Kernels the training steps differentiate through, **one dispatch each way**: the hidden
+/// activations (burn's ops record ~8 forward and ~15 backward for tanh-GELU, 2 and 2 for ReLU)
+/// and the mean squared error (~4 and ~8). A tracked input goes to the `Autodiff`
+/// implementation below, which records the `*_backward` kernel as the backward step.
+#[backend_extension(Cube, Autodiff)]
+pub trait DifferentiableKernels: Backend {
+    /// `act(x)`, element by element.
+    fn fused_act(x: FloatTensor<Self>, gelu: bool) -> FloatTensor<Self>;
+
+    /// `grad · act'(x)`, element by element (`x` is the activation's input).
+    fn fused_act_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        gelu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// `[mean((p − y)²)]` of flat `p`, `y` (`[n]`): the squared errors in one dispatch, burn's mean.
+    fn fused_mse(p: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `g · 2(p − y)/n`, the gradient of [`DifferentiableKernels::fused_mse`] in `p` (`g`: `[1]`).
+    fn fused_mse_backward(
+        p: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+impl DifferentiableKernels for CubeBackend {
+    fn fused_mse(p: CubeTensor, y: CubeTensor) -> CubeTensor {
+        let out = empty_like(&p);
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        sq_err_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(p),
+            buffer(y),
+            out.clone().into_buffer_arg(),
+        );
+        Self::float_mean(out)
+    }
+
+    fn fused_mse_backward(p: CubeTensor, y: CubeTensor, g: CubeTensor) -> CubeTensor {
+        let n = p.meta.num_elements();
+        let out = empty_like(&p);
+        let (count, dim) = grid(n, 256);
+        mse_backward_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(p),
+            buffer(y),
+            buffer(g),
+            out.clone().into_buffer_arg(),
+            n,
+        );
+        out
+    }
+
+    fn fused_act(x: CubeTensor, gelu: bool) -> CubeTensor {
+        let out = empty_like(&x);
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        act_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(x),
+            out.clone().into_buffer_arg(),
+            gelu,
+        );
+        out
+    }
+
+    fn fused_act_backward(x: CubeTensor, grad: CubeTensor, gelu: bool) -> CubeTensor {
+        let out = empty_like(&x);
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        act_backward_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(x),
+            buffer(grad),
+            out.clone().into_buffer_arg(),
+            gelu,
+        );
+        out
+    }
+}
+
+impl<B: DifferentiableKernels, C: CheckpointStrategy> DifferentiableKernels for Autodiff<B, C> {
+    fn fused_act(x: FloatTensor<Self>, gelu: bool) -> FloatTensor<Self> {
+        /// The backward step: `grad · act'(x)` from the saved input.
+        #[derive(Debug)]
+        struct ActBackward(bool);
+
+        impl<B: DifferentiableKernels> Backward<B, 1> for ActBackward {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let x = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |g| {
+                    B::fused_act_backward(x, g, self.0)
+                });
+            }
+        }
+
+        match ActBackward(gelu)
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.into_primitive();
+                prep.finish(input.clone(), B::fused_act(input, gelu))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_act(x.into_primitive(), gelu)),
+        }
+    }
+
+    fn fused_mse(p: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// The backward step: `g · 2(p − y)/n` to `p`, its negative to `y`.
+        #[derive(Debug)]
+        struct MseBackward;
+
+        impl<B: DifferentiableKernels> Backward<B, 2> for MseBackward {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let (p, y) = ops.state;
+                let [node_p, node_y] = ops.parents;
+                let g = grads.consume::<B>(&ops.node);
+                let dp = B::fused_mse_backward(p, y, g);
+                if let Some(node) = node_y {
+                    grads.register::<B>(node.id, B::float_neg(dp.clone()));
+                }
+                if let Some(node) = node_p {
+                    grads.register::<B>(node.id, dp);
+                }
+            }
+        }
+
+        match MseBackward
+            .prepare::<C>([p.node(), y.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (p, y) = (p.into_primitive(), y.into_primitive());
+                let out = B::fused_mse(p.clone(), y.clone());
+                prep.finish((p, y), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::fused_mse(p.into_primitive(), y.into_primitive()))
+            }
+        }
+    }
+
+    /// Not differentiated itself (only the forward is): computed on the inner backend.
+    fn fused_mse_backward(
+        p: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::fused_mse_backward(
+            p.into_primitive(),
+            y.into_primitive(),
+            g.into_primitive(),
+        ))
+    }
+
+    /// Not differentiated itself (only the forward is): computed on the inner backend.
+    fn fused_act_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        gelu: bool,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::fused_act_backward(
+            x.into_primitive(),
+            grad.into_primitive(),
+            gelu,
+        ))
+    }
+}
+
+/// `act(x)` of a tensor on a WebGPU device (plain or autodiff): one dispatch, and one in the
+/// backward pass ([`DifferentiableKernels`]).
+pub fn activation<const D: usize>(x: Tensor<D>, gelu: bool) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_act(x.into_dispatch(), gelu))
+}
+
+/// `[mean((p − y)²)]` on a WebGPU device: the squared errors in one dispatch and burn's mean,
+/// one dispatch in the backward pass.
+pub fn mse<const D: usize>(p: Tensor<D>, y: Tensor<D>) -> Tensor<1> {
+    let n = p.shape().num_elements();
+    Tensor::from_dispatch(Dispatch::fused_mse(
+        p.reshape([n]).into_dispatch(),
+        y.reshape([n]).into_dispatch(),
+    ))
+}
+
+/// `grad · act'(x)` for an explicit backward pass on a WebGPU device (one dispatch).
+pub fn activation_backward<const D: usize>(x: Tensor<D>, grad: Tensor<D>, gelu: bool) -> Tensor<D> {
+    Tensor::from_dispatch(Dispatch::fused_act_backward(
+        x.into_dispatch(),
+        grad.into_dispatch(),
+        gelu,
+    ))
+}
+
+/// `t·(1 − τ) + o·τ` for flattened parameters on a WebGPU device (one dispatch); `tau` is
+/// `[τ]` on the device, shared by every parameter of a module.
+pub fn polyak(t: Tensor<1>, o: Tensor<1>, tau: Tensor<1>) -> Tensor<1> {
+    Tensor::from_dispatch(Dispatch::fused_polyak(
+        t.into_dispatch(),
+        o.into_dispatch(),
+        tau.into_dispatch(),
+    ))
+}
+
+/// `Tensor::cat(parts, 0)` of flat tensors on a WebGPU device in one dispatch per six parts
+/// (`cat` records one per part).
+pub fn concat(parts: Vec<Tensor<1>>) -> Tensor<1> {
+    let total = parts.iter().map(|p| p.dims()[0]).sum::<usize>();
+    let mut out = Tensor::<1>::empty([total], &parts[0].device()).into_dispatch();
+    let mut offset = 0;
+    for chunk in parts.chunks(6) {
+        // An unused slot gets a buffer of its own (bindings of one dispatch must not alias).
+        let at = |k: usize| match chunk.get(k) {
+            Some(p) => p.clone().into_dispatch(),
+            None => Tensor::<1>::empty([1], &chunk[0].device()).into_dispatch(),
+        };
+        out = Dispatch::fused_pack(
+            out,
+            chunk.len(),
+            offset,
+            at(0),
+            at(1),
+            at(2),
+            at(3),
+            at(4),
+            at(5),
+        );
+        offset += chunk.iter().map(|p| p.dims()[0]).sum::<usize>();
+    }
+    Tensor::from_dispatch(out)
+}
+
+/// `[v]` on `device`.
+pub fn scalar(v: f32, device: &Device) -> Tensor<1> {
+    upload(vec![v], device)
+}
+
+/// Whether `device` runs this module's kernels: a CubeCL (WebGPU) device, plain or autodiff.
+pub fn runs_here(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Cube(_)
+    )
+}
+
+fn empty_like(x: &CubeTensor) -> CubeTensor {
+    empty_device_dtype(
+        x.client.clone(),
+        x.device.clone(),
+        x.meta.shape().clone(),
+        x.dtype,
+    )
+}
+
+/// `out = (p − y)²`, one thread per element.
+#[cube(launch)]
+fn sq_err_kernel(p: &[f32], y: &[f32], out: &mut [f32]) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let d = p[i] - y[i];
+    out[i] = d * d;
+}
+
+/// `out = g[0] · 2(p − y)/n`, one thread per element.
+#[cube(launch)]
+fn mse_backward_kernel(p: &[f32], y: &[f32], g: &[f32], out: &mut [f32], #[comptime] n: usize) {
+    let i = ABSOLUTE_POS;
+    if i >= n {
+        terminate!();
+    }
+    out[i] = g[0] * 2.0f32 * (p[i] - y[i]) / f32::cast_from(n);
+}
+
+/// tanh-GELU (as [`gelu_tanh`]) or ReLU, one thread per element.
+#[cube(launch)]
+fn act_kernel(x: &[f32], out: &mut [f32], #[comptime] gelu: bool) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let v = x[i];
+    if gelu {
+        out[i] = gelu_tanh(v);
+    } else {
+        let mut r = v;
+        if r < 0.0f32 {
+            r = 0.0f32;
+        }
+        out[i] = r;
+    }
+}
+
+/// `grad · act'(x)`: tanh-GELU's derivative
+/// `½(1 + t) + ½·x·(1 − t²)·c·(1 + 3a·x²)` with `t = tanh(c·(x + a·x³))`, or ReLU's step
+/// (zero at `x ≤ 0`, as burn's `relu_backward`).
+#[cube(launch)]
+fn act_backward_kernel(x: &[f32], grad: &[f32], out: &mut [f32], #[comptime] gelu: bool) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let v = x[i];
+    if gelu {
+        let t = tanh_c(GELU_C * (v + GELU_A * v * v * v));
+        let d = 0.5f32 * (1.0f32 + t)
+            + 0.5f32 * v * (1.0f32 - t * t) * GELU_C * (1.0f32 + 3.0f32 * GELU_A * v * v);
+        out[i] = grad[i] * d;
+    } else {
+        let mut g = grad[i];
+        if v <= 0.0f32 {
+            g = 0.0f32;
+        }
+        out[i] = g;
     }
 }
 
@@ -203,10 +758,14 @@ fn tanh_c(x: f32) -> f32 {
     z.tanh()
 }
 
+/// `√(2/π)` and the cubic coefficient of tanh-GELU.
+const GELU_C: f32 = 0.797_884_6;
+const GELU_A: f32 = 0.044_715;
+
 /// The tanh approximation of GELU (flax's default; `gelu_approximate` in burn, `nets::host`).
 #[cube]
-fn gelu(x: f32) -> f32 {
-    0.5f32 * x * (1.0f32 + tanh_c(0.797_884_6f32 * (x + 0.044_715f32 * x * x * x)))
+fn gelu_tanh(x: f32) -> f32 {
+    0.5f32 * x * (1.0f32 + tanh_c(GELU_C * (x + GELU_A * x * x * x)))
 }
 
 /// One thread per row (see the module docs). Everything is in this one function: CubeCL 0.11
@@ -274,7 +833,7 @@ fn ode_kernel(
                 for j in 0..act {
                     acc += x[j] * actor[(obs + j) * hidden + k];
                 }
-                h1[k] = gelu(acc);
+                h1[k] = gelu_tanh(acc);
             }
             for b in 0..blocks {
                 let off = (obs + act + 1) * hidden + b * (hidden * hidden + hidden);
@@ -283,7 +842,7 @@ fn ode_kernel(
                     for m in 0..hidden {
                         acc += h1[m] * actor[off + m * hidden + k];
                     }
-                    h2[k] = h1[k] + gelu(acc);
+                    h2[k] = h1[k] + gelu_tanh(acc);
                 }
                 for k in 0..hidden {
                     h1[k] = h2[k];
@@ -368,6 +927,190 @@ fn ode_kernel(
     }
 }
 
+/// One thread per row: both ReLU heads forward at `x = (s, a)`, keeping every hidden
+/// pre-activation, then (`grad`) the smaller head's backward pass to the action
+/// (`nets::critic`'s `q_min_and_grad`, whose explicit backward this is). Output row
+/// `[q, ∂q/∂a (act)]`, `[q]`, or (`td`) `[rew + not_done·q]`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn q_grad_kernel(
+    s: &[f32],
+    a: &[f32],
+    critic: &[f32],
+    rew: &[f32],
+    not_done: &[f32],
+    out: &mut [f32],
+    #[comptime] obs: usize,
+    #[comptime] act: usize,
+    #[comptime] ch: usize,
+    #[comptime] layers: usize,
+    #[comptime] grad: bool,
+    #[comptime] td: bool,
+) {
+    let row = ABSOLUTE_POS;
+    let width = comptime![if grad { 1 + act } else { 1 }];
+    if row * width >= out.len() {
+        terminate!();
+    }
+    let input = comptime![obs + act];
+    let head = comptime![(obs + act + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1];
+    let per_head = comptime![layers * ch];
+    // Pre-activations of every hidden layer of both heads: [head][layer][unit].
+    let mut z = Array::<f32>::new(comptime![2 * layers * ch]);
+    let mut q = 0.0f32;
+    let mut pick = 0usize;
+    for hd in 0..2usize {
+        let base = hd * head;
+        let zb = hd * per_head;
+        for k in 0..ch {
+            let mut acc = critic[base + input * ch + k];
+            for m in 0..obs {
+                acc += s[row * obs + m] * critic[base + m * ch + k];
+            }
+            for j in 0..act {
+                acc += a[row * act + j] * critic[base + (obs + j) * ch + k];
+            }
+            z[zb + k] = acc;
+        }
+        for l in 1..layers {
+            let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
+            for k in 0..ch {
+                let mut acc = critic[off + ch * ch + k];
+                for m in 0..ch {
+                    let mut h = z[zb + (l - 1) * ch + m];
+                    if h < 0.0f32 {
+                        h = 0.0f32;
+                    }
+                    acc += h * critic[off + m * ch + k];
+                }
+                z[zb + l * ch + k] = acc;
+            }
+        }
+        let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
+        let mut qh = critic[off + ch];
+        for m in 0..ch {
+            let mut h = z[zb + (layers - 1) * ch + m];
+            if h < 0.0f32 {
+                h = 0.0f32;
+            }
+            qh += h * critic[off + m];
+        }
+        if hd == 0 || qh < q {
+            q = qh;
+            pick = hd;
+        }
+    }
+    if td {
+        out[row * width] = rew[row] + not_done[row] * q;
+    } else {
+        out[row * width] = q;
+    }
+    // A block, not an early `terminate!()` for `!grad`: that compiled to a kernel whose rows
+    // after the first read wrong values (lavapipe; `q_and_grad_matches_…` caught it).
+    if grad {
+        // Backward through the picked head: g = ∂q/∂(pre-activation) of the current layer.
+        let base = pick * head;
+        let zb = pick * per_head;
+        let mut g = Array::<f32>::new(ch);
+        let mut g2 = Array::<f32>::new(ch);
+        let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
+        for m in 0..ch {
+            let mut v = 0.0f32;
+            if z[zb + (layers - 1) * ch + m] > 0.0f32 {
+                v = critic[off + m];
+            }
+            g[m] = v;
+        }
+        for r in 1..layers {
+            let l = layers - r;
+            let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
+            for m in 0..ch {
+                let mut v = 0.0f32;
+                if z[zb + (l - 1) * ch + m] > 0.0f32 {
+                    for k in 0..ch {
+                        v += critic[off + m * ch + k] * g[k];
+                    }
+                }
+                g2[m] = v;
+            }
+            for m in 0..ch {
+                g[m] = g2[m];
+            }
+        }
+        for j in 0..act {
+            let mut v = 0.0f32;
+            for k in 0..ch {
+                v += critic[base + (obs + j) * ch + k] * g[k];
+            }
+            out[row * width + 1 + j] = v;
+        }
+    }
+}
+
+/// `(min(Q1, Q2) [rows], ∂/∂a [rows·act])` of a packed critic at `(s, a)`: **one dispatch** (the
+/// inputs are uploads), one readback.
+pub fn q_and_grad(
+    critic: &FusedCritic,
+    s: Vec<f32>,
+    a: Vec<f32>,
+    obs: usize,
+    act: usize,
+    device: &Device,
+) -> Tensor<2> {
+    q_kernel(critic, s, a, None, obs, act, device)
+}
+
+/// `min(Q1, Q2)` of a packed critic at `(s, a)`, `[rows, 1]`, or with `td = (rew, not_done)`
+/// the TD target `rew + not_done·min(Q1, Q2)`: one dispatch.
+pub fn q_min(
+    critic: &FusedCritic,
+    s: Vec<f32>,
+    a: Vec<f32>,
+    td: Option<(Vec<f32>, Vec<f32>)>,
+    obs: usize,
+    act: usize,
+    device: &Device,
+) -> Tensor<2> {
+    q_kernel(critic, s, a, Some(td), obs, act, device)
+}
+
+/// The launch behind [`q_and_grad`] (`td: None`) and [`q_min`] (`td: Some(_)`).
+fn q_kernel(
+    critic: &FusedCritic,
+    s: Vec<f32>,
+    a: Vec<f32>,
+    td: Option<Option<(Vec<f32>, Vec<f32>)>>,
+    obs: usize,
+    act: usize,
+    device: &Device,
+) -> Tensor<2> {
+    let rows = a.len() / act;
+    let s = if obs > 0 {
+        upload(s, device)
+    } else {
+        upload(vec![0.0], device)
+    };
+    let grad = td.is_none();
+    let (rew, not_done, with_td) = match td.flatten() {
+        Some((r, nd)) => (upload(r, device), upload(nd, device), true),
+        None => (upload(vec![0.0], device), upload(vec![0.0], device), false),
+    };
+    Tensor::from_dispatch(Dispatch::fused_q_grad(
+        s.into_dispatch(),
+        upload(a, device).into_dispatch(),
+        critic.packed.clone().into_dispatch(),
+        rew.into_dispatch(),
+        not_done.into_dispatch(),
+        rows,
+        obs,
+        act,
+        critic.hidden,
+        critic.layers,
+        grad,
+        with_td,
+    ))
+}
+
 fn flat(t: Tensor<2>) -> Tensor<1> {
     let n = t.dims().iter().product::<usize>();
     t.reshape([n])
@@ -412,7 +1155,7 @@ impl FusedPolicy {
         let (grid, coef) = coefficients(cfg.param, ode);
         let cond = p.input_cond.forward(p.conditioning(&grid, lambda, device));
         Self {
-            packed: Tensor::cat(parts, 0),
+            packed: concat(parts),
             cond: flat(cond),
             coef: upload(coef, device),
             obs: cfg.state_dim,
@@ -442,7 +1185,7 @@ impl FusedCritic {
             }
         }
         Self {
-            packed: Tensor::cat(parts, 0),
+            packed: concat(parts),
             hidden: c.config.hidden,
             layers: c.config.layers,
         }
@@ -593,5 +1336,183 @@ impl burn::module::ModuleMapper for AdamMapper<'_> {
             updated = updated.require_grad();
         }
         burn::module::Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// Each kernel against burn's ops (or the formula) on a native wgpu adapter (`make
+/// test-native-wgpu`; Mesa's lavapipe on a machine with no GPU).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{ComputeDevice, read_f32};
+
+    fn gpu() -> ComputeDevice {
+        pollster::block_on(ComputeDevice::webgpu())
+            .expect("a wgpu adapter (e.g. mesa-vulkan-drivers)")
+    }
+
+    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        pollster::block_on(read_f32(t)).unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * x.abs().max(1.0),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    fn ramp(n: usize, scale: f32, device: &Device) -> Tensor<1> {
+        upload(
+            (0..n)
+                .map(|i| (i as f32 - n as f32 / 2.0) * scale)
+                .collect(),
+            device,
+        )
+    }
+
+    #[test]
+    fn concat_packs_any_number_of_parts_like_cat() {
+        let dev = gpu();
+        let d = dev.device();
+        // 13 parts (three dispatches), lengths 1 to 300, and the pairs of `read_f32_pair`.
+        for lens in [
+            vec![3, 1],
+            (1..=13).map(|k| k * k + (k % 3) * 100).collect::<Vec<_>>(),
+        ] {
+            let parts: Vec<Tensor<1>> = lens
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| ramp(n, 0.5 + k as f32, d))
+                .collect();
+            let want = read(Tensor::cat(parts.clone(), 0));
+            assert_eq!(read(concat(parts)), want, "lengths {lens:?}");
+        }
+    }
+
+    #[test]
+    fn activations_and_their_gradients_match_burn_and_the_formula() {
+        let dev = gpu();
+        let ad = dev.autodiff();
+        let xs: Vec<f32> = (0..517).map(|i| (i as f32 - 258.0) * 0.05).collect();
+        let n = xs.len();
+        for gelu in [true, false] {
+            let x = upload(xs.clone(), &ad).require_grad();
+            let y = activation(x.clone(), gelu);
+            let want = if gelu {
+                burn::tensor::activation::gelu_approximate(x.clone().inner())
+            } else {
+                burn::tensor::activation::relu(x.clone().inner())
+            };
+            close(&read(y.clone().inner()), &read(want), 1e-6, "forward");
+            // d/dx Σ y·w = w·act'(x), against central differences of the definition.
+            let w = ramp(n, 0.01, &ad);
+            let g = (y * w.clone()).sum().backward();
+            let got = read(x.grad(&g).unwrap());
+            let ws = read(w.inner());
+            let f = |v: f64| {
+                if gelu {
+                    let c = (2.0 / std::f64::consts::PI).sqrt();
+                    0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+                } else {
+                    v.max(0.0)
+                }
+            };
+            for (i, &v) in xs.iter().enumerate() {
+                let v = f64::from(v);
+                // ReLU's kink: burn's convention (zero at 0) instead of a difference.
+                let d = if !gelu && v.abs() < 1e-3 {
+                    0.0
+                } else {
+                    (f(v + 1e-4) - f(v - 1e-4)) / 2e-4
+                };
+                let want = (f64::from(ws[i]) * d) as f32;
+                assert!(
+                    (got[i] - want).abs() <= 1e-4,
+                    "gelu {gelu} x {v}: {} vs {want}",
+                    got[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mse_and_its_gradient_match_burn() {
+        let dev = gpu();
+        let ad = dev.autodiff();
+        let p = ramp(300, 0.013, &ad).reshape([150, 2]).require_grad();
+        let y = ramp(300, -0.007, &ad).reshape([150, 2]);
+        let got = mse(p.clone(), y.clone());
+        let want = (p.clone() - y.clone()).square().mean();
+        close(
+            &read(got.clone().inner()),
+            &read(want.clone().inner()),
+            1e-5,
+            "loss",
+        );
+        let (g1, g2) = ((got * 3.0).backward(), (want * 3.0).backward());
+        close(
+            &read(p.grad(&g1).unwrap()),
+            &read(p.grad(&g2).unwrap()),
+            1e-5,
+            "∂/∂p",
+        );
+    }
+
+    #[test]
+    fn q_and_grad_matches_the_critics_explicit_backward() {
+        use crate::nets::critic::CriticConfig;
+        let dev = gpu();
+        let d = dev.device();
+        // No state (sampler-like), a 3-wide state; two and three hidden layers; act 1 and 2.
+        for (obs, act, hidden, layers) in [(3, 1, 64, 2), (0, 2, 16, 3), (5, 2, 32, 1)] {
+            let mut cfg = CriticConfig::new(obs, act, hidden);
+            cfg.layers = layers;
+            let critic = cfg.init(d, &mut crate::rng::seeded(7));
+            let rows = 300;
+            let r = &mut crate::rng::seeded(8);
+            let (s, a) = (
+                crate::rng::normals(r, rows * obs),
+                crate::rng::normals(r, rows * act),
+            );
+            let out = read(q_and_grad(
+                &FusedCritic::new(&critic),
+                s.clone(),
+                a.clone(),
+                obs,
+                act,
+                d,
+            ));
+            let t =
+                |v: Vec<f32>, c: usize| Tensor::<2>::from_data(TensorData::new(v, [rows, c]), d);
+            let (q, g) = critic.q_min_and_grad(t(s.clone(), obs), t(a.clone(), act));
+            let (q, g) = (read(q), read(g));
+            let got_q: Vec<f32> = out.chunks(act + 1).map(|r| r[0]).collect();
+            let got_g: Vec<f32> = out.chunks(act + 1).flat_map(|r| r[1..].to_vec()).collect();
+            let what = format!("obs {obs} act {act} hidden {hidden} layers {layers}");
+            close(&got_q, &q, 1e-5, &format!("Q, {what}"));
+            close(&got_g, &g, 1e-5, &format!("∇ₐQ, {what}"));
+            // The same kernel without the gradient: Q alone, and the TD target.
+            let packed = FusedCritic::new(&critic);
+            let (rew, nd) = (crate::rng::normals(r, rows), crate::rng::normals(r, rows));
+            let only = read(q_min(&packed, s.clone(), a.clone(), None, obs, act, d));
+            close(&only, &q, 1e-5, &format!("Q alone, {what}"));
+            let td = Some((rew.clone(), nd.clone()));
+            let y = read(q_min(&packed, s.clone(), a.clone(), td, obs, act, d));
+            let want: Vec<f32> = (0..rows).map(|i| rew[i] + nd[i] * q[i]).collect();
+            close(&y, &want, 1e-5, &format!("TD target, {what}"));
+        }
+    }
+
+    #[test]
+    fn polyak_is_the_convex_combination() {
+        let dev = gpu();
+        let d = dev.device();
+        let (t, o) = (ramp(1000, 0.1, d), ramp(1000, -0.03, d));
+        let got = read(polyak(t.clone(), o.clone(), scalar(0.25, d)));
+        close(&got, &read(t * 0.75 + o * 0.25), 1e-6, "polyak");
     }
 }

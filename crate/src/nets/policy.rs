@@ -40,7 +40,6 @@ use std::str::FromStr;
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::activation::gelu_approximate;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -428,9 +427,9 @@ impl Policy {
     /// `x = (s, y)`: `[n, state_dim + act_dim]`; `cond_h`: the conditioning's first-layer
     /// contribution, `[n or 1, hidden]`.
     fn forward_with_cond_bias(&self, x: Tensor<2>, cond_h: Tensor<2>) -> Tensor<2> {
-        let mut h = gelu_approximate(self.input.forward(x) + cond_h);
+        let mut h = super::gelu(self.input.forward(x) + cond_h);
         for block in &self.blocks {
-            h = h.clone() + gelu_approximate(block.forward(h));
+            h = h.clone() + super::gelu(block.forward(h));
         }
         self.output.forward(h)
     }

@@ -125,8 +125,9 @@ pub(crate) struct Clipped {
 
 /// The loss (a one-element tensor off the autodiff graph) and the global L2 norm of `grads` of
 /// `module`'s parameters, read back together: one readback for both, each being a pipeline
-/// flush on WebGPU. The squares are summed over one concatenation of every gradient, so on
-/// WebGPU the norm is a copy per tensor and one reduction, not a reduction per tensor.
+/// flush on WebGPU. The squares are summed over one concatenation of every gradient
+/// (`nets::concat`: on WebGPU one copy dispatch per six tensors) and one reduction, not a
+/// reduction per tensor.
 pub(crate) async fn loss_and_global_norm<M: Module>(
     grads: &GradientsParams,
     module: &M,
@@ -152,7 +153,7 @@ pub(crate) async fn loss_and_global_norm<M: Module>(
     if flat.parts.is_empty() {
         return Ok((read_scalar(loss).await?, 0.0));
     }
-    let sq = Tensor::cat(flat.parts, 0).square().sum();
+    let sq = crate::nets::concat(flat.parts).square().sum();
     let (l, sq) = read_scalar_pair(loss, sq).await?;
     Ok((l, sq.sqrt()))
 }

@@ -14,7 +14,7 @@ use crate::nets::critic::{Critic, polyak};
 use crate::nets::fused;
 use crate::nets::host::optim::clip_scale;
 use crate::nets::host::{HostCritic, HostPolicy, load};
-use crate::nets::{OdeConfig, Policy, squash};
+use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
@@ -179,7 +179,7 @@ impl PolicyNets for BurnActor {
         let pred = self
             .policy
             .forward(tensor2(xt.to_vec(), n, d, &ad), s, cond);
-        let loss = (pred - tensor2(target.to_vec(), n, d, &ad)).square().mean();
+        let loss = mse(pred, tensor2(target.to_vec(), n, d, &ad));
         let (policy, opt, step) = self
             .opt
             .staged_step(&self.policy, loss, self.grad_clip, lr)
@@ -227,6 +227,9 @@ pub struct BurnNets {
     /// The committed critic packed for the fused sampler (WebGPU), dropped at each commit.
     #[cfg(feature = "webgpu")]
     fused_critic: Option<fused::FusedCritic>,
+    /// The staged critic as `q_and_grad` packed it (WebGPU): the sampler's at its commit.
+    #[cfg(feature = "webgpu")]
+    staged_fused: std::cell::RefCell<Option<fused::FusedCritic>>,
 }
 
 impl BurnNets {
@@ -246,6 +249,8 @@ impl BurnNets {
             device: device.clone(),
             #[cfg(feature = "webgpu")]
             fused_critic: None,
+            #[cfg(feature = "webgpu")]
+            staged_fused: Default::default(),
         }
     }
 
@@ -265,13 +270,15 @@ impl BurnNets {
             tensor2(a.to_vec(), n, d, &ad),
         );
         let (q1, q2) = self.critic.forward(s, a);
-        let loss = (q1 - y.clone()).square().mean() + (q2 - y).square().mean();
+        let loss = mse(q1, y.clone()) + mse(q2, y);
         let clip = self.actor.grad_clip;
         let (critic, opt, step) = self
             .critic_opt
             .staged_step(&self.critic, loss, clip, lr)
             .await?;
         self.staged = Some((critic, opt));
+        #[cfg(feature = "webgpu")]
+        self.staged_fused.get_mut().take();
         Ok(step)
     }
 
@@ -328,6 +335,22 @@ impl RfmNets for BurnNets {
     }
 
     async fn target_q(&mut self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
+            let packed = fused::FusedCritic::new(&self.target);
+            let dev = self.device.device();
+            return read_f32(fused::q_min(
+                &packed,
+                s.to_vec(),
+                a.to_vec(),
+                None,
+                o,
+                d,
+                dev,
+            ))
+            .await;
+        }
         let (s, a) = self.rows(s, a);
         read_f32(self.target.q_min(s, a)).await
     }
@@ -347,6 +370,25 @@ impl RfmNets for BurnNets {
             (Some((c, _)), true) => c,
             _ => &self.critic,
         };
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            // One dispatch for both heads and the backward pass (nets::fused), after packing
+            // the critic (kept for the sampler when the staged one is committed).
+            let (o, d) = (critic.config.obs_dim, critic.config.act_dim);
+            let packed = fused::FusedCritic::new(&critic.valid());
+            let out =
+                fused::q_and_grad(&packed, s.to_vec(), a.to_vec(), o, d, self.device.device());
+            if staged && self.staged.is_some() {
+                *self.staged_fused.borrow_mut() = Some(packed);
+            }
+            let both = read_f32(out).await?;
+            let (mut q, mut g) = (Vec::with_capacity(both.len() / (d + 1)), Vec::new());
+            for row in both.chunks_exact(d + 1) {
+                q.push(row[0]);
+                g.extend_from_slice(&row[1..]);
+            }
+            return Ok((q, g));
+        }
         let (s, a) = self.rows(s, a);
         let (q, g) = critic.valid().q_min_and_grad(s, a);
         read_f32_pair(q, g).await
@@ -373,9 +415,21 @@ impl RfmNets for BurnNets {
         // The target stays on the device: no readback of Q' (and no upload of y).
         let n = batch.rew.len();
         let dev = self.device.device();
+        let not_done: Vec<f32> = batch.done.iter().map(|d| gamma * (1.0 - d)).collect();
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            // The target critic and the TD target in one dispatch (nets::fused).
+            let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
+            let packed = fused::FusedCritic::new(&self.target);
+            let td = Some((batch.rew.clone(), not_done));
+            let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
+            let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
+            return self
+                .critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
+                .await;
+        }
         let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
-        let not_done: Vec<f32> = batch.done.iter().map(|d| gamma * (1.0 - d)).collect();
         let y = tensor2(batch.rew.clone(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
         self.critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
             .await
@@ -386,7 +440,9 @@ impl RfmNets for BurnNets {
             self.critic = c;
             self.critic_opt = o;
             #[cfg(feature = "webgpu")]
-            self.fused_critic.take();
+            {
+                self.fused_critic = self.staged_fused.get_mut().take();
+            }
         }
         self.actor.commit_actor();
         self.target = polyak(self.target.clone(), &self.critic, tau);
@@ -404,7 +460,10 @@ impl RfmNets for BurnNets {
         let target = import_module("target", self.target.clone(), store)?;
         self.actor.replace_policy(actor);
         #[cfg(feature = "webgpu")]
-        self.fused_critic.take();
+        {
+            self.fused_critic.take();
+            self.staged_fused.get_mut().take();
+        }
         (self.critic, self.target) = (critic, target);
         self.critic_opt = Adam::new(&self.device);
         self.staged = None;
