@@ -105,6 +105,27 @@ pub trait FusedKernels: Backend {
         tau: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
+    /// Six flat tensors of lengths `n0 … n5` cut from `packed` one after another from element
+    /// `offset` on (a zero length gives an unused one-element tensor): [`split`].
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn fused_unpack(
+        packed: FloatTensor<Self>,
+        offset: usize,
+        n0: usize,
+        n1: usize,
+        n2: usize,
+        n3: usize,
+        n4: usize,
+        n5: usize,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
     /// `out` with the first `parts` of `a … f` (flattened) copied one after another from
     /// element `offset` on, in place: [`concat`] packs up to six tensors per dispatch.
     #[allow(clippy::too_many_arguments)]
@@ -261,6 +282,57 @@ impl FusedKernels for CubeBackend {
         out
     }
 
+    fn fused_unpack(
+        packed: CubeTensor,
+        offset: usize,
+        n0: usize,
+        n1: usize,
+        n2: usize,
+        n3: usize,
+        n4: usize,
+        n5: usize,
+    ) -> (
+        CubeTensor,
+        CubeTensor,
+        CubeTensor,
+        CubeTensor,
+        CubeTensor,
+        CubeTensor,
+    ) {
+        let n = [n0, n1, n2, n3, n4, n5];
+        let part = |len: usize| {
+            empty_device_dtype(
+                packed.client.clone(),
+                packed.device.clone(),
+                burn::tensor::Shape::new([len.max(1)]),
+                packed.dtype,
+            )
+        };
+        let outs = n.map(part);
+        let (count, dim) = grid(n.iter().sum(), 256);
+        unpack_kernel::launch(
+            &packed.client,
+            count,
+            dim,
+            buffer(packed.clone()),
+            outs[0].clone().into_buffer_arg(),
+            outs[1].clone().into_buffer_arg(),
+            outs[2].clone().into_buffer_arg(),
+            outs[3].clone().into_buffer_arg(),
+            outs[4].clone().into_buffer_arg(),
+            outs[5].clone().into_buffer_arg(),
+            offset,
+            n0,
+            n1,
+            n2,
+            n3,
+            n4,
+            n5,
+        );
+        let [a, b, c, d, e, f] = outs;
+        (a, b, c, d, e, f)
+    }
+
     fn fused_pack(
         out: CubeTensor,
         parts: usize,
@@ -346,6 +418,51 @@ fn pack_kernel(
         out[offset + i] = e[i - e3];
     } else {
         out[offset + i] = f[i - e4];
+    }
+}
+
+/// The `i`-th element of `a ‖ b ‖ … ‖ f` (lengths `n0 … n5`) from `packed[offset + i]`, one
+/// thread per element (the inverse of [`pack_kernel`]).
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn unpack_kernel(
+    packed: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+    c: &mut [f32],
+    d: &mut [f32],
+    e: &mut [f32],
+    f: &mut [f32],
+    #[comptime] offset: usize,
+    #[comptime] n0: usize,
+    #[comptime] n1: usize,
+    #[comptime] n2: usize,
+    #[comptime] n3: usize,
+    #[comptime] n4: usize,
+    #[comptime] n5: usize,
+) {
+    let i = ABSOLUTE_POS;
+    let e1 = comptime![n0 + n1];
+    let e2 = comptime![n0 + n1 + n2];
+    let e3 = comptime![n0 + n1 + n2 + n3];
+    let e4 = comptime![n0 + n1 + n2 + n3 + n4];
+    let e5 = comptime![n0 + n1 + n2 + n3 + n4 + n5];
+    if i >= e5 {
+        terminate!();
+    }
+    let v = packed[offset + i];
+    if i < n0 {
+        a[i] = v;
+    } else if i < e1 {
+        b[i - n0] = v;
+    } else if i < e2 {
+        c[i - e1] = v;
+    } else if i < e3 {
+        d[i - e2] = v;
+    } else if i < e4 {
+        e[i - e3] = v;
+    } else {
+        f[i - e4] = v;
     }
 }
 
@@ -1176,6 +1293,21 @@ pub struct FusedCritic {
 }
 
 impl FusedCritic {
+    /// A critic already packed in this layout (its visit order): [`FusedAdam`]'s output, the
+    /// seam's packed Polyak target.
+    pub fn from_packed(packed: Tensor<1>, c: &crate::nets::critic::CriticConfig) -> Self {
+        Self {
+            packed,
+            hidden: c.hidden,
+            layers: c.layers,
+        }
+    }
+
+    /// The packed weights (the critic's parameters in visit order).
+    pub fn packed(&self) -> &Tensor<1> {
+        &self.packed
+    }
+
     pub fn new(c: &Critic) -> Self {
         let mut parts = Vec::new();
         for head in [&c.q1, &c.q2] {
@@ -1249,86 +1381,140 @@ pub fn sample(
     Tensor::from_dispatch(out)
 }
 
-/// Adam for the burn seam's modules on WebGPU: one dispatch per parameter tensor (burn's Adam
-/// records about ten). Same defaults and arithmetic as burn's (`β1 = 0.9`, `β2 = 0.999`,
-/// `ε = 1e-5`), so the parity suite compares it with the host kernels' `HostAdam`.
+/// Adam for the burn seam's modules on WebGPU, over one packed buffer per module: the
+/// gradients as the clip concatenated them (`trainer::loss_norm_and_flat_grads`), the
+/// parameters packed in the same order (the module's visit order; kept from the previous
+/// step's output), the moments kept packed. **One dispatch** steps the whole module, and
+/// [`split`] one per six parameters puts it back (burn's Adam records about ten per parameter).
+/// Same defaults and arithmetic as burn's (`β1 = 0.9`, `β2 = 0.999`, `ε = 1e-5`), so the
+/// parity suite compares it with the host kernels' `HostAdam`.
 #[derive(Clone, Default)]
 pub struct FusedAdam {
     time: i32,
-    moments: std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
+    /// Boxed: a burn tensor is large, and the seam keeps this beside burn's optimiser.
+    state: Option<Box<PackedAdam>>,
+}
+
+/// What [`FusedAdam`] keeps between steps.
+#[derive(Clone)]
+struct PackedAdam {
+    /// The parameters it steps, in order, with their lengths.
+    layout: Vec<(burn::module::ParamId, usize)>,
+    m: Tensor<1>,
+    v: Tensor<1>,
+    /// The module's parameters as the last step wrote them, packed in that order.
+    params: Tensor<1>,
 }
 
 impl FusedAdam {
-    /// One step of every parameter of `module` that has a gradient in `grads`, each gradient
-    /// multiplied by `grad_scale` first (the global-norm clip's factor,
-    /// `nets::host::optim::clip_scale`: 1 when the norm is within bounds), inside the kernel.
+    /// One step of every parameter of `module` that has a gradient in `grads`, from
+    /// `flat_grads` (those gradients concatenated in visit order), each multiplied by
+    /// `grad_scale` first (the global-norm clip's factor, `nets::host::optim::clip_scale`: 1
+    /// when the norm is within bounds) inside the kernel. Returns the stepped module and its
+    /// stepped parameters packed in that order (for a critic: [`FusedCritic`]'s layout).
     pub fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
-        mut grads: burn::optim::GradientsParams,
+        grads: &burn::optim::GradientsParams,
+        flat_grads: Tensor<1>,
         grad_scale: f32,
-    ) -> M {
+    ) -> (M, Tensor<1>) {
         use crate::nets::host::optim::HostAdam;
         self.time += 1;
         let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
         let bc2 = (1.0 - b2.powi(self.time)).sqrt();
         let factor = bc2 / (1.0 - b1.powi(self.time));
         let hyper = [lr as f32, factor, HostAdam::EPSILON * bc2, grad_scale];
-        let mut mapper = AdamMapper {
-            grads: &mut grads,
-            moments: &mut self.moments,
-            hyper,
-            uploaded: None,
+        let mut stepped = Stepped {
+            grads,
+            layout: Vec::new(),
+            values: Vec::new(),
         };
-        module.map(&mut mapper)
+        module.visit(&mut stepped);
+        let Stepped { layout, values, .. } = stepped;
+        let device = flat_grads.device();
+        let (params, m, v) = match self.state.take() {
+            Some(st) if st.layout == layout => {
+                let st = *st;
+                (st.params, st.m, st.v)
+            }
+            // The first step (or another set of parameters with gradients, which the seam's
+            // networks never have): pack the parameters, zero moments.
+            _ => {
+                let total = layout.iter().map(|(_, n)| n).sum::<usize>();
+                let z = Tensor::<1>::zeros([total], &device);
+                (concat(values), z.clone(), z)
+            }
+        };
+        let (p2, m2, v2) = Dispatch::fused_adam(
+            params.into_dispatch(),
+            flat_grads.into_dispatch(),
+            m.into_dispatch(),
+            v.into_dispatch(),
+            upload(hyper.to_vec(), &device).into_dispatch(),
+        );
+        let p2: Tensor<1> = Tensor::from_dispatch(p2);
+        let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
+        let parts = layout
+            .iter()
+            .map(|(id, _)| *id)
+            .zip(split(p2.clone(), &lens))
+            .collect();
+        let module = module.map(&mut Replace { parts });
+        self.state = Some(Box::new(PackedAdam {
+            layout,
+            m: Tensor::from_dispatch(m2),
+            v: Tensor::from_dispatch(v2),
+            params: p2.clone(),
+        }));
+        (module, p2)
     }
 }
 
-struct AdamMapper<'a> {
-    grads: &'a mut burn::optim::GradientsParams,
-    moments: &'a mut std::collections::HashMap<burn::module::ParamId, (Tensor<1>, Tensor<1>)>,
-    hyper: [f32; 4],
-    /// `hyper` on the device, uploaded for the first parameter and shared by the rest.
-    uploaded: Option<Tensor<1>>,
+/// The parameters that have a gradient, in visit order: ids, lengths, flattened values.
+struct Stepped<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    layout: Vec<(burn::module::ParamId, usize)>,
+    values: Vec<Tensor<1>>,
 }
 
-impl burn::module::ModuleMapper for AdamMapper<'_> {
+impl burn::module::ModuleVisitor for Stepped<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if self.grads.get::<D>(param.id).is_some() {
+            let value = param.val().inner();
+            let n = value.shape().num_elements();
+            self.layout.push((param.id, n));
+            self.values.push(value.reshape([n]));
+        }
+    }
+}
+
+/// Replaces the parameters named in `parts` by those flat values (reshaped), keeping whether
+/// each requires a gradient.
+struct Replace {
+    parts: std::collections::HashMap<burn::module::ParamId, Tensor<1>>,
+}
+
+impl burn::module::ModuleMapper for Replace {
     fn map_float<const D: usize>(
         &mut self,
         param: burn::module::Param<Tensor<D>>,
     ) -> burn::module::Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<D>(id) else {
+        let Some(flat) = self.parts.remove(&id) else {
             return burn::module::Param::from_mapped_value(id, tensor, mapper);
         };
         let (require_grad, checkpointing) = (
             tensor.is_require_grad(),
             tensor.gradient_checkpointing_strategy(),
         );
-        let shape = tensor.shape();
-        let inner = tensor.inner();
-        let device = inner.device();
-        let n = shape.num_elements();
-        let (m, v) = self.moments.remove(&id).unwrap_or_else(|| {
-            let z = Tensor::<1>::zeros([n], &device);
-            (z.clone(), z)
-        });
-        let hyper = self
-            .uploaded
-            .get_or_insert_with(|| upload(self.hyper.to_vec(), &device))
-            .clone();
-        let (p2, m2, v2) = Dispatch::fused_adam(
-            inner.reshape([n]).into_dispatch(),
-            grad.reshape([n]).into_dispatch(),
-            m.into_dispatch(),
-            v.into_dispatch(),
-            hyper.into_dispatch(),
-        );
-        self.moments
-            .insert(id, (Tensor::from_dispatch(m2), Tensor::from_dispatch(v2)));
-        let p2: Tensor<1> = Tensor::from_dispatch(p2);
-        let mut updated = Tensor::from_inner(p2.reshape(shape));
+        let flat = flat.reshape(tensor.shape());
+        let mut updated = if tensor.is_autodiff() {
+            Tensor::from_inner(flat)
+        } else {
+            flat
+        };
         if let Some(strategy) = checkpointing {
             updated = updated.with_gradient_checkpointing_strategy(strategy);
         }
@@ -1337,6 +1523,56 @@ impl burn::module::ModuleMapper for AdamMapper<'_> {
         }
         burn::module::Param::from_mapped_value(id, updated, mapper)
     }
+}
+
+/// `module` with every float parameter, in visit order, taken from `packed` (their
+/// concatenation, e.g. [`FusedCritic`]'s layout): one dispatch per six parameters.
+pub fn unpack_into<M: burn::module::Module>(module: M, packed: Tensor<1>) -> M {
+    struct Ids(Vec<(burn::module::ParamId, usize)>);
+    impl burn::module::ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.push((param.id, param.val().shape().num_elements()));
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    let lens: Vec<usize> = ids.0.iter().map(|(_, n)| *n).collect();
+    let parts = ids
+        .0
+        .iter()
+        .map(|(id, _)| *id)
+        .zip(split(packed, &lens))
+        .collect();
+    module.map(&mut Replace { parts })
+}
+
+/// `packed` cut into consecutive flat tensors of `lens` (which sum to its length): one dispatch
+/// per six parts (the inverse of [`concat`]).
+pub fn split(packed: Tensor<1>, lens: &[usize]) -> Vec<Tensor<1>> {
+    let mut out = Vec::with_capacity(lens.len());
+    let mut offset = 0;
+    for chunk in lens.chunks(6) {
+        let n = |k: usize| chunk.get(k).copied().unwrap_or(0);
+        let parts = Dispatch::fused_unpack(
+            packed.clone().into_dispatch(),
+            offset,
+            n(0),
+            n(1),
+            n(2),
+            n(3),
+            n(4),
+            n(5),
+        );
+        let parts = [parts.0, parts.1, parts.2, parts.3, parts.4, parts.5];
+        out.extend(
+            parts
+                .into_iter()
+                .take(chunk.len())
+                .map(Tensor::from_dispatch),
+        );
+        offset += chunk.iter().sum::<usize>();
+    }
+    out
 }
 
 /// Each kernel against burn's ops (or the formula) on a native wgpu adapter (`make
@@ -1391,6 +1627,40 @@ mod tests {
             let want = read(Tensor::cat(parts.clone(), 0));
             assert_eq!(read(concat(parts)), want, "lengths {lens:?}");
         }
+    }
+
+    #[test]
+    fn split_inverts_concat_and_unpack_into_restores_a_module() {
+        use crate::nets::critic::CriticConfig;
+        let dev = gpu();
+        let d = dev.device();
+        let lens: Vec<usize> = (1..=13).map(|k| k * 7 + (k % 4) * 50).collect();
+        let parts: Vec<Tensor<1>> = lens
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| ramp(n, 0.25 + k as f32, d))
+            .collect();
+        let back = split(concat(parts.clone()), &lens);
+        assert_eq!(back.len(), parts.len());
+        for (k, (a, b)) in parts.into_iter().zip(back).enumerate() {
+            assert_eq!(read(a), read(b), "part {k}");
+        }
+        // A critic's visit order is FusedCritic's layout: unpacking its packing changes nothing,
+        // and unpacking another critic's packing gives that critic.
+        let cfg = CriticConfig::new(3, 2, 16);
+        let (c1, c2) = (
+            cfg.init(d, &mut crate::rng::seeded(1)),
+            cfg.init(d, &mut crate::rng::seeded(2)),
+        );
+        let c3 = unpack_into(c1, FusedCritic::new(&c2).packed().clone());
+        assert_eq!(
+            read(FusedCritic::new(&c3).packed().clone()),
+            read(FusedCritic::new(&c2).packed().clone())
+        );
+        assert_eq!(
+            read(c3.q2.layers[1].weight.val()),
+            read(c2.q2.layers[1].weight.val())
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use config::{Agent, ConfigError, TrainConfig};
 pub use update::td_target;
 pub(crate) use update::{
-    check_finite, clip_global_norm, critic_step, loss_and_global_norm, pick_candidates,
+    check_finite, clip_global_norm, critic_step, loss_norm_and_flat_grads, pick_candidates,
     repeat_rows, scale_grads, tensor2,
 };
 pub use warmup::WarmupNoise;

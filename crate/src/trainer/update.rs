@@ -133,6 +133,18 @@ pub(crate) async fn loss_and_global_norm<M: Module>(
     module: &M,
     loss: Tensor<1>,
 ) -> Result<(f32, f32), DeviceError> {
+    let (loss, norm, _) = loss_norm_and_flat_grads(grads, module, loss).await?;
+    Ok((loss, norm))
+}
+
+/// [`loss_and_global_norm`], also returning the concatenation of the gradients it summed (in
+/// `module`'s visit order, the parameters that have one; `None` when none has): a fused Adam
+/// steps that buffer as a whole (`nets::fused::FusedAdam`).
+pub(crate) async fn loss_norm_and_flat_grads<M: Module>(
+    grads: &GradientsParams,
+    module: &M,
+    loss: Tensor<1>,
+) -> Result<(f32, f32, Option<Tensor<1>>), DeviceError> {
     struct Flat<'a> {
         grads: &'a GradientsParams,
         parts: Vec<Tensor<1>>,
@@ -151,11 +163,11 @@ pub(crate) async fn loss_and_global_norm<M: Module>(
     };
     module.visit(&mut flat);
     if flat.parts.is_empty() {
-        return Ok((read_scalar(loss).await?, 0.0));
+        return Ok((read_scalar(loss).await?, 0.0, None));
     }
-    let sq = crate::nets::concat(flat.parts).square().sum();
-    let (l, sq) = read_scalar_pair(loss, sq).await?;
-    Ok((l, sq.sqrt()))
+    let all = crate::nets::concat(flat.parts);
+    let (l, sq) = read_scalar_pair(loss, all.clone().square().sum()).await?;
+    Ok((l, sq.sqrt(), Some(all)))
 }
 
 /// Multiply every gradient of `module`'s parameters in `grads` by `scale`.

@@ -17,7 +17,7 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
-use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
+use crate::trainer::{loss_norm_and_flat_grads, scale_grads, tensor2};
 use burn::tensor::Tensor;
 
 /// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
@@ -40,44 +40,54 @@ impl Adam {
     }
 
     /// Adam on `grads` multiplied by `scale` (the clip's factor): burn's Adam after scaling
-    /// them, or [`fused::FusedAdam`], which multiplies inside its kernel (no pass of its own).
+    /// them, or [`fused::FusedAdam`] on `flat` (the same gradients concatenated), which
+    /// multiplies inside its kernel and also returns the stepped parameters packed.
     fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
         mut grads: GradientsParams,
+        flat: Option<Tensor<1>>,
         scale: f32,
-    ) -> M {
+    ) -> (M, Option<Tensor<1>>) {
         match self {
+            #[cfg(feature = "webgpu")]
+            Adam::Fused(o) => match flat {
+                Some(flat) => {
+                    let (m, packed) = o.step(lr, module, &grads, flat, scale);
+                    (m, Some(packed))
+                }
+                None => (module, None), // no parameter has a gradient
+            },
             Adam::Burn(o) => {
+                let _ = flat;
                 if scale != 1.0 {
                     scale_grads(&mut grads, &module, scale);
                 }
-                o.step(lr, module, grads)
+                (o.step(lr, module, grads), None)
             }
-            #[cfg(feature = "webgpu")]
-            Adam::Fused(o) => o.step(lr, module, grads, scale),
         }
     }
 
     /// A staged step of `module` down `loss` (a one-element tensor on the autodiff device):
     /// backward, the loss and the global gradient norm (one readback), then Adam at `lr` on a
     /// copy of this optimiser with the gradients clipped at `clip` (`clip_scale`). Returns the
-    /// stepped module, that optimiser and the loss with the norm before clipping; `self` and
-    /// `module` are untouched.
+    /// stepped module, that optimiser, the loss with the norm before clipping, and on WebGPU
+    /// the stepped parameters packed in visit order; `self` and `module` are untouched.
     async fn staged_step<M: burn::module::Module>(
         &self,
         module: &M,
         loss: Tensor<1>,
         clip: f32,
         lr: f64,
-    ) -> Result<(M, Adam, StepLoss), DeviceError> {
+    ) -> Result<(M, Adam, StepLoss, Option<Tensor<1>>), DeviceError> {
         let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), module);
-        let (loss, norm) = loss_and_global_norm(&grads, module, value).await?;
+        let (loss, norm, flat) = loss_norm_and_flat_grads(&grads, module, value).await?;
         let mut opt = self.clone();
-        let stepped = opt.step(lr, module.clone(), grads, clip_scale(norm, clip));
-        Ok((stepped, opt, StepLoss { loss, norm }))
+        let scale = clip_scale(norm, clip);
+        let (stepped, packed) = opt.step(lr, module.clone(), grads, flat, scale);
+        Ok((stepped, opt, StepLoss { loss, norm }, packed))
     }
 }
 
@@ -180,7 +190,7 @@ impl PolicyNets for BurnActor {
             .policy
             .forward(tensor2(xt.to_vec(), n, d, &ad), s, cond);
         let loss = mse(pred, tensor2(target.to_vec(), n, d, &ad));
-        let (policy, opt, step) = self
+        let (policy, opt, step, _) = self
             .opt
             .staged_step(&self.policy, loss, self.grad_clip, lr)
             .await?;
@@ -229,7 +239,10 @@ pub struct BurnNets {
     fused_critic: Option<fused::FusedCritic>,
     /// The staged critic as `q_and_grad` packed it (WebGPU): the sampler's at its commit.
     #[cfg(feature = "webgpu")]
-    staged_fused: std::cell::RefCell<Option<fused::FusedCritic>>,
+    staged_fused: Option<fused::FusedCritic>,
+    /// The Polyak target packed in that layout (WebGPU): averaged and unpacked at each commit.
+    #[cfg(feature = "webgpu")]
+    target_packed: Option<Tensor<1>>,
 }
 
 impl BurnNets {
@@ -250,7 +263,9 @@ impl BurnNets {
             #[cfg(feature = "webgpu")]
             fused_critic: None,
             #[cfg(feature = "webgpu")]
-            staged_fused: Default::default(),
+            staged_fused: None,
+            #[cfg(feature = "webgpu")]
+            target_packed: None,
         }
     }
 
@@ -272,14 +287,26 @@ impl BurnNets {
         let (q1, q2) = self.critic.forward(s, a);
         let loss = mse(q1, y.clone()) + mse(q2, y);
         let clip = self.actor.grad_clip;
-        let (critic, opt, step) = self
+        let (critic, opt, step, _packed) = self
             .critic_opt
             .staged_step(&self.critic, loss, clip, lr)
             .await?;
-        self.staged = Some((critic, opt));
+        // On WebGPU the stepped critic comes packed in the fused kernels' layout.
         #[cfg(feature = "webgpu")]
-        self.staged_fused.get_mut().take();
+        {
+            self.staged_fused = _packed.map(|p| fused::FusedCritic::from_packed(p, &critic.config));
+        }
+        self.staged = Some((critic, opt));
         Ok(step)
+    }
+
+    /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
+    #[cfg(feature = "webgpu")]
+    fn packed_target(&self) -> fused::FusedCritic {
+        match &self.target_packed {
+            Some(t) => fused::FusedCritic::from_packed(t.clone(), &self.target.config),
+            None => fused::FusedCritic::new(&self.target),
+        }
     }
 
     fn rows(&self, s: &[f32], a: &[f32]) -> (burn::tensor::Tensor<2>, burn::tensor::Tensor<2>) {
@@ -338,7 +365,7 @@ impl RfmNets for BurnNets {
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
             let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
-            let packed = fused::FusedCritic::new(&self.target);
+            let packed = self.packed_target();
             let dev = self.device.device();
             return read_f32(fused::q_min(
                 &packed,
@@ -372,15 +399,20 @@ impl RfmNets for BurnNets {
         };
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
-            // One dispatch for both heads and the backward pass (nets::fused), after packing
-            // the critic (kept for the sampler when the staged one is committed).
+            // One dispatch for both heads and the backward pass (nets::fused), on the critic
+            // as FusedAdam packed it (or packed here).
             let (o, d) = (critic.config.obs_dim, critic.config.act_dim);
-            let packed = fused::FusedCritic::new(&critic.valid());
-            let out =
-                fused::q_and_grad(&packed, s.to_vec(), a.to_vec(), o, d, self.device.device());
-            if staged && self.staged.is_some() {
-                *self.staged_fused.borrow_mut() = Some(packed);
-            }
+            let cached = match (staged && self.staged.is_some(), &self.fused_critic) {
+                (true, _) => self.staged_fused.as_ref().map(|c| c.packed().clone()),
+                (false, Some(c)) => Some(c.packed().clone()),
+                (false, None) => None,
+            };
+            let packed = match cached {
+                Some(p) => fused::FusedCritic::from_packed(p, &critic.config),
+                None => fused::FusedCritic::new(&critic.valid()),
+            };
+            let dev = self.device.device();
+            let out = fused::q_and_grad(&packed, s.to_vec(), a.to_vec(), o, d, dev);
             let both = read_f32(out).await?;
             let (mut q, mut g) = (Vec::with_capacity(both.len() / (d + 1)), Vec::new());
             for row in both.chunks_exact(d + 1) {
@@ -420,7 +452,7 @@ impl RfmNets for BurnNets {
         if self.device.runs_custom_kernels() {
             // The target critic and the TD target in one dispatch (nets::fused).
             let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
-            let packed = fused::FusedCritic::new(&self.target);
+            let packed = self.packed_target();
             let td = Some((batch.rew.clone(), not_done));
             let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
@@ -441,10 +473,30 @@ impl RfmNets for BurnNets {
             self.critic_opt = o;
             #[cfg(feature = "webgpu")]
             {
-                self.fused_critic = self.staged_fused.get_mut().take();
+                self.fused_critic = self.staged_fused.take();
             }
         }
         self.actor.commit_actor();
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            // One dispatch for the average of the packed critics, one per six parameters to
+            // unpack it into the target module.
+            let online = match &self.fused_critic {
+                Some(c) => c.packed().clone(),
+                None => fused::FusedCritic::new(&self.critic.valid())
+                    .packed()
+                    .clone(),
+            };
+            let target = match self.target_packed.take() {
+                Some(t) => t,
+                None => fused::FusedCritic::new(&self.target).packed().clone(),
+            };
+            let tau = fused::scalar(tau, self.device.device());
+            let mixed = fused::polyak(target, online, tau);
+            self.target = fused::unpack_into(self.target.clone(), mixed.clone());
+            self.target_packed = Some(mixed);
+            return;
+        }
         self.target = polyak(self.target.clone(), &self.critic, tau);
     }
 
@@ -462,7 +514,8 @@ impl RfmNets for BurnNets {
         #[cfg(feature = "webgpu")]
         {
             self.fused_critic.take();
-            self.staged_fused.get_mut().take();
+            self.staged_fused.take();
+            self.target_packed.take();
         }
         (self.critic, self.target) = (critic, target);
         self.critic_opt = Adam::new(&self.device);
