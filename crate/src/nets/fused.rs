@@ -10,7 +10,8 @@
 //!   per network ([`FusedPolicy`], [`FusedCritic`]: [`concat`], cached by the seam until the
 //!   next commit); the time/λ conditioning's first-layer contribution at each grid point is one
 //!   small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back once.
-//! - **Adam** ([`FusedAdam`]): one dispatch per parameter tensor instead of ~10.
+//! - **Adam** ([`FusedAdam`]): one dispatch per network over packed buffers (and [`split`], one
+//!   per six parameters, to put them back) instead of ~10 per parameter tensor.
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
 //!   dispatches in burn's ops, 1 + 1 here) and the mean squared error ([`mse`]; ~12 → 4).

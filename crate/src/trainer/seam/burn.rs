@@ -21,7 +21,7 @@ use crate::trainer::{loss_norm_and_flat_grads, scale_grads, tensor2};
 use burn::tensor::Tensor;
 
 /// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
-/// ([`fused::FusedAdam`]: one dispatch per parameter tensor, the same arithmetic).
+/// ([`fused::FusedAdam`]: one dispatch per module over packed buffers, the same arithmetic).
 #[derive(Clone)]
 enum Adam {
     Burn(ModuleOptimizer),
