@@ -88,14 +88,21 @@ pub trait FusedKernels: Backend {
         td: bool,
     ) -> FloatTensor<Self>;
 
-    /// One Adam step of a flattened parameter `p` with gradient `g` and moments `m`, `v`
-    /// (all `[n]`); `hyper` is `[lr, factor, eps, grad_scale]` ([`FusedAdam`]). Returns `(p', m', v')`.
+    /// One Adam step of flattened parameters `p` with gradients `g` and moments `m`, `v` (all
+    /// `[n]`) at learning rate `lr`, bias correction `factor`, `eps` and the clip's
+    /// `grad_scale` ([`FusedAdam`]). Returns `(p', m', v')`. The four numbers travel in the
+    /// launch's scalar block, not a buffer of their own: seven storage buffers, and the
+    /// launch's info one, fit WebGPU's default limit of eight per shader stage.
+    #[allow(clippy::too_many_arguments)]
     fn fused_adam(
         p: FloatTensor<Self>,
         g: FloatTensor<Self>,
         m: FloatTensor<Self>,
         v: FloatTensor<Self>,
-        hyper: FloatTensor<Self>,
+        lr: f32,
+        factor: f32,
+        eps: f32,
+        grad_scale: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`),
@@ -239,7 +246,10 @@ impl FusedKernels for CubeBackend {
         g: CubeTensor,
         m: CubeTensor,
         v: CubeTensor,
-        hyper: CubeTensor,
+        lr: f32,
+        factor: f32,
+        eps: f32,
+        grad_scale: f32,
     ) -> (CubeTensor, CubeTensor, CubeTensor) {
         let n = p.meta.num_elements();
         let empty = || {
@@ -260,10 +270,13 @@ impl FusedKernels for CubeBackend {
             buffer(g),
             buffer(m),
             buffer(v),
-            buffer(hyper),
             p2.clone().into_buffer_arg(),
             m2.clone().into_buffer_arg(),
             v2.clone().into_buffer_arg(),
+            lr,
+            factor,
+            eps,
+            grad_scale,
         );
         (p2, m2, v2)
     }
@@ -822,7 +835,7 @@ fn act_backward_kernel(x: &[f32], grad: &[f32], out: &mut [f32], #[comptime] gel
 }
 
 /// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`) on the
-/// gradient `g` times the clip's factor `hyper[3]`: `m ← β1 m + (1−β1) g`,
+/// gradient `g` times the clip's factor `grad_scale`: `m ← β1 m + (1−β1) g`,
 /// `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -831,19 +844,22 @@ fn adam_kernel(
     g: &[f32],
     m: &[f32],
     v: &[f32],
-    hyper: &[f32],
     p_out: &mut [f32],
     m_out: &mut [f32],
     v_out: &mut [f32],
+    lr: f32,
+    factor: f32,
+    eps: f32,
+    grad_scale: f32,
 ) {
     let i = ABSOLUTE_POS;
     if i >= p_out.len() {
         terminate!();
     }
-    let gi = g[i] * hyper[3];
+    let gi = g[i] * grad_scale;
     let mm = m[i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
     let vv = v[i] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
-    p_out[i] = p[i] - (mm * hyper[1] / (vv.sqrt() + hyper[2])) * hyper[0];
+    p_out[i] = p[i] - (mm * factor / (vv.sqrt() + eps)) * lr;
     m_out[i] = mm;
     v_out[i] = vv;
 }
@@ -1426,7 +1442,7 @@ impl FusedAdam {
         let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
         let bc2 = (1.0 - b2.powi(self.time)).sqrt();
         let factor = bc2 / (1.0 - b1.powi(self.time));
-        let hyper = [lr as f32, factor, HostAdam::EPSILON * bc2, grad_scale];
+        let eps = HostAdam::EPSILON * bc2;
         let mut stepped = Stepped {
             grads,
             layout: Vec::new(),
@@ -1453,7 +1469,10 @@ impl FusedAdam {
             flat_grads.into_dispatch(),
             m.into_dispatch(),
             v.into_dispatch(),
-            upload(hyper.to_vec(), &device).into_dispatch(),
+            lr as f32,
+            factor,
+            eps,
+            grad_scale,
         );
         let p2: Tensor<1> = Tensor::from_dispatch(p2);
         let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
