@@ -505,7 +505,7 @@ describe("in-page benchmark (?bench)", () => {
       assertRates(r, ["actions", "estimatorTargets", "updates"]);
       // The WebGPU work per item, which does not depend on the machine (set-up included, so
       // upper bounds; docs/benchmarks.md): an action is the fused sampler's one dispatch and
-      // one readback (the issue's goal: ≤ 5 and 1); an update, the fused kernels' 112 (359.5
+      // one readback (the issue's goal: ≤ 5 and 1); an update, the fused kernels' 106 (359.5
       // before them), 5 readbacks. A kernel falling back to burn's ops shows here.
       const calls = r.gpuCallsPerItem as Record<string, { dispatches: number; mapAsync: number }>;
       assert.ok(calls.actions.dispatches <= 5 && calls.actions.mapAsync <= 1, JSON.stringify(calls.actions));

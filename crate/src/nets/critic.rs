@@ -122,13 +122,10 @@ impl QHead {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
-            if i < last {
-                h = crate::nets::relu(h);
-            }
+        for layer in &self.layers[..last] {
+            h = crate::nets::linear_act(layer, h, false);
         }
-        h
+        self.layers[last].forward(h)
     }
 
     /// `(Q [n, 1], ∇_x Q [n, obs+act])` by an explicit backward pass (no autodiff tape).

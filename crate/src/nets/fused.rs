@@ -14,14 +14,15 @@
 //!   per six parameters, to put them back) instead of ~10 per parameter tensor.
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
-//!   dispatches in burn's ops, 1 + 1 here) and the mean squared error ([`mse`]; ~12 → 4).
+//!   dispatches in burn's ops, 1 + 1 here), a layer's bias with its activation
+//!   ([`linear_act`]) and the mean squared error ([`mse`]; ~12 → 4).
 //! - **Copies and averages**: [`concat`] packs up to six tensors per dispatch (`Tensor::cat`
 //!   records one per tensor: the sampler's weight packing, the clip's gradient concatenation,
 //!   the joined readbacks); [`polyak`] is the target critic's average in one dispatch per
 //!   parameter (three in burn's ops).
 //!
-//! `crate::nets::{gelu, relu, relu_backward, mse, concat}` pick these on a WebGPU device
-//! ([`runs_here`]) and burn's ops elsewhere. Same arithmetic as the host and burn paths
+//! `crate::nets::{gelu, relu, relu_backward, linear_act, mse, concat}` pick these on a WebGPU
+//! device ([`runs_here`]) and burn's ops elsewhere. Same arithmetic as the host and burn paths
 //! (tanh-GELU, `tanh` clamped at ±15 as [`crate::nets::squash`] does, because WGSL's `tanh`
 //! overflows; burn's Adam); the parity tests compare them (`seam::tests` and this module's
 //! tests on a native wgpu adapter, `tests/web.rs` in Chromium).
@@ -507,6 +508,19 @@ pub trait DifferentiableKernels: Backend {
         gelu: bool,
     ) -> FloatTensor<Self>;
 
+    /// `act(z + b)` for `z: [n, h]` and a bias `b: [h]` added to every row: a linear layer's
+    /// bias and its activation in one dispatch (burn's ops record the addition apart).
+    fn fused_bias_act(z: FloatTensor<Self>, b: FloatTensor<Self>, gelu: bool) -> FloatTensor<Self>;
+
+    /// `grad · act'(z + b)` (`[n, h]`), the part of [`DifferentiableKernels::fused_bias_act`]'s
+    /// backward that is not a reduction (the bias's gradient sums it over the rows).
+    fn fused_bias_act_backward(
+        z: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        gelu: bool,
+    ) -> FloatTensor<Self>;
+
     /// `[mean((p − y)²)]` of flat `p`, `y` (`[n]`): the squared errors in one dispatch, burn's mean.
     fn fused_mse(p: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self>;
 
@@ -519,6 +533,46 @@ pub trait DifferentiableKernels: Backend {
 }
 
 impl DifferentiableKernels for CubeBackend {
+    fn fused_bias_act(z: CubeTensor, b: CubeTensor, gelu: bool) -> CubeTensor {
+        let out = empty_like(&z);
+        let h = b.meta.num_elements();
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        bias_act_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(z),
+            buffer(b),
+            out.clone().into_buffer_arg(),
+            h,
+            gelu,
+        );
+        out
+    }
+
+    fn fused_bias_act_backward(
+        z: CubeTensor,
+        b: CubeTensor,
+        grad: CubeTensor,
+        gelu: bool,
+    ) -> CubeTensor {
+        let out = empty_like(&z);
+        let h = b.meta.num_elements();
+        let (count, dim) = grid(out.meta.num_elements(), 256);
+        bias_act_backward_kernel::launch(
+            &out.client,
+            count,
+            dim,
+            buffer(z),
+            buffer(b),
+            buffer(grad),
+            out.clone().into_buffer_arg(),
+            h,
+            gelu,
+        );
+        out
+    }
+
     fn fused_mse(p: CubeTensor, y: CubeTensor) -> CubeTensor {
         let out = empty_like(&p);
         let (count, dim) = grid(out.meta.num_elements(), 256);
@@ -615,6 +669,68 @@ impl<B: DifferentiableKernels, C: CheckpointStrategy> DifferentiableKernels for 
         }
     }
 
+    fn fused_bias_act(z: FloatTensor<Self>, b: FloatTensor<Self>, gelu: bool) -> FloatTensor<Self> {
+        /// The backward step: `dz = grad · act'(z + b)` to `z`, its sum over rows to `b`.
+        #[derive(Debug)]
+        struct BiasActBackward(bool);
+
+        impl<B: DifferentiableKernels> Backward<B, 2> for BiasActBackward {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let (z, b) = ops.state;
+                let [node_z, node_b] = ops.parents;
+                let g = grads.consume::<B>(&ops.node);
+                let shape_b = burn::backend::TensorMetadata::shape(&b);
+                let dz = B::fused_bias_act_backward(z, b, g, self.0);
+                if let Some(node) = node_b {
+                    let db = B::float_reshape(B::float_sum_dim(dz.clone(), 0), shape_b);
+                    grads.register::<B>(node.id, db);
+                }
+                if let Some(node) = node_z {
+                    grads.register::<B>(node.id, dz);
+                }
+            }
+        }
+
+        match BiasActBackward(gelu)
+            .prepare::<C>([z.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (z, b) = (z.into_primitive(), b.into_primitive());
+                let out = B::fused_bias_act(z.clone(), b.clone(), gelu);
+                prep.finish((z, b), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_bias_act(
+                z.into_primitive(),
+                b.into_primitive(),
+                gelu,
+            )),
+        }
+    }
+
+    /// Not differentiated itself (only the forward is): computed on the inner backend.
+    fn fused_bias_act_backward(
+        z: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        gelu: bool,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::fused_bias_act_backward(
+            z.into_primitive(),
+            b.into_primitive(),
+            grad.into_primitive(),
+            gelu,
+        ))
+    }
+
     fn fused_mse(p: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self> {
         /// The backward step: `g · 2(p − y)/n` to `p`, its negative to `y`.
         #[derive(Debug)]
@@ -689,6 +805,18 @@ impl<B: DifferentiableKernels, C: CheckpointStrategy> DifferentiableKernels for 
 /// backward pass ([`DifferentiableKernels`]).
 pub fn activation<const D: usize>(x: Tensor<D>, gelu: bool) -> Tensor<D> {
     Tensor::from_dispatch(Dispatch::fused_act(x.into_dispatch(), gelu))
+}
+
+/// `act(x·W + b)` of a biased linear layer on a WebGPU device: burn's matrix product, then the
+/// bias and the activation in one dispatch (and one, plus the bias's reduction, backward).
+pub fn linear_act(layer: &burn::nn::Linear, x: Tensor<2>, gelu: bool) -> Tensor<2> {
+    let z = x.matmul(layer.weight.val());
+    let b = layer.bias.as_ref().expect("a biased layer").val();
+    Tensor::from_dispatch(Dispatch::fused_bias_act(
+        z.into_dispatch(),
+        b.into_dispatch(),
+        gelu,
+    ))
 }
 
 /// `[mean((p − y)²)]` on a WebGPU device: the squared errors in one dispatch and burn's mean,
@@ -789,6 +917,60 @@ fn mse_backward_kernel(p: &[f32], y: &[f32], g: &[f32], out: &mut [f32], #[compt
         terminate!();
     }
     out[i] = g[0] * 2.0f32 * (p[i] - y[i]) / f32::cast_from(n);
+}
+
+/// `out = act(z + b[i mod h])`, one thread per element of `z: [n, h]`.
+#[cube(launch)]
+fn bias_act_kernel(
+    z: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    #[comptime] h: usize,
+    #[comptime] gelu: bool,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let v = z[i] + b[i % h];
+    if gelu {
+        out[i] = gelu_tanh(v);
+    } else {
+        let mut r = v;
+        if r < 0.0f32 {
+            r = 0.0f32;
+        }
+        out[i] = r;
+    }
+}
+
+/// `out = grad · act'(z + b[i mod h])` (the derivatives of [`act_backward_kernel`]).
+#[cube(launch)]
+fn bias_act_backward_kernel(
+    z: &[f32],
+    b: &[f32],
+    grad: &[f32],
+    out: &mut [f32],
+    #[comptime] h: usize,
+    #[comptime] gelu: bool,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= out.len() {
+        terminate!();
+    }
+    let v = z[i] + b[i % h];
+    if gelu {
+        let t = tanh_c(GELU_C * (v + GELU_A * v * v * v));
+        let d = 0.5f32 * (1.0f32 + t)
+            + 0.5f32 * v * (1.0f32 - t * t) * GELU_C * (1.0f32 + 3.0f32 * GELU_A * v * v);
+        out[i] = grad[i] * d;
+    } else {
+        let mut g = grad[i];
+        if v <= 0.0f32 {
+            g = 0.0f32;
+        }
+        out[i] = g;
+    }
 }
 
 /// tanh-GELU (as [`gelu_tanh`]) or ReLU, one thread per element.
@@ -1726,6 +1908,57 @@ mod tests {
                     got[i]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn linear_act_and_its_gradients_match_burn() {
+        let dev = gpu();
+        let ad = dev.autodiff();
+        for gelu in [true, false] {
+            let layer = crate::nets::mlp::linear(24, 40, &ad, &mut crate::rng::seeded(3));
+            let b = ramp(40, 0.05, &ad);
+            let layer = burn::nn::Linear {
+                weight: layer.weight,
+                bias: Some(burn::module::Param::from_tensor(b.require_grad())),
+            };
+            let x = ramp(24 * 33, 0.01, &ad).reshape([33, 24]).require_grad();
+            let w = ramp(40 * 33, 0.003, &ad).reshape([33, 40]);
+            let got = linear_act(&layer, x.clone(), gelu);
+            let z = layer.forward(x.clone());
+            let want = if gelu {
+                burn::tensor::activation::gelu_approximate(z)
+            } else {
+                burn::tensor::activation::relu(z)
+            };
+            let what = format!("gelu {gelu}");
+            close(
+                &read(got.clone().inner()),
+                &read(want.clone().inner()),
+                1e-5,
+                &what,
+            );
+            let (g1, g2) = (
+                (got * w.clone()).sum().backward(),
+                (want * w).sum().backward(),
+            );
+            let grad = |t: &Tensor<2>, g| read(t.grad(g).unwrap());
+            close(
+                &grad(&x, &g1),
+                &grad(&x, &g2),
+                1e-4,
+                &format!("∂/∂x, {what}"),
+            );
+            let wt = layer.weight.val();
+            close(
+                &grad(&wt, &g1),
+                &grad(&wt, &g2),
+                1e-4,
+                &format!("∂/∂W, {what}"),
+            );
+            let bt = layer.bias.as_ref().unwrap().val();
+            let (b1, b2) = (read(bt.grad(&g1).unwrap()), read(bt.grad(&g2).unwrap()));
+            close(&b1, &b2, 1e-4, &format!("∂/∂b, {what}"));
         }
     }
 

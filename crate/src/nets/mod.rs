@@ -47,6 +47,21 @@ pub fn mse<const D: usize>(p: Tensor<D>, y: Tensor<D>) -> Tensor<1> {
     (p - y).square().mean()
 }
 
+/// `act(layer(x))` for a biased linear layer and ReLU or tanh-GELU (`gelu`); on a WebGPU device
+/// the bias and the activation are one fused kernel each way after the matrix product.
+pub fn linear_act(layer: &burn::nn::Linear, x: Tensor<2>, gelu: bool) -> Tensor<2> {
+    #[cfg(feature = "webgpu")]
+    if fused::runs_here(&x.device()) && layer.bias.is_some() {
+        return fused::linear_act(layer, x, gelu);
+    }
+    let z = layer.forward(x);
+    if gelu {
+        gelu_approximate(z)
+    } else {
+        burn::tensor::activation::relu(z)
+    }
+}
+
 /// ReLU, the critic's activation; on a WebGPU device one fused kernel each way.
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "webgpu")]

@@ -429,7 +429,7 @@ impl Policy {
     fn forward_with_cond_bias(&self, x: Tensor<2>, cond_h: Tensor<2>) -> Tensor<2> {
         let mut h = super::gelu(self.input.forward(x) + cond_h);
         for block in &self.blocks {
-            h = h.clone() + super::gelu(block.forward(h));
+            h = h.clone() + super::linear_act(block, h, true);
         }
         self.output.forward(h)
     }
