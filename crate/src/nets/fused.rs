@@ -932,19 +932,10 @@ fn bias_act_kernel(
     if i >= out.len() {
         terminate!();
     }
-    let v = z[i] + b[i % h];
-    if gelu {
-        out[i] = gelu_tanh(v);
-    } else {
-        let mut r = v;
-        if r < 0.0f32 {
-            r = 0.0f32;
-        }
-        out[i] = r;
-    }
+    out[i] = act(z[i] + b[i % h], gelu);
 }
 
-/// `out = grad · act'(z + b[i mod h])` (the derivatives of [`act_backward_kernel`]).
+/// `out = grad · act'(z + b[i mod h])`.
 #[cube(launch)]
 fn bias_act_backward_kernel(
     z: &[f32],
@@ -958,62 +949,56 @@ fn bias_act_backward_kernel(
     if i >= out.len() {
         terminate!();
     }
-    let v = z[i] + b[i % h];
+    out[i] = act_grad(z[i] + b[i % h], grad[i], gelu);
+}
+
+/// tanh-GELU (as [`gelu_tanh`]) or ReLU of one value.
+#[cube]
+fn act(v: f32, #[comptime] gelu: bool) -> f32 {
+    let mut out = v;
+    if gelu {
+        out = gelu_tanh(v);
+    } else if v < 0.0f32 {
+        out = 0.0f32;
+    }
+    out
+}
+
+/// `g · act'(v)`: tanh-GELU's derivative
+/// `½(1 + t) + ½·v·(1 − t²)·c·(1 + 3a·v²)` with `t = tanh(c·(v + a·v³))`, or ReLU's step
+/// (zero at `v ≤ 0`, as burn's `relu_backward`).
+#[cube]
+fn act_grad(v: f32, g: f32, #[comptime] gelu: bool) -> f32 {
+    let mut out = g;
     if gelu {
         let t = tanh_c(GELU_C * (v + GELU_A * v * v * v));
         let d = 0.5f32 * (1.0f32 + t)
             + 0.5f32 * v * (1.0f32 - t * t) * GELU_C * (1.0f32 + 3.0f32 * GELU_A * v * v);
-        out[i] = grad[i] * d;
-    } else {
-        let mut g = grad[i];
-        if v <= 0.0f32 {
-            g = 0.0f32;
-        }
-        out[i] = g;
+        out = g * d;
+    } else if v <= 0.0f32 {
+        out = 0.0f32;
     }
+    out
 }
 
-/// tanh-GELU (as [`gelu_tanh`]) or ReLU, one thread per element.
+/// [`act`], one thread per element.
 #[cube(launch)]
 fn act_kernel(x: &[f32], out: &mut [f32], #[comptime] gelu: bool) {
     let i = ABSOLUTE_POS;
     if i >= out.len() {
         terminate!();
     }
-    let v = x[i];
-    if gelu {
-        out[i] = gelu_tanh(v);
-    } else {
-        let mut r = v;
-        if r < 0.0f32 {
-            r = 0.0f32;
-        }
-        out[i] = r;
-    }
+    out[i] = act(x[i], gelu);
 }
 
-/// `grad · act'(x)`: tanh-GELU's derivative
-/// `½(1 + t) + ½·x·(1 − t²)·c·(1 + 3a·x²)` with `t = tanh(c·(x + a·x³))`, or ReLU's step
-/// (zero at `x ≤ 0`, as burn's `relu_backward`).
+/// [`act_grad`], one thread per element (`x` is the activation's input).
 #[cube(launch)]
 fn act_backward_kernel(x: &[f32], grad: &[f32], out: &mut [f32], #[comptime] gelu: bool) {
     let i = ABSOLUTE_POS;
     if i >= out.len() {
         terminate!();
     }
-    let v = x[i];
-    if gelu {
-        let t = tanh_c(GELU_C * (v + GELU_A * v * v * v));
-        let d = 0.5f32 * (1.0f32 + t)
-            + 0.5f32 * v * (1.0f32 - t * t) * GELU_C * (1.0f32 + 3.0f32 * GELU_A * v * v);
-        out[i] = grad[i] * d;
-    } else {
-        let mut g = grad[i];
-        if v <= 0.0f32 {
-            g = 0.0f32;
-        }
-        out[i] = g;
-    }
+    out[i] = act_grad(x[i], grad[i], gelu);
 }
 
 /// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`) on the
