@@ -205,8 +205,6 @@ pub fn polyak<M: Module>(target: M, online: &M, tau: f32) -> M {
     let mut mapper = PolyakMapper {
         online: collect.params.into_iter(),
         tau,
-        #[cfg(feature = "webgpu")]
-        fused_tau: None,
     };
     target.map(&mut mapper)
 }
@@ -226,9 +224,6 @@ impl ModuleVisitor for CollectFloat {
 struct PolyakMapper<I: Iterator<Item = Tensor<1>>> {
     online: I,
     tau: f32,
-    /// `[tau]` uploaded once for the fused kernel (WebGPU), shared by every parameter.
-    #[cfg(feature = "webgpu")]
-    fused_tau: Option<Tensor<1>>,
 }
 
 impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
@@ -238,8 +233,6 @@ impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
             .next()
             .expect("polyak: target and online modules have different parameter counts");
         let tau = self.tau;
-        #[cfg(feature = "webgpu")]
-        let fused_tau = &mut self.fused_tau;
         param.map(|t| {
             let shape = t.shape();
             let device = t.device();
@@ -247,9 +240,8 @@ impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for PolyakMapper<I> {
             // On WebGPU one kernel per parameter (burn's ops record three).
             #[cfg(feature = "webgpu")]
             if crate::nets::fused::runs_here(&device) {
-                let w = fused_tau.get_or_insert_with(|| crate::nets::fused::scalar(tau, &device));
                 let n = shape.num_elements();
-                return crate::nets::fused::polyak(t.reshape([n]), o, w.clone()).reshape(shape);
+                return crate::nets::fused::polyak(t.reshape([n]), o, tau).reshape(shape);
             }
             t * (1.0 - tau) + o.reshape(shape) * tau
         })

@@ -106,13 +106,9 @@ pub trait FusedKernels: Backend {
         grad_scale: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`),
-    /// `tau = [τ]`.
-    fn fused_polyak(
-        t: FloatTensor<Self>,
-        o: FloatTensor<Self>,
-        tau: FloatTensor<Self>,
-    ) -> FloatTensor<Self>;
+    /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`);
+    /// `tau` travels in the launch's scalar block, as Adam's numbers do.
+    fn fused_polyak(t: FloatTensor<Self>, o: FloatTensor<Self>, tau: f32) -> FloatTensor<Self>;
 
     /// Six flat tensors of lengths `n0 … n5` cut from `packed` one after another from element
     /// `offset` on (a zero length gives an unused one-element tensor): [`split`].
@@ -282,7 +278,7 @@ impl FusedKernels for CubeBackend {
         (p2, m2, v2)
     }
 
-    fn fused_polyak(t: CubeTensor, o: CubeTensor, tau: CubeTensor) -> CubeTensor {
+    fn fused_polyak(t: CubeTensor, o: CubeTensor, tau: f32) -> CubeTensor {
         let out = empty_like(&t);
         let (count, dim) = grid(out.meta.num_elements(), 256);
         polyak_kernel::launch(
@@ -291,8 +287,8 @@ impl FusedKernels for CubeBackend {
             dim,
             buffer(t),
             buffer(o),
-            buffer(tau),
             out.clone().into_buffer_arg(),
+            tau,
         );
         out
     }
@@ -483,13 +479,12 @@ fn unpack_kernel(
 
 /// `out = t·(1 − τ) + o·τ`, the arithmetic of `nets::critic::polyak`.
 #[cube(launch)]
-fn polyak_kernel(t: &[f32], o: &[f32], tau: &[f32], out: &mut [f32]) {
+fn polyak_kernel(t: &[f32], o: &[f32], out: &mut [f32], tau: f32) {
     let i = ABSOLUTE_POS;
     if i >= out.len() {
         terminate!();
     }
-    let w = tau[0];
-    out[i] = t[i] * (1.0f32 - w) + o[i] * w;
+    out[i] = t[i] * (1.0f32 - tau) + o[i] * tau;
 }
 
 /// Kernels the training steps differentiate through, **one dispatch each way**: the hidden
@@ -838,13 +833,12 @@ pub fn activation_backward<const D: usize>(x: Tensor<D>, grad: Tensor<D>, gelu: 
     ))
 }
 
-/// `t·(1 − τ) + o·τ` for flattened parameters on a WebGPU device (one dispatch); `tau` is
-/// `[τ]` on the device, shared by every parameter of a module.
-pub fn polyak(t: Tensor<1>, o: Tensor<1>, tau: Tensor<1>) -> Tensor<1> {
+/// `t·(1 − τ) + o·τ` for flattened parameters on a WebGPU device (one dispatch).
+pub fn polyak(t: Tensor<1>, o: Tensor<1>, tau: f32) -> Tensor<1> {
     Tensor::from_dispatch(Dispatch::fused_polyak(
         t.into_dispatch(),
         o.into_dispatch(),
-        tau.into_dispatch(),
+        tau,
     ))
 }
 
@@ -874,11 +868,6 @@ pub fn concat(parts: Vec<Tensor<1>>) -> Tensor<1> {
         offset += chunk.iter().map(|p| p.dims()[0]).sum::<usize>();
     }
     Tensor::from_dispatch(out)
-}
-
-/// `[v]` on `device`.
-pub fn scalar(v: f32, device: &Device) -> Tensor<1> {
-    upload(vec![v], device)
 }
 
 /// Whether `device` runs this module's kernels: a CubeCL (WebGPU) device, plain or autodiff.
@@ -1358,7 +1347,7 @@ pub fn q_and_grad(
     act: usize,
     device: &Device,
 ) -> Tensor<2> {
-    q_kernel(critic, s, a, None, obs, act, device)
+    q_kernel(critic, s, a, true, None, obs, act, device)
 }
 
 /// `min(Q1, Q2)` of a packed critic at `(s, a)`, `[rows, 1]`, or with `td = (rew, not_done)`
@@ -1372,15 +1361,18 @@ pub fn q_min(
     act: usize,
     device: &Device,
 ) -> Tensor<2> {
-    q_kernel(critic, s, a, Some(td), obs, act, device)
+    q_kernel(critic, s, a, false, td, obs, act, device)
 }
 
-/// The launch behind [`q_and_grad`] (`td: None`) and [`q_min`] (`td: Some(_)`).
+/// The launch behind [`q_and_grad`] (`grad`) and [`q_min`] (`td`: the TD target's rewards and
+/// discounts).
+#[allow(clippy::too_many_arguments)]
 fn q_kernel(
     critic: &FusedCritic,
     s: Vec<f32>,
     a: Vec<f32>,
-    td: Option<Option<(Vec<f32>, Vec<f32>)>>,
+    grad: bool,
+    td: Option<(Vec<f32>, Vec<f32>)>,
     obs: usize,
     act: usize,
     device: &Device,
@@ -1391,8 +1383,7 @@ fn q_kernel(
     } else {
         upload(vec![0.0], device)
     };
-    let grad = td.is_none();
-    let (rew, not_done, with_td) = match td.flatten() {
+    let (rew, not_done, with_td) = match td {
         Some((r, nd)) => (upload(r, device), upload(nd, device), true),
         None => (upload(vec![0.0], device), upload(vec![0.0], device), false),
     };
@@ -2020,7 +2011,7 @@ mod tests {
         let dev = gpu();
         let d = dev.device();
         let (t, o) = (ramp(1000, 0.1, d), ramp(1000, -0.03, d));
-        let got = read(polyak(t.clone(), o.clone(), scalar(0.25, d)));
+        let got = read(polyak(t.clone(), o.clone(), 0.25));
         close(&got, &read(t * 0.75 + o * 0.25), 1e-6, "polyak");
     }
 }

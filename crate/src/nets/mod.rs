@@ -17,7 +17,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu_approximate, tanh};
 
 /// tanh-GELU (burn's `gelu_approximate`, flax's default), the policy's activation. On a WebGPU
-/// device it is one fused kernel forward and one backward ([`fused::FusedActivation`]) instead
+/// device it is one fused kernel forward and one backward (`fused::DifferentiableKernels`) instead
 /// of burn's ~8 and ~15 element-wise dispatches.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "webgpu")]

@@ -237,7 +237,7 @@ pub struct BurnNets {
     /// The committed critic packed for the fused sampler (WebGPU), dropped at each commit.
     #[cfg(feature = "webgpu")]
     fused_critic: Option<fused::FusedCritic>,
-    /// The staged critic as `q_and_grad` packed it (WebGPU): the sampler's at its commit.
+    /// The staged critic packed as `FusedAdam` left it (WebGPU): the sampler's at its commit.
     #[cfg(feature = "webgpu")]
     staged_fused: Option<fused::FusedCritic>,
     /// The Polyak target packed in that layout (WebGPU): averaged and unpacked at each commit.
@@ -491,7 +491,6 @@ impl RfmNets for BurnNets {
                 Some(t) => t,
                 None => fused::FusedCritic::new(&self.target).packed().clone(),
             };
-            let tau = fused::scalar(tau, self.device.device());
             let mixed = fused::polyak(target, online, tau);
             self.target = fused::unpack_into(self.target.clone(), mixed.clone());
             self.target_packed = Some(mixed);
