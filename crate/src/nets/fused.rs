@@ -43,6 +43,13 @@ use cubecl::prelude::*;
 use crate::nets::critic::Critic;
 use crate::nets::{OdeConfig, Parameterisation, Policy, Solver};
 
+mod actor_step;
+mod critic_step;
+mod sums;
+pub use actor_step::actor_grads;
+pub use critic_step::critic_grads;
+pub use sums::loss_and_norm;
+
 #[backend_extension(Cube)]
 pub trait FusedKernels: Backend {
     /// `[rows, width]` from `y0 [rows·act]`, `s [rows·obs]` (one float when `obs == 0`),
@@ -1595,6 +1602,45 @@ impl FusedAdam {
         flat_grads: Tensor<1>,
         grad_scale: f32,
     ) -> (M, Tensor<1>) {
+        self.step_some(lr, module, Some(grads), flat_grads, grad_scale)
+    }
+
+    /// [`FusedAdam::step`] of every parameter of `module`, from `flat_grads` in visit order
+    /// (gradients made without burn's autodiff: `critic_grads`).
+    pub fn step_all<M: burn::module::Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        flat_grads: Tensor<1>,
+        grad_scale: f32,
+    ) -> (M, Tensor<1>) {
+        self.step_some(lr, module, None, flat_grads, grad_scale)
+    }
+
+    /// Every parameter of `module` packed in visit order: as this optimiser's last step left
+    /// them (no dispatch) when it stepped exactly those parameters, else packed now.
+    pub fn params_of<M: burn::module::Module>(&self, module: &M) -> Tensor<1> {
+        let mut all = Stepped {
+            grads: None,
+            layout: Vec::new(),
+            values: Vec::new(),
+        };
+        module.visit(&mut all);
+        match &self.state {
+            Some(st) if st.layout == all.layout => st.params.clone(),
+            _ => concat(all.values),
+        }
+    }
+
+    /// The step of the parameters with a gradient in `grads` (every one when `None`).
+    fn step_some<M: burn::module::Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        grads: Option<&burn::optim::GradientsParams>,
+        flat_grads: Tensor<1>,
+        grad_scale: f32,
+    ) -> (M, Tensor<1>) {
         use crate::nets::host::optim::HostAdam;
         self.time += 1;
         let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
@@ -1650,16 +1696,17 @@ impl FusedAdam {
     }
 }
 
-/// The parameters that have a gradient, in visit order: ids, lengths, flattened values.
+/// The parameters that have a gradient (every one without `grads`), in visit order: ids,
+/// lengths, flattened values.
 struct Stepped<'a> {
-    grads: &'a burn::optim::GradientsParams,
+    grads: Option<&'a burn::optim::GradientsParams>,
     layout: Vec<(burn::module::ParamId, usize)>,
     values: Vec<Tensor<1>>,
 }
 
 impl burn::module::ModuleVisitor for Stepped<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        if self.grads.get::<D>(param.id).is_some() {
+        if self.grads.is_none_or(|g| g.get::<D>(param.id).is_some()) {
             let value = param.val().inner();
             let n = value.shape().num_elements();
             self.layout.push((param.id, n));

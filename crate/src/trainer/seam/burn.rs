@@ -149,6 +149,46 @@ impl BurnActor {
         self.policy_changed();
     }
 
+    /// The staged actor step on WebGPU: the gradients from `fused::actor_grads` (three
+    /// dispatches, no autodiff) at the committed parameters as `FusedAdam` keeps them packed,
+    /// the loss and norm in one readback, `FusedAdam` on the packed gradients.
+    #[cfg(feature = "webgpu")]
+    async fn fused_actor_step(
+        &mut self,
+        s: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        target: &[f32],
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let (o, d) = self.dims();
+        let mut opt = self.opt.clone();
+        let Adam::Fused(adam) = &mut opt else {
+            unreachable!("a WebGPU device steps with the fused Adam (Adam::new)")
+        };
+        // The rows `(s, x_t)`, the first layer's input.
+        let x = if o == 0 {
+            xt.to_vec()
+        } else {
+            let mut x = Vec::with_capacity(t.len() * (o + d));
+            for (si, yi) in s.chunks(o).zip(xt.chunks(d)) {
+                x.extend_from_slice(si);
+                x.extend_from_slice(yi);
+            }
+            x
+        };
+        let cfg = &self.policy.config;
+        let c = cfg.conditioning_rows(t, self.lambda);
+        let packed = adam.params_of(&self.policy);
+        let dev = self.device.device();
+        let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target.to_vec(), dev);
+        let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, target.len());
+        let scale = clip_scale(norm, self.grad_clip);
+        let (policy, _) = adam.step_all(lr, self.policy.clone(), grads, scale);
+        self.staged = Some((policy, opt));
+        Ok(StepLoss { loss, norm })
+    }
+
     /// `(rows, cols)` of a policy input.
     fn dims(&self) -> (usize, usize) {
         (self.policy.config.state_dim, self.policy.config.act_dim)
@@ -183,6 +223,10 @@ impl PolicyNets for BurnActor {
     ) -> Result<StepLoss, DeviceError> {
         let (o, d) = self.dims();
         let n = t.len();
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            return self.fused_actor_step(s, xt, t, target, lr).await;
+        }
         let ad = self.device.autodiff();
         let s = (o > 0).then(|| tensor2(s.to_vec(), n, o, &ad));
         let cond = self.policy.conditioning(t, self.lambda, &ad);
@@ -269,7 +313,8 @@ impl BurnNets {
         }
     }
 
-    /// The staged critic step toward `y` (`[n, 1]` on the autodiff device).
+    /// The staged critic step toward `y` (`[n, 1]` on the autodiff device) through burn's
+    /// autodiff (off WebGPU: `fused_critic_step` there).
     async fn critic_step_to(
         &mut self,
         s: &[f32],
@@ -287,17 +332,54 @@ impl BurnNets {
         let (q1, q2) = self.critic.forward(s, a);
         let loss = mse(q1, y.clone()) + mse(q2, y);
         let clip = self.actor.grad_clip;
-        let (critic, opt, step, _packed) = self
+        let (critic, opt, step, _) = self
             .critic_opt
             .staged_step(&self.critic, loss, clip, lr)
             .await?;
-        // On WebGPU the stepped critic comes packed in the fused kernels' layout.
-        #[cfg(feature = "webgpu")]
-        {
-            self.staged_fused = _packed.map(|p| fused::FusedCritic::from_packed(p, &critic.config));
-        }
         self.staged = Some((critic, opt));
         Ok(step)
+    }
+
+    /// The staged critic step toward `y` (`[n, 1]` on the plain device) on WebGPU: the
+    /// gradients from `fused::critic_grads` (three dispatches, no autodiff), the loss and norm
+    /// in one readback, `FusedAdam` on the packed gradients.
+    #[cfg(feature = "webgpu")]
+    async fn fused_critic_step(
+        &mut self,
+        s: &[f32],
+        a: &[f32],
+        y: Tensor<2>,
+        lr: f64,
+    ) -> Result<StepLoss, DeviceError> {
+        let cfg = self.critic.config.clone();
+        let rows = y.dims()[0];
+        let online = match &self.fused_critic {
+            Some(c) => c.packed().clone(),
+            None => fused::FusedCritic::new(&self.critic.valid())
+                .packed()
+                .clone(),
+        };
+        let online = fused::FusedCritic::from_packed(online, &cfg);
+        let dev = self.device.device();
+        let (grads, sums) = fused::critic_grads(
+            &online,
+            s.to_vec(),
+            a.to_vec(),
+            y,
+            cfg.obs_dim,
+            cfg.act_dim,
+            dev,
+        );
+        let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, rows);
+        let mut opt = self.critic_opt.clone();
+        let Adam::Fused(adam) = &mut opt else {
+            unreachable!("a WebGPU device steps with the fused Adam (Adam::new)")
+        };
+        let scale = clip_scale(norm, self.actor.grad_clip);
+        let (critic, packed) = adam.step_all(lr, self.critic.clone(), grads, scale);
+        self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
+        self.staged = Some((critic, opt));
+        Ok(StepLoss { loss, norm })
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -433,6 +515,11 @@ impl RfmNets for BurnNets {
         y: &[f32],
         lr: f64,
     ) -> Result<StepLoss, DeviceError> {
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            let y = tensor2(y.to_vec(), y.len(), 1, self.device.device());
+            return self.fused_critic_step(s, a, y, lr).await;
+        }
         let y = tensor2(y.to_vec(), y.len(), 1, &self.device.autodiff());
         self.critic_step_to(s, a, y, lr).await
     }
@@ -456,9 +543,7 @@ impl RfmNets for BurnNets {
             let td = Some((batch.rew.clone(), not_done));
             let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
-            return self
-                .critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
-                .await;
+            return self.fused_critic_step(&batch.obs, &batch.act, y, lr).await;
         }
         let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
