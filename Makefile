@@ -43,10 +43,11 @@ test-wasm-webgpu:
 	$(ENV) cargo test --profile wasm -p rfm-playground --target $(WASM_TARGET) --test web --features webgpu
 
 # The seam's parity suite on a native wgpu adapter: burn's kernels and the WebGPU module's own
-# (crate/src/nets/fused.rs) against the host kernels, and each fused kernel against burn's ops.
+# (crate/src/nets/fused.rs, fused/) against the host kernels, and each fused kernel against burn's ops.
 # Any Vulkan/Metal/DX12/GL adapter; without a GPU, Mesa's lavapipe (Debian:
 # mesa-vulkan-drivers). Its own native build with wgpu (~15 min cold here), so not part of
-# `make test`.
+# `make test`. The first run on a machine also waits a few minutes while lavapipe compiles the
+# fused kernels (5 min 21 s here on 2026-12-02; Mesa caches them for later runs).
 test-native-wgpu:
 	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib -- seam::tests nets::fused
 

@@ -12,10 +12,17 @@
 //!   small matmul. Output rows are `[y (act), q]` (or `[y]` unscored), read back once.
 //! - **Adam** ([`FusedAdam`]): one dispatch per network over packed buffers (and [`split`], one
 //!   per six parameters, to put them back) instead of ~10 per parameter tensor.
+//! - **The critic's and the policy's training steps** ([`critic_grads`], [`actor_grads`]):
+//!   three dispatches each instead of burn's autodiff (~45): a row's forward and backward pass
+//!   into a tape (one thread per row), every parameter's gradient summed over the rows (one
+//!   thread per parameter, in the packed layout `FusedAdam` steps), the partial sums of the
+//!   squared gradients and errors that the one loss-and-norm readback adds up
+//!   ([`loss_and_norm`]).
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
 //!   dispatches in burn's ops, 1 + 1 here), a layer's bias with its activation
-//!   ([`linear_act`]) and the mean squared error ([`mse`]; ~12 → 4).
+//!   ([`linear_act`]) and the mean squared error ([`mse`]; ~12 → 4), where burn's autodiff
+//!   still runs on WebGPU (SAC's steps).
 //! - **Copies and averages**: [`concat`] packs up to six tensors per dispatch (`Tensor::cat`
 //!   records one per tensor: the sampler's weight packing, the clip's gradient concatenation,
 //!   the joined readbacks); [`polyak`] is the target critic's average in one dispatch per

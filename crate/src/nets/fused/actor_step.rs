@@ -432,21 +432,10 @@ mod tests {
             let (g, sums) = actor_grads(&cfg, packed, x, c, tgt, d);
             let got = read(g);
             let (loss, norm) = super::super::sums::loss_and_norm(&read(sums), n * act);
-            assert_eq!(got.len(), want.len(), "{what}: lengths");
-            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-4 * scale,
-                    "{what}: grad[{i}] {a} vs {b}"
-                );
-            }
-            assert!(
-                (loss - want_loss).abs() <= 1e-5 * want_loss,
-                "{what}: loss {loss} vs {want_loss}"
-            );
-            assert!(
-                (norm - want_norm).abs() <= 1e-5 * want_norm,
-                "{what}: norm {norm} vs {want_norm}"
+            super::super::sums::assert_step_matches(
+                &what,
+                (&got, loss, norm),
+                (&want, want_loss, want_norm),
             );
         }
     }

@@ -423,21 +423,10 @@ mod tests {
                 &pollster::block_on(read_f32(sums)).unwrap(),
                 rows,
             );
-            assert_eq!(got.len(), want.len(), "{what}: lengths");
-            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            for (i, (x, w)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (x - w).abs() <= 1e-4 * scale,
-                    "{what}: grad[{i}] {x} vs {w}"
-                );
-            }
-            assert!(
-                (loss - want_loss).abs() <= 1e-5 * want_loss,
-                "{what}: loss {loss} vs {want_loss}"
-            );
-            assert!(
-                (norm - want_norm).abs() <= 1e-5 * want_norm,
-                "{what}: norm {norm} vs {want_norm}"
+            super::super::sums::assert_step_matches(
+                &what,
+                (&got, loss, norm),
+                (&want, want_loss, want_norm),
             );
         }
     }

@@ -94,3 +94,26 @@ pub fn loss_and_norm(sums: &[f32], count: usize) -> (f32, f32) {
     }
     ((e / count as f64) as f32, g.sqrt() as f32)
 }
+
+/// The test of a fused step's outputs against burn's autodiff: every gradient within 1e-4 of
+/// the largest, the loss and the norm within 1e-5 relative.
+#[cfg(test)]
+pub(super) fn assert_step_matches(what: &str, got: (&[f32], f32, f32), want: (&[f32], f32, f32)) {
+    let ((g, loss, norm), (w, want_loss, want_norm)) = (got, want);
+    assert_eq!(g.len(), w.len(), "{what}: lengths");
+    let scale = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in g.iter().zip(w).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * scale,
+            "{what}: grad[{i}] {x} vs {y}"
+        );
+    }
+    assert!(
+        (loss - want_loss).abs() <= 1e-5 * want_loss,
+        "{what}: loss {loss} vs {want_loss}"
+    );
+    assert!(
+        (norm - want_norm).abs() <= 1e-5 * want_norm,
+        "{what}: norm {norm} vs {want_norm}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The seam on burn modules (the WebGPU path; it also runs on flex for the parity tests):
-//! autodiff for the steps, burn's Adam (on WebGPU `nets::fused::FusedAdam`), the global-norm clip
-//! ([`loss_and_global_norm`]: one readback for loss and norm),
+//! autodiff for the steps (on WebGPU the hand-written gradient kernels of
+//! `nets::fused::{critic_grads, actor_grads}`), burn's Adam (on WebGPU
+//! `nets::fused::FusedAdam`), the global-norm clip
+//! (`loss_norm_and_flat_grads`, or the kernels' partial sums: one readback for loss and norm),
 //! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
 //! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
 
