@@ -1596,8 +1596,18 @@ struct PackedAdam {
 }
 
 impl FusedAdam {
-    /// One step of every parameter of `module` that has a gradient in `grads`, from
-    /// `flat_grads` (those gradients concatenated in visit order), each multiplied by
+    /// Every parameter of `module` packed in visit order: as this optimiser's last step left
+    /// them (no dispatch) when it stepped exactly those parameters, else packed now.
+    pub fn params_of<M: burn::module::Module>(&self, module: &M) -> Tensor<1> {
+        let all = Params::of(module);
+        match &self.state {
+            Some(st) if st.layout == all.layout => st.params.clone(),
+            _ => concat(all.values),
+        }
+    }
+
+    /// One step of every parameter of `module` from `flat_grads` (their gradients
+    /// concatenated in visit order: `critic_grads`, `actor_grads`), each multiplied by
     /// `grad_scale` first (the global-norm clip's factor, `nets::host::optim::clip_scale`: 1
     /// when the norm is within bounds) inside the kernel. Returns the stepped module and its
     /// stepped parameters packed in that order (for a critic: [`FusedCritic`]'s layout).
@@ -1605,46 +1615,6 @@ impl FusedAdam {
         &mut self,
         lr: f64,
         module: M,
-        grads: &burn::optim::GradientsParams,
-        flat_grads: Tensor<1>,
-        grad_scale: f32,
-    ) -> (M, Tensor<1>) {
-        self.step_some(lr, module, Some(grads), flat_grads, grad_scale)
-    }
-
-    /// [`FusedAdam::step`] of every parameter of `module`, from `flat_grads` in visit order
-    /// (gradients made without burn's autodiff: `critic_grads`).
-    pub fn step_all<M: burn::module::Module>(
-        &mut self,
-        lr: f64,
-        module: M,
-        flat_grads: Tensor<1>,
-        grad_scale: f32,
-    ) -> (M, Tensor<1>) {
-        self.step_some(lr, module, None, flat_grads, grad_scale)
-    }
-
-    /// Every parameter of `module` packed in visit order: as this optimiser's last step left
-    /// them (no dispatch) when it stepped exactly those parameters, else packed now.
-    pub fn params_of<M: burn::module::Module>(&self, module: &M) -> Tensor<1> {
-        let mut all = Stepped {
-            grads: None,
-            layout: Vec::new(),
-            values: Vec::new(),
-        };
-        module.visit(&mut all);
-        match &self.state {
-            Some(st) if st.layout == all.layout => st.params.clone(),
-            _ => concat(all.values),
-        }
-    }
-
-    /// The step of the parameters with a gradient in `grads` (every one when `None`).
-    fn step_some<M: burn::module::Module>(
-        &mut self,
-        lr: f64,
-        module: M,
-        grads: Option<&burn::optim::GradientsParams>,
         flat_grads: Tensor<1>,
         grad_scale: f32,
     ) -> (M, Tensor<1>) {
@@ -1654,21 +1624,15 @@ impl FusedAdam {
         let bc2 = (1.0 - b2.powi(self.time)).sqrt();
         let factor = bc2 / (1.0 - b1.powi(self.time));
         let eps = HostAdam::EPSILON * bc2;
-        let mut stepped = Stepped {
-            grads,
-            layout: Vec::new(),
-            values: Vec::new(),
-        };
-        module.visit(&mut stepped);
-        let Stepped { layout, values, .. } = stepped;
+        let Params { layout, values } = Params::of(&module);
         let device = flat_grads.device();
         let (params, m, v) = match self.state.take() {
             Some(st) if st.layout == layout => {
                 let st = *st;
                 (st.params, st.m, st.v)
             }
-            // The first step (or another set of parameters with gradients, which the seam's
-            // networks never have): pack the parameters, zero moments.
+            // The first step (or another module's parameters, which the seam never passes):
+            // pack the parameters, zero moments.
             _ => {
                 let total = layout.iter().map(|(_, n)| n).sum::<usize>();
                 let z = Tensor::<1>::zeros([total], &device);
@@ -1703,22 +1667,29 @@ impl FusedAdam {
     }
 }
 
-/// The parameters that have a gradient (every one without `grads`), in visit order: ids,
-/// lengths, flattened values.
-struct Stepped<'a> {
-    grads: Option<&'a burn::optim::GradientsParams>,
+/// Every float parameter of a module, in visit order: ids, lengths, flattened values.
+struct Params {
     layout: Vec<(burn::module::ParamId, usize)>,
     values: Vec<Tensor<1>>,
 }
 
-impl burn::module::ModuleVisitor for Stepped<'_> {
+impl Params {
+    fn of<M: burn::module::Module>(module: &M) -> Self {
+        let mut all = Params {
+            layout: Vec::new(),
+            values: Vec::new(),
+        };
+        module.visit(&mut all);
+        all
+    }
+}
+
+impl burn::module::ModuleVisitor for Params {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        if self.grads.is_none_or(|g| g.get::<D>(param.id).is_some()) {
-            let value = param.val().inner();
-            let n = value.shape().num_elements();
-            self.layout.push((param.id, n));
-            self.values.push(value.reshape([n]));
-        }
+        let value = param.val().inner();
+        let n = value.shape().num_elements();
+        self.layout.push((param.id, n));
+        self.values.push(value.reshape([n]));
     }
 }
 

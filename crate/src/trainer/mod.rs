@@ -27,9 +27,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use config::{Agent, ConfigError, TrainConfig};
+/// The reference gradients of the fused training steps' tests (`nets::fused`).
+#[cfg(all(test, feature = "webgpu"))]
+pub(crate) use update::loss_norm_and_flat_grads;
 pub use update::td_target;
 pub(crate) use update::{
-    check_finite, clip_global_norm, critic_step, loss_norm_and_flat_grads, pick_candidates,
+    check_finite, clip_global_norm, critic_step, loss_and_global_norm, pick_candidates,
     repeat_rows, scale_grads, tensor2,
 };
 pub use warmup::WarmupNoise;

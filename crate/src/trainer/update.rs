@@ -138,8 +138,8 @@ pub(crate) async fn loss_and_global_norm<M: Module>(
 }
 
 /// [`loss_and_global_norm`], also returning the concatenation of the gradients it summed (in
-/// `module`'s visit order, the parameters that have one; `None` when none has): a fused Adam
-/// steps that buffer as a whole (`nets::fused::FusedAdam`).
+/// `module`'s visit order, the parameters that have one; `None` when none has): the reference
+/// the fused training steps' tests compare their gradients with (`nets::fused`).
 pub(crate) async fn loss_norm_and_flat_grads<M: Module>(
     grads: &GradientsParams,
     module: &M,

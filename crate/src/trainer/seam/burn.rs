@@ -19,7 +19,7 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
-use crate::trainer::{loss_norm_and_flat_grads, scale_grads, tensor2};
+use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
 use burn::tensor::Tensor;
 
 /// The optimiser of a burn-seam module: burn's Adam, or on WebGPU the fused one
@@ -41,55 +41,56 @@ impl Adam {
         Adam::Burn(AdamConfig::new().init())
     }
 
-    /// Adam on `grads` multiplied by `scale` (the clip's factor): burn's Adam after scaling
-    /// them, or [`fused::FusedAdam`] on `flat` (the same gradients concatenated), which
-    /// multiplies inside its kernel and also returns the stepped parameters packed.
+    /// Burn's Adam on `grads` multiplied by `scale` (the clip's factor). On WebGPU the seam's
+    /// steps compute their own gradients and step through [`Adam::fused`] instead.
     fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
         mut grads: GradientsParams,
-        flat: Option<Tensor<1>>,
         scale: f32,
-    ) -> (M, Option<Tensor<1>>) {
+    ) -> M {
         match self {
             #[cfg(feature = "webgpu")]
-            Adam::Fused(o) => match flat {
-                Some(flat) => {
-                    let (m, packed) = o.step(lr, module, &grads, flat, scale);
-                    (m, Some(packed))
-                }
-                None => (module, None), // no parameter has a gradient
-            },
+            Adam::Fused(_) => {
+                unreachable!("WebGPU steps go through fused_critic_step / fused_actor_step")
+            }
             Adam::Burn(o) => {
-                let _ = flat;
                 if scale != 1.0 {
                     scale_grads(&mut grads, &module, scale);
                 }
-                (o.step(lr, module, grads), None)
+                o.step(lr, module, grads)
             }
+        }
+    }
+
+    /// The fused optimiser (`Adam::new` on a WebGPU device).
+    #[cfg(feature = "webgpu")]
+    fn fused(&mut self) -> &mut fused::FusedAdam {
+        match self {
+            Adam::Fused(adam) => adam,
+            Adam::Burn(_) => unreachable!("a WebGPU device steps with the fused Adam (Adam::new)"),
         }
     }
 
     /// A staged step of `module` down `loss` (a one-element tensor on the autodiff device):
     /// backward, the loss and the global gradient norm (one readback), then Adam at `lr` on a
     /// copy of this optimiser with the gradients clipped at `clip` (`clip_scale`). Returns the
-    /// stepped module, that optimiser, the loss with the norm before clipping, and on WebGPU
-    /// the stepped parameters packed in visit order; `self` and `module` are untouched.
+    /// stepped module, that optimiser and the loss with the norm before clipping; `self` and
+    /// `module` are untouched.
     async fn staged_step<M: burn::module::Module>(
         &self,
         module: &M,
         loss: Tensor<1>,
         clip: f32,
         lr: f64,
-    ) -> Result<(M, Adam, StepLoss, Option<Tensor<1>>), DeviceError> {
+    ) -> Result<(M, Adam, StepLoss), DeviceError> {
         let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), module);
-        let (loss, norm, flat) = loss_norm_and_flat_grads(&grads, module, value).await?;
+        let (loss, norm) = loss_and_global_norm(&grads, module, value).await?;
         let mut opt = self.clone();
-        let scale = clip_scale(norm, clip);
-        let (stepped, packed) = opt.step(lr, module.clone(), grads, flat, scale);
-        Ok((stepped, opt, StepLoss { loss, norm }, packed))
+        let stepped = opt.step(lr, module.clone(), grads, clip_scale(norm, clip));
+        Ok((stepped, opt, StepLoss { loss, norm }))
     }
 }
 
@@ -165,9 +166,7 @@ impl BurnActor {
     ) -> Result<StepLoss, DeviceError> {
         let (o, d) = self.dims();
         let mut opt = self.opt.clone();
-        let Adam::Fused(adam) = &mut opt else {
-            unreachable!("a WebGPU device steps with the fused Adam (Adam::new)")
-        };
+        let adam = opt.fused();
         // The rows `(s, x_t)`, the first layer's input.
         let x = if o == 0 {
             xt.to_vec()
@@ -186,7 +185,7 @@ impl BurnActor {
         let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target.to_vec(), dev);
         let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, target.len());
         let scale = clip_scale(norm, self.grad_clip);
-        let (policy, _) = adam.step_all(lr, self.policy.clone(), grads, scale);
+        let (policy, _) = adam.step(lr, self.policy.clone(), grads, scale);
         self.staged = Some((policy, opt));
         Ok(StepLoss { loss, norm })
     }
@@ -236,7 +235,7 @@ impl PolicyNets for BurnActor {
             .policy
             .forward(tensor2(xt.to_vec(), n, d, &ad), s, cond);
         let loss = mse(pred, tensor2(target.to_vec(), n, d, &ad));
-        let (policy, opt, step, _) = self
+        let (policy, opt, step) = self
             .opt
             .staged_step(&self.policy, loss, self.grad_clip, lr)
             .await?;
@@ -334,7 +333,7 @@ impl BurnNets {
         let (q1, q2) = self.critic.forward(s, a);
         let loss = mse(q1, y.clone()) + mse(q2, y);
         let clip = self.actor.grad_clip;
-        let (critic, opt, step, _) = self
+        let (critic, opt, step) = self
             .critic_opt
             .staged_step(&self.critic, loss, clip, lr)
             .await?;
@@ -355,16 +354,17 @@ impl BurnNets {
     ) -> Result<StepLoss, DeviceError> {
         let cfg = self.critic.config.clone();
         let rows = y.dims()[0];
+        let packed_now;
         let online = match &self.fused_critic {
-            Some(c) => c.packed().clone(),
-            None => fused::FusedCritic::new(&self.critic.valid())
-                .packed()
-                .clone(),
+            Some(c) => c,
+            None => {
+                packed_now = fused::FusedCritic::new(&self.critic.valid());
+                &packed_now
+            }
         };
-        let online = fused::FusedCritic::from_packed(online, &cfg);
         let dev = self.device.device();
         let (grads, sums) = fused::critic_grads(
-            &online,
+            online,
             s.to_vec(),
             a.to_vec(),
             y,
@@ -374,11 +374,8 @@ impl BurnNets {
         );
         let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, rows);
         let mut opt = self.critic_opt.clone();
-        let Adam::Fused(adam) = &mut opt else {
-            unreachable!("a WebGPU device steps with the fused Adam (Adam::new)")
-        };
         let scale = clip_scale(norm, self.actor.grad_clip);
-        let (critic, packed) = adam.step_all(lr, self.critic.clone(), grads, scale);
+        let (critic, packed) = opt.fused().step(lr, self.critic.clone(), grads, scale);
         self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
         self.staged = Some((critic, opt));
         Ok(StepLoss { loss, norm })
