@@ -1571,7 +1571,7 @@ pub fn sample(
 }
 
 /// Adam for the burn seam's modules on WebGPU, over one packed buffer per module: the
-/// gradients as the clip concatenated them (`trainer::loss_norm_and_flat_grads`), the
+/// gradients as the fused training steps write them ([`critic_grads`], [`actor_grads`]), the
 /// parameters packed in the same order (the module's visit order; kept from the previous
 /// step's output), the moments kept packed. **One dispatch** steps the whole module, and
 /// [`split`] one per six parameters puts it back (burn's Adam records about ten per parameter).
