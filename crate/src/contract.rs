@@ -24,12 +24,31 @@ use crate::spec::{ExperimentSpec, FieldError, Mode};
 /// Where to look at the density. RL: an internal env state (pendulum `[θ, θdot]`, mountain car
 /// `[position, velocity]`, multigoal `[x, y]`); sampler: none.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
 pub struct DensityQuery {
     #[ts(optional)]
     pub state: Option<Vec<f64>>,
-    /// Policy samples to histogram.
+    /// Policy samples to histogram (per seed).
     #[ts(optional)]
     pub samples: Option<usize>,
+    /// Which seed to show (index; 0, the spec's own seed, when absent).
+    #[ts(optional)]
+    pub seed: Option<usize>,
+    /// Pool every seed instead (the spec's `seeds` > 1): mean histograms, each seed's KL.
+    #[ts(optional)]
+    pub all_seeds: Option<bool>,
+}
+
+impl DensityQuery {
+    /// The seeds this query asks for.
+    pub fn seed_view(&self) -> crate::session::SeedView {
+        use crate::session::SeedView;
+        if self.all_seeds == Some(true) {
+            SeedView::All
+        } else {
+            SeedView::One(self.seed.unwrap_or(0))
+        }
+    }
 }
 
 /// After `step`: the session's batch plus what the worker measured.

@@ -27,6 +27,8 @@ use crate::rfm::posterior::{PosteriorSpec, posterior_targets, ready};
 use crate::rfm::targets::boltzmann_latent_log_prob_grad;
 use crate::rng;
 use crate::sampler::SamplerTrainer;
+use crate::session::Inner;
+use crate::session::seeds::{Seeds, seed_spec};
 use crate::spec::resolve::{sampler_config, train_config};
 use crate::spec::{ExperimentSpec, Mode};
 use crate::trainer::rfm::{RfmAgent, regression};
@@ -70,6 +72,9 @@ pub struct Throughput {
     pub candidates: usize,
     pub ode_steps: usize,
     pub hidden: usize,
+    /// Agents stepped together for `updates` (as the session steps an experiment's seeds);
+    /// `updates` is per agent.
+    pub seeds: usize,
     pub updates: Option<Rate>,
     pub actions: Option<Rate>,
     pub estimator_targets: Option<Rate>,
@@ -218,45 +223,72 @@ async fn products_rate(cfg: &TrainConfig, seconds: f64) -> ProductRate {
     }
 }
 
-/// Full updates per second (one untimed update first: it builds the kernels / pipelines).
+/// Full updates per agent per second with `seeds` agents stepped together as the session
+/// steps an experiment's seeds ([`Seeds::step`]; one untimed round first: it builds the kernels
+/// / pipelines). `items` counts every agent's updates.
 async fn updates_rate(
     cfg: &TrainConfig,
     env: EnvName,
     device: ComputeDevice,
     seconds: f64,
+    seeds: usize,
 ) -> Result<Rate, String> {
-    let mut trainer = ready_trainer(cfg, env, device)?;
-    timed(seconds, async || {
-        trainer.step().await.map(drop).map_err(|e| e.to_string())
-    })
-    .await
+    let agents = (0..seeds.max(1))
+        .map(|i| {
+            let cfg = TrainConfig {
+                seed: cfg.seed.wrapping_add(i as u64),
+                ..cfg.clone()
+            };
+            ready_trainer(&cfg, env, device.clone()).map(|t| Inner::Rl(Box::new(t)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    seeds_rate(Seeds::from_trainers(agents), seconds).await
 }
 
-/// Updates per second of `spec`'s own experiment (its mode, agent, sizes and env) on `device`,
-/// over about `seconds` after one untimed update (which builds the kernels / pipelines): what
-/// the page's `auto` compares the CPU and WebGPU by on a hardware adapter.
+/// Rounds of [`Seeds::step`] for about `seconds`, as updates per agent per second.
+async fn seeds_rate(mut seeds: Seeds, seconds: f64) -> Result<Rate, String> {
+    let n = seeds.len();
+    let round = timed(seconds, async || {
+        for r in seeds.step().await {
+            r.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Rate {
+        per_s: round.per_s * n as f64,
+        items: round.items * n,
+        seconds: round.seconds,
+    })
+}
+
+/// Updates per second per seed of `spec`'s own experiment (its mode, agent, sizes, env and
+/// seeds, stepped together as the session steps them) on `device`, over about `seconds` after
+/// one untimed round (which builds the kernels / pipelines): what the page's `auto` compares
+/// the CPU and WebGPU by on a hardware adapter.
 pub async fn calibrate(
     spec: &ExperimentSpec,
     device: ComputeDevice,
     seconds: f64,
 ) -> Result<Rate, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    match spec.mode {
-        Mode::Rl => {
-            let mut t = prefilled_trainer(&train_config(spec), spec.env, device)?;
-            timed(seconds, async || {
-                t.step().await.map(drop).map_err(|e| err(&e))
+    let agents = (0..spec.seeds.max(1))
+        .map(|i| {
+            let spec = seed_spec(spec, i);
+            Ok(match spec.mode {
+                Mode::Rl => Inner::Rl(Box::new(prefilled_trainer(
+                    &train_config(&spec),
+                    spec.env,
+                    device.clone(),
+                )?)),
+                Mode::Sampler => Inner::Sampler(Box::new(
+                    SamplerTrainer::new(sampler_config(&spec), device.clone())
+                        .map_err(|e| err(&e))?,
+                )),
             })
-            .await
-        }
-        Mode::Sampler => {
-            let mut t = SamplerTrainer::new(sampler_config(spec), device).map_err(|e| err(&e))?;
-            timed(seconds, async || {
-                t.step().await.map(drop).map_err(|e| err(&e))
-            })
-            .await
-        }
-    }
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    seeds_rate(Seeds::from_trainers(agents), seconds).await
 }
 
 /// One untimed `step` (it builds the kernels / pipelines), then steps for about `seconds`.
@@ -316,9 +348,9 @@ async fn actions_rate(
 /// What [`run`] can measure.
 pub const MEASURES: [&str; 4] = ["updates", "actions", "estimator", "products"];
 
-/// Measure `which` (any of `updates`, `actions`, `estimator`, `products`) for `cfg` on `device`, on the
-/// shapes of `env`. A figure that fails is
-/// listed in `errors` and the others are still measured.
+/// Measure `which` (any of `updates`, `actions`, `estimator`, `products`) for `cfg` on `device`,
+/// on the shapes of `env`, updates with `seeds` agents stepped together (per agent). A figure
+/// that fails is listed in `errors` and the others are still measured.
 pub async fn run(
     name: &str,
     cfg: &TrainConfig,
@@ -326,9 +358,16 @@ pub async fn run(
     env: EnvName,
     seconds: f64,
     which: &[&str],
+    seeds: usize,
 ) -> Result<Throughput, String> {
     if !(seconds.is_finite() && seconds >= 0.0) {
         return Err("seconds must be a finite number ≥ 0".into());
+    }
+    if !(1..=crate::spec::fields::MAX_SEEDS).contains(&seeds) {
+        return Err(format!(
+            "seeds must be 1 to {}",
+            crate::spec::fields::MAX_SEEDS
+        ));
     }
     let spec = make_env(env, cfg.seed).spec().clone();
     let mut out = Throughput {
@@ -341,6 +380,7 @@ pub async fn run(
         candidates: cfg.candidates,
         ode_steps: cfg.ode_steps,
         hidden: cfg.actor_hidden,
+        seeds,
         updates: None,
         actions: None,
         estimator_targets: None,
@@ -348,7 +388,7 @@ pub async fn run(
         errors: Vec::new(),
     };
     if which.contains(&"updates") {
-        match updates_rate(cfg, env, device.clone(), seconds).await {
+        match updates_rate(cfg, env, device.clone(), seconds, seeds).await {
             Ok(r) => out.updates = Some(r),
             Err(e) => out.errors.push(format!("updates: {e}")),
         }
@@ -390,6 +430,7 @@ mod tests {
             EnvName::Pendulum,
             0.0,
             which,
+            1,
         ))
         .unwrap()
     }

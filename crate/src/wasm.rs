@@ -106,6 +106,7 @@ pub async fn run_bench(
     config: String,
     seconds: f64,
     measure: String,
+    seeds: Option<usize>,
 ) -> Result<JsValue, JsError> {
     let choice: BackendChoice = backend.parse().map_err(js_err)?;
     let device = ComputeDevice::select(choice).await.map_err(js_err)?;
@@ -113,7 +114,7 @@ pub async fn run_bench(
     let cfg = crate::spec::resolve::named_train_config(&config, None).map_err(err)?;
     let which: Vec<&str> = measure.split(',').map(str::trim).collect();
     let env = crate::envs::EnvName::Pendulum;
-    let r = crate::throughput::run(&config, &cfg, device, env, seconds, &which)
+    let r = crate::throughput::run(&config, &cfg, device, env, seconds, &which, seeds.unwrap_or(1))
         .await
         .map_err(err)?;
     to_js(&r)
@@ -249,13 +250,27 @@ impl SessionHandle {
         })
     }
 
-    /// The policy density beside its target; resolves to a `DensityView`.
-    pub fn density(&self, samples: Option<usize>, state: Option<Vec<f64>>) -> js_sys::Promise {
+    /// The policy density beside its target, of seed index `seed` (0 when absent) or, with
+    /// `all_seeds`, of every seed pooled; resolves to a `DensityView`.
+    pub fn density(
+        &self,
+        samples: Option<usize>,
+        state: Option<Vec<f64>>,
+        seed: Option<usize>,
+        all_seeds: Option<bool>,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
+        let view = crate::contract::DensityQuery {
+            state: None,
+            samples: None,
+            seed,
+            all_seeds,
+        }
+        .seed_view();
         wasm_bindgen_futures::future_to_promise(async move {
             let s = inner.try_borrow().map_err(|_| busy())?;
             #[allow(clippy::await_holding_refcell_ref)]
-            let r = s.density(samples, state).await.map_err(js_err)?;
+            let r = s.density_of(samples, state, view).await.map_err(js_err)?;
             Ok(to_js(&r)?)
         })
     }

@@ -24,7 +24,9 @@ try {
       const rate = (k: string) => (r[k] as { perS?: number } | undefined)?.perS?.toFixed(3) ?? "—";
       const gflop = (r.products as { gflopPerS?: number } | undefined)?.gflopPerS;
       const product = gflop === undefined ? "" : ` product GFLOP/s ${gflop.toFixed(1)}`;
-      console.log(`round ${round} ${r.backend}/${r.module}/${r.config}: updates/s ${rate("updates")} actions/s ${rate("actions")}${product} ${r.error ?? ""}`);
+      const seeds = (r.seeds as number | undefined) ?? 1;
+      const per = seeds > 1 ? ` (per agent, ${seeds} seeds together)` : "";
+      console.log(`round ${round} ${r.backend}/${r.module}/${r.config}: updates/s ${rate("updates")}${per} actions/s ${rate("actions")}${product} ${r.error ?? ""}`);
     }
     if (process.env.BENCH_JSON) console.log(JSON.stringify(out.rows));
     await page.close();

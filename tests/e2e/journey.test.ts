@@ -4,7 +4,9 @@
  * - switching the mode brings that mode's defaults (all but the seed) and says so;
  * - loading a weights file opens its experiment at its step count, with the curves afresh (no two runs on one curve);
  * - the greedy-evaluation curve and the CSV's evalReturn column fill in as the core evaluates;
- * - a training worker that dies mid-run is noticed, and training goes on from the autosave.
+ * - a training worker that dies mid-run is noticed, and training goes on from the autosave;
+ * - several seeds at once: the other seeds' faint curves are drawn, the density shows any seed
+ *   or all of them pooled, and the CSV says which seed each point is of.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -54,7 +56,105 @@ async function exportCsv(page: Page): Promise<Record<string, string>[]> {
   return text.slice(1).map((line) => Object.fromEntries(line.split(",").map((v, i) => [head[i], v])));
 }
 
+/** Pixels of canvas `id` that differ from its most common colour (its background). */
+const ink = (page: Page, id: string) =>
+  page.evaluate((id) => {
+    const c = document.getElementById(id) as HTMLCanvasElement;
+    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < d.length; i += 4) {
+      const v = ((d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3]) >>> 0;
+      counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    return d.length / 4 - Math.max(...counts.values());
+  }, id);
+
+/** A hash of canvas `id`'s pixels. */
+const pixelHash = (page: Page, id: string) =>
+  page.evaluate((id) => {
+    const c = document.getElementById(id) as HTMLCanvasElement;
+    const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i], 16777619) >>> 0;
+    return h;
+  }, id);
+
+/** Set a config control and wait for the rebuilt (paused) experiment. */
+async function setField(page: Page, id: string, value: string): Promise<void> {
+  const run = Number(await page.getAttribute("body", "data-run"));
+  await page.fill(id, value);
+  await page.press(id, "Enter");
+  await page.waitForFunction((r) => Number(document.body.dataset.run) > r && document.body.dataset.state === "paused", run, { timeout: 120_000 });
+}
+
+/** Play until the spec's step budget stops the run. */
+async function playToBudget(page: Page): Promise<void> {
+  await page.selectOption("#speed", "100");
+  await page.click("#play");
+  await page.waitForFunction(() => document.body.dataset.finished !== undefined, null, { timeout: 300_000 });
+}
+
 describe("journey (CPU)", () => {
+  test("four seeds at once: faint curves of the other seeds, the density of any seed or all pooled, the seed of every CSV row", async () => {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${server.url}?paused`);
+    await waitState(page, ["paused"]);
+    await page.click("#advanced-settings > summary");
+    await setField(page, "#cfg-steps", "400");
+    // One seed: no picker, and the loss chart's ink after 400 steps is the yardstick.
+    assert.equal(await page.isHidden("#density-seed"), true);
+    await playToBudget(page);
+    const oneSeedInk = await ink(page, "curve-losses");
+    assert.equal(await page.getAttribute("#curve-losses", "data-seed-lines"), "0");
+
+    await setField(page, "#cfg-seeds", "4");
+    const options = await page.$$eval("#density-seed option", (os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]));
+    assert.deepEqual(options, [
+      ["0", "seed 0"],
+      ["1", "seed 1"],
+      ["2", "seed 2"],
+      ["3", "seed 3"],
+      ["all", "all 4 seeds (pooled)"],
+    ]);
+    await playToBudget(page);
+    assert.equal(await stepOf(page), 400, "every seed stops at the budget; the count is each seed's");
+    // Three faint lines beside seed 0's: more ink on the same chart after the same steps.
+    assert.equal(await page.getAttribute("#curve-losses", "data-seed-lines"), "3");
+    assert.equal(await page.getAttribute("#curve-returns", "data-seed-lines"), "3");
+    const fourSeedInk = await ink(page, "curve-losses");
+    assert.ok(fourSeedInk > 1.3 * oneSeedInk, `loss chart ink: 1 seed ${oneSeedInk} px, 4 seeds ${fourSeedInk} px`);
+
+    // The density: seed 0, then every seed pooled, then seed 2: three different pictures.
+    await page.waitForFunction(() => document.getElementById("density-maps")!.dataset.seed === "0");
+    const seed0 = await pixelHash(page, "density-policy");
+    await page.selectOption("#density-seed", "all");
+    await page.waitForFunction(() => document.getElementById("density-maps")!.dataset.seed === "all", null, { timeout: 60_000 });
+    await page.waitForTimeout(200); // the next animation frame paints it
+    const bySeed = JSON.parse((await page.getAttribute("#kl-by-seed", "data-kl-by-seed")) ?? "[]") as number[];
+    assert.equal(bySeed.length, 4);
+    assert.ok(bySeed.every((k) => Number.isFinite(k) && k >= 0), JSON.stringify(bySeed));
+    assert.match((await page.textContent("#kl-by-seed")) ?? "", /^pooled over 4 seeds; each seed's own KL /);
+    const pooled = await pixelHash(page, "density-policy");
+    assert.notEqual(pooled, seed0, "the pooled density is drawn");
+    await page.selectOption("#density-seed", "2");
+    await page.waitForFunction(() => document.getElementById("density-maps")!.dataset.seed === "2", null, { timeout: 60_000 });
+    await page.waitForTimeout(200);
+    assert.equal(await page.textContent("#kl-by-seed"), "");
+    const seed2 = await pixelHash(page, "density-policy");
+    assert.ok(seed2 !== seed0 && seed2 !== pooled, "seed 2's own density is drawn");
+    await screenshot(page, "journey-four-seeds");
+
+    const rows = await exportCsv(page);
+    const seeds = new Set(rows.map((r) => r.seedIndex));
+    assert.deepEqual([...seeds].sort(), ["0", "1", "2", "3"]);
+    for (const s of seeds) assert.ok(rows.some((r) => r.seedIndex === s && r.criticLoss !== ""), `seed index ${s} has losses`);
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  });
+
+
   test("switching to sampler mode brings the sampler's defaults, keeps the seed and says so", async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();

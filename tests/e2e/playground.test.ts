@@ -495,11 +495,11 @@ describe("in-page benchmark (?bench)", () => {
   test("reports the same figures on WebGPU", async () => {
     const browser = await launch({ webgpu: true });
     try {
-      const rows = await inPageBench(browser, "bench=webgpu&configs=playground&seconds=2", 600_000);
+      const rows = await inPageBench(browser, "bench=webgpu&configs=playground&seconds=2&seeds=1,2", 600_000);
       for (const r of rows) console.log(JSON.stringify(r));
       bench.push(...rows);
-      assert.deepEqual(rows.map((r) => `${r.backend}/${r.config}`), ["webgpu/playground"]);
-      const [r] = rows;
+      assert.deepEqual(rows.map((r) => `${r.backend}/${r.config}/${r.seeds}`), ["webgpu/playground/1", "webgpu/playground/2"]);
+      const [r, two] = rows;
       // Updates too: they used to fail with a NaN Q on WebGPU (WGSL's tanh overflows for the
       // posterior's large latents; nets::squash clamps its input).
       assertRates(r, ["actions", "estimatorTargets", "updates"]);
@@ -508,9 +508,17 @@ describe("in-page benchmark (?bench)", () => {
       // one readback (the issue's goal: ≤ 5 and 1); a trainer step, the fused training steps'
       // ~19 dispatches (the issue's goal: ≤ 30; 106 with burn's autodiff steps, 359.5 before
       // any training kernel), 5 readbacks. A kernel falling back to burn's ops shows here.
-      const calls = r.gpuCallsPerItem as Record<string, { dispatches: number; mapAsync: number }>;
+      type Calls = Record<string, { dispatches: number; mapAsync: number; maxInFlight: number }>;
+      const calls = r.gpuCallsPerItem as Calls;
       assert.ok(calls.actions.dispatches <= 5 && calls.actions.mapAsync <= 1, JSON.stringify(calls.actions));
       assert.ok(calls.updates.dispatches <= 30 && calls.updates.mapAsync <= 5, JSON.stringify(calls.updates));
+      // Two seeds stepped together (the page's "Seeds at once"): the same work per update, and
+      // while one seed waits on a readback the other's is already in flight.
+      assertRates(two, ["updates"]);
+      const twoCalls = (two.gpuCallsPerItem as Calls).updates;
+      assert.equal(calls.updates.maxInFlight, 1, JSON.stringify(calls.updates));
+      assert.equal(twoCalls.maxInFlight, 2, JSON.stringify(twoCalls));
+      assert.ok(twoCalls.dispatches <= 30 && twoCalls.mapAsync <= 5, JSON.stringify(twoCalls));
     } finally {
       await browser.close();
     }

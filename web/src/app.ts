@@ -288,6 +288,7 @@ export class App {
     const r = await this.client.request({ type: "open", bytes, backend: this.state.backend }, [bytes]);
     if (gen !== this.generation) return r.config;
     this.state.config = r.config;
+    this.views.density.setSeeds(r.config.seeds, r.config.seed);
     this.views.variance.current = r.config.estimator;
     this.step = r.step;
     this.chrome.backend(r.device);
@@ -311,6 +312,7 @@ export class App {
     this.firstFrame = false;
     this.views.env.reset();
     this.views.density.reset();
+    this.views.density.setSeeds(this.state.config.seeds, this.state.config.seed);
     this.views.paths.reset();
     this.views.variance.reset();
     this.views.variance.current = this.state.config.estimator;
@@ -459,7 +461,7 @@ export class App {
     };
     try {
       if (which.includes("density") && due("density")) {
-        const r = await timed("density", () => this.client.request({ type: "density", query: { state } }));
+        const r = await timed("density", () => this.client.request({ type: "density", query: { state, ...this.views.density.seedQuery() } }));
         if (gen !== this.generation) return;
         this.views.density.update(r.density);
         this.requestDraw();

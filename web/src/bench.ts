@@ -8,7 +8,9 @@
  * it); `configs` = comma-separated `playground` / `released` (default `playground`);
  * `seconds` per figure (default 3); `measure` (default `updates,actions,estimator`);
  * `modules` = comma-separated CPU modules to measure, `cpu` (plain SIMD) / `relaxed` (default
- * `auto`: the one the page would load). WebGPU always runs in the WebGPU module.
+ * `auto`: the one the page would load). WebGPU always runs in the WebGPU module. `seeds` =
+ * comma-separated numbers of agents stepped together for the updates figure, as the page steps
+ * an experiment's seeds (default `1`; updates/s is then per agent, one row per number).
  * When done, `body[data-bench]` is `done` (or `error`), for tests.
  */
 import type { BenchJob, BenchReply, GpuCounts } from "./benchProtocol";
@@ -20,6 +22,8 @@ export interface BenchPlan {
   modules: string[];
   seconds: number;
   measure: string;
+  /** Agents stepped together for `updates` (one row per number). */
+  seeds: number[];
 }
 
 /** The plan for a query string; `hasWebGpu` decides what an empty `bench` means. */
@@ -30,12 +34,14 @@ export function benchPlan(search: string, hasWebGpu: boolean): BenchPlan {
   const configs = (q.get("configs") ?? "playground").split(",").map((s) => s.trim()).filter(Boolean);
   const s = Number(q.get("seconds") ?? "3");
   const modules = (q.get("modules") ?? "auto").split(",").map((m) => m.trim()).filter(Boolean);
+  const seeds = (q.get("seeds") ?? "1").split(",").map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n >= 1);
   return {
     backends,
     configs,
     modules: modules.length ? modules : ["auto"],
     seconds: Number.isFinite(s) && s >= 0 ? s : 3,
     measure: q.get("measure") ?? "updates,actions,estimator",
+    seeds: seeds.length ? seeds : [1],
   };
 }
 
@@ -84,15 +90,18 @@ export async function runBenchPage(): Promise<void> {
   let failed = false;
   const runs = plan.backends.flatMap((backend) => (backend === "webgpu" ? ["webgpu"] : plan.modules).map((module) => ({ backend, module })));
   for (const { backend, module } of runs) {
-    for (const config of plan.configs) {
-      say(`benchmark: ${config} on ${backend} (${module} module)…`);
+    for (const config of plan.configs) for (const seeds of plan.seeds) {
+      say(`benchmark: ${config} on ${backend} (${module} module, ${seeds} seed${seeds > 1 ? "s" : ""})…`);
       // On WebGPU each figure runs as its own job, so the worker's call counters (submits,
       // dispatches, readbacks) can be divided by that figure's items.
-      const parts = backend === "webgpu" ? plan.measure.split(",").map((m) => m.trim()) : [plan.measure];
+      // Only updates depend on the seeds stepped together: the other figures run once.
+      const wanted = seeds > 1 ? plan.measure.split(",").filter((m) => m.trim() === "updates").join(",") : plan.measure;
+      if (!wanted) continue;
+      const parts = backend === "webgpu" ? wanted.split(",").map((m) => m.trim()) : [wanted];
       let row: Record<string, unknown> | null = null;
       const perItem: Record<string, unknown> = {};
       for (const measure of parts) {
-        const job: BenchJob = { id: ++id, backend, module, config, seconds: plan.seconds, measure };
+        const job: BenchJob = { id: ++id, backend, module, config, seconds: plan.seconds, measure, seeds };
         const reply = await new Promise<BenchReply>((resolve) => {
           pending.set(job.id, resolve);
           worker.postMessage(job);
@@ -139,7 +148,9 @@ const FIGURE_KEY: Record<string, string> = { updates: "updates", actions: "actio
 export function gpuPerItem(measure: string, result: Record<string, unknown>, gpu: GpuCounts): Record<string, number> {
   const rate = result[FIGURE_KEY[measure] ?? measure] as { items?: number } | undefined;
   if (!rate?.items) return { items: 0, ...gpu }; // the figure failed: the job's totals
-  const items = rate.items + (measure === "updates" || measure === "actions" ? 1 : 0);
+  // The untimed first round: one update per agent stepped together, or one action.
+  const untimed = measure === "updates" ? ((result.seeds as number | undefined) ?? 1) : measure === "actions" ? 1 : 0;
+  const items = rate.items + untimed;
   const r = (x: number) => Math.round((x / items) * 10) / 10;
-  return { items, submits: r(gpu.submits), dispatches: r(gpu.dispatches), mapAsync: r(gpu.mapAsync) };
+  return { items, submits: r(gpu.submits), dispatches: r(gpu.dispatches), mapAsync: r(gpu.mapAsync), maxInFlight: gpu.maxInFlight };
 }

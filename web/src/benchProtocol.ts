@@ -11,6 +11,8 @@ export interface BenchJob {
   seconds: number;
   /** Comma-separated subset of `updates,actions,estimator`. */
   measure: string;
+  /** Agents stepped together for `updates` (per-agent figure). */
+  seeds: number;
 }
 
 export type BenchReply =
@@ -23,4 +25,6 @@ export interface GpuCounts {
   submits: number;
   dispatches: number;
   mapAsync: number;
+  /** The most readbacks (`mapAsync`) in flight at once during the job. */
+  maxInFlight: number;
 }

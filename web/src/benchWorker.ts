@@ -9,7 +9,7 @@ import { webgpuModule } from "./modules";
 interface BenchWasm {
   default: (input?: unknown) => Promise<unknown>;
   moduleInfo(): { threads: number };
-  runBench(backend: string, config: string, seconds: number, measure: string): Promise<Record<string, unknown>>;
+  runBench(backend: string, config: string, seconds: number, measure: string, seeds?: number): Promise<Record<string, unknown>>;
 }
 
 const scope = self as unknown as {
@@ -45,16 +45,25 @@ function load(name: string): Promise<{ api: BenchWasm; module: string }> {
 /**
  * WebGPU work counters: queue submits, compute dispatches (`dispatchWorkgroups`, direct and
  * indirect) and buffer mappings (`mapAsync`, i.e. readbacks), counted by wrapping the
- * prototypes in this worker, where the wasm core runs. Absent without WebGPU.
+ * prototypes in this worker, where the wasm core runs. Absent without WebGPU. `mapAsync`'s
+ * promises are followed too: the most readbacks in flight at once (several seeds stepped
+ * together overlap theirs) is `maxInFlight`, reset per job.
  */
 const gpuCounts = { submits: 0, dispatches: 0, mapAsync: 0 };
+const inFlight = { now: 0, max: 0 };
 function countCalls(proto: object | undefined, name: string, key: keyof typeof gpuCounts): boolean {
   const p = proto as Record<string, unknown> | undefined;
   const f = p?.[name];
   if (!p || typeof f !== "function") return false;
   p[name] = function (this: unknown, ...args: unknown[]) {
     gpuCounts[key] += 1;
-    return (f as (...a: unknown[]) => unknown).apply(this, args);
+    const out = (f as (...a: unknown[]) => unknown).apply(this, args);
+    if (key === "mapAsync" && out instanceof Promise) {
+      inFlight.max = Math.max(inFlight.max, ++inFlight.now);
+      const done = () => void inFlight.now--;
+      out.then(done, done);
+    }
+    return out;
   };
   return true;
 }
@@ -79,9 +88,15 @@ scope.onmessage = async (ev) => {
     const { api, module } = await load(job.module ?? (job.backend === "webgpu" ? "webgpu" : "auto"));
     const started = performance.now();
     const before = { ...gpuCounts };
-    const result = await api.runBench(job.backend, job.config, job.seconds, job.measure);
+    inFlight.max = inFlight.now;
+    const result = await api.runBench(job.backend, job.config, job.seconds, job.measure, job.seeds);
     const gpu = counting
-      ? { submits: gpuCounts.submits - before.submits, dispatches: gpuCounts.dispatches - before.dispatches, mapAsync: gpuCounts.mapAsync - before.mapAsync }
+      ? {
+          submits: gpuCounts.submits - before.submits,
+          dispatches: gpuCounts.dispatches - before.dispatches,
+          mapAsync: gpuCounts.mapAsync - before.mapAsync,
+          maxInFlight: inFlight.max,
+        }
       : undefined;
     const threads = api.moduleInfo?.().threads ?? 1;
     scope.postMessage({ type: "result", id: job.id, result: { ...result, module, threads }, wallMs: performance.now() - started, gpu });

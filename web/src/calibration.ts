@@ -2,7 +2,8 @@
  * `auto` on a hardware WebGPU adapter: measure both backends on the current experiment
  * (`calibrate` in the core, a fraction of a second each, in the worker) and train on the faster,
  * saying both figures on the badge ("WebGPU 41 upd/s · CPU 28 upd/s → WebGPU"). The figures are
- * remembered per browser, adapter and experiment size (a size class per factor of 2 in work),
+ * remembered per browser, adapter and experiment size (a size class per factor of 2 in work,
+ * the seeds trained at once included),
  * so a reload does not measure again. Pure: the worker measures and stores.
  */
 import type { ExperimentSpec } from "./protocol";
@@ -20,7 +21,9 @@ export interface Calibration {
 /** The record key: adapter and size class (mode, agent, log2 of the work of one update). */
 export function calibrationKey(adapter: string, c: ExperimentSpec): string {
   const width = c.hidden * c.hidden;
-  const work = c.mode === "sampler" ? width * c.batch * c.k * c.odeSteps : width * c.batch * c.k * c.candidates * c.odeSteps;
+  // Several seeds are measured stepped together, as they train (their readbacks overlap on WebGPU).
+  const perUpdate = c.mode === "sampler" ? width * c.batch * c.k * c.odeSteps : width * c.batch * c.k * c.candidates * c.odeSteps;
+  const work = perUpdate * Math.max(1, c.seeds ?? 1);
   return `calibration:${adapter}:${c.mode}:${c.agent}:${Math.round(Math.log2(Math.max(1, work)))}`;
 }
 

@@ -12,13 +12,18 @@ export const CSV_COLUMNS: readonly (keyof MetricPoint)[] = [
   "criticLoss",
   "actorLoss",
   "ess",
+  "seedIndex",
 ];
 
-/** One header line and one line per point; unmeasured values are empty cells. */
+/**
+ * One header line and one line per point; unmeasured values are empty cells. `seedIndex` is
+ * which of the experiment's seeds a point is of (0, the spec's own seed, when it has one).
+ */
 export function metricsToCsv(points: readonly MetricPoint[]): string {
   const lines = [CSV_COLUMNS.join(",")];
   for (const p of points) {
-    lines.push(CSV_COLUMNS.map((c) => (p[c] === undefined || p[c] === null ? "" : String(p[c]))).join(","));
+    const row = { ...p, seedIndex: p.seedIndex ?? 0 };
+    lines.push(CSV_COLUMNS.map((c) => (row[c] === undefined || row[c] === null ? "" : String(row[c]))).join(","));
   }
   return lines.join("\n") + "\n";
 }

@@ -69,6 +69,8 @@ const views = {
     kl: el("kl"),
     klUniform: el("kl-uniform"),
     where: el("density-where"),
+    seedPicker: el<HTMLSelectElement>("density-seed"),
+    klBySeed: el("kl-by-seed"),
   }),
   paths: new FlowPathsView(el<HTMLCanvasElement>("paths-canvas")),
   variance: new VarianceChart(el<HTMLCanvasElement>("variance-canvas")),
@@ -118,7 +120,9 @@ const chrome: Chrome = {
   progress(step, perSec) {
     stepEl.textContent = step.toLocaleString("en");
     stepEl.dataset.step = String(step);
-    rateEl.textContent = fmtRate(perSec);
+    // Several seeds: each step steps every one of them.
+    const seeds = state.config.seeds;
+    rateEl.textContent = fmtRate(perSec) + (seeds > 1 && Number.isFinite(perSec) ? ` × ${seeds} seeds` : "");
     if (Number.isFinite(perSec)) rateEl.dataset.rate = String(perSec);
   },
   playing(on) {
@@ -339,6 +343,7 @@ for (const i of [0, 1]) {
     app.probeChanged();
   });
 }
+views.density.onSeedPick = () => app.probeChanged();
 views.env.onPick = (x, y) => {
   if (state.config.env !== "multigoal") return;
   state.probeState.multigoal = [x, y];

@@ -110,11 +110,12 @@ export function fieldApplies(f: Pick<FieldInfo, "modes" | "agents">, config: Pic
 }
 
 /**
- * The config a mode switch brings: that mode's defaults for every field, except the seed,
+ * The config a mode switch brings: that mode's defaults for every field, except the seed and
+ * the number of seeds at once,
  * which is kept. Returns it with the fields whose value changed beyond `mode`.
  */
 export function switchMode(current: PlaygroundConfig, modeDefaults: PlaygroundConfig): { config: PlaygroundConfig; changed: (keyof PlaygroundConfig)[] } {
-  const config = { ...modeDefaults, seed: current.seed };
+  const config = { ...modeDefaults, seed: current.seed, seeds: current.seeds };
   return { config, changed: changedFields(current, config).filter((k) => k !== "mode") };
 }
 

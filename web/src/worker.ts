@@ -33,7 +33,7 @@ interface WasmSession {
   steps(): number;
   panels(): PanelStatus[];
   step(n: number): Promise<StepBatch>;
-  density(samples: number | undefined, state: Float64Array | undefined): Promise<DensityView>;
+  density(samples: number | undefined, state: Float64Array | undefined, seed: number | undefined, allSeeds: boolean | undefined): Promise<DensityView>;
   paths(count: number, state: Float64Array | undefined): Promise<FlowPaths>;
   variance(state: Float64Array | undefined): Promise<VarianceCurve>;
   saveWeights(): Promise<Uint8Array>;
@@ -227,7 +227,7 @@ async function handle(api: Wasm, req: Request): Promise<void> {
       post({ type: "injectFault", id: req.id });
       return;
     case "density":
-      post({ type: "density", id: req.id, density: await requireSession().density(req.query.samples, f64(req.query.state)) });
+      post({ type: "density", id: req.id, density: await requireSession().density(req.query.samples, f64(req.query.state), req.query.seed, req.query.allSeeds) });
       return;
     case "paths":
       post({ type: "paths", id: req.id, paths: await requireSession().paths(req.count, f64(req.state)) });

@@ -19,6 +19,8 @@ test("the figures are remembered per adapter and size class; a 2× bigger experi
   assert.notEqual(calibrationKey("nvidia ampere", { ...base, hidden: base.hidden * 2 }), same);
   assert.notEqual(calibrationKey("amd rdna3", base), same);
   assert.notEqual(calibrationKey("nvidia ampere", { ...base, mode: "sampler" }), same);
+  // Seeds at once are measured together: eight of them are another size class.
+  assert.notEqual(calibrationKey("nvidia ampere", { ...base, seeds: 8 }), same);
 });
 
 test("a damaged calibration record reads as not measured", () => {

@@ -11,8 +11,10 @@ test("metrics CSV has a header and empty cells for unmeasured values", () => {
     { step: 1, criticLoss: 0.5 },
     { step: 2, episodeReturn: -3.25, ess: 12 },
   ]);
-  assert.equal(csv, `${CSV_COLUMNS.join(",")}\n1,,,0.5,,\n2,-3.25,,,,12\n`);
-  assert.equal(metricsToCsv([]), "step,episodeReturn,evalReturn,criticLoss,actorLoss,ess\n");
+  assert.equal(csv, `${CSV_COLUMNS.join(",")}\n1,,,0.5,,,0\n2,-3.25,,,,12,0\n`);
+  assert.equal(metricsToCsv([]), "step,episodeReturn,evalReturn,criticLoss,actorLoss,ess,seedIndex\n");
+  // Several seeds: each point says which.
+  assert.equal(metricsToCsv([{ step: 5, criticLoss: 1, seedIndex: 2 }]).split("\n")[1], "5,,,1,,,2");
 });
 
 test("config JSON round-trips and file names are tidy", () => {

@@ -27,4 +27,5 @@ export const CONFIG: PlaygroundConfig = {
   evalEpisodes: 3,
   steps: 0,
   seed: 0,
+  seeds: 1,
 };

@@ -4,7 +4,8 @@ import { massToRgba, maxOf, seriesColour, viridis } from "../src/colormap.ts";
 import { rgb } from "../src/rgb.ts";
 import { extent, logTicks, niceTicks } from "../src/views/plot.ts";
 import { appendThinned } from "../src/views/curves.ts";
-import { cellCentres } from "../src/views/densityPanel.ts";
+import { cellCentres, seedQuery } from "../src/views/densityPanel.ts";
+import { benchPlan } from "../src/bench.ts";
 import { estimatorColour } from "../src/views/varianceChart.ts";
 
 test("viridis runs dark purple → yellow and clamps", () => {
@@ -63,4 +64,17 @@ test("curves thin long series by half", () => {
 
 test("1-D grid cell centres", () => {
   assert.deepEqual(cellCentres({ min: -1, max: 1, n: 4 }), [-0.75, -0.25, 0.25, 0.75]);
+});
+
+test("the density's seed picker asks for one seed or all of them pooled", () => {
+  assert.deepEqual(seedQuery("0"), {});
+  assert.deepEqual(seedQuery("3"), { seed: 3 });
+  assert.deepEqual(seedQuery("all"), { allSeeds: true });
+  assert.deepEqual(seedQuery("junk"), {});
+});
+
+test("the bench page's seeds list: numbers of agents stepped together, 1 by default", () => {
+  assert.deepEqual(benchPlan("?bench=cpu", false).seeds, [1]);
+  assert.deepEqual(benchPlan("?bench=cpu&seeds=1,8,32", false).seeds, [1, 8, 32]);
+  assert.deepEqual(benchPlan("?bench=cpu&seeds=0,x,4", false).seeds, [4]);
 });

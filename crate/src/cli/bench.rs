@@ -12,10 +12,12 @@
 //!   thread, at the sampler's hidden-layer shape — the arithmetic peak the CPU figures rest on.
 //!
 //! Each figure is the median of `--repeats` runs of about `--seconds` each (the runs are
-//! listed too).
+//! listed too). `--seeds 1,8,32` measures updates with that many agents stepped together, as
+//! the page steps an experiment's seeds: one line per number, `updates_per_s` per agent.
 
 use rfm_playground::device::{BackendChoice, ComputeDevice};
 use rfm_playground::envs::{EnvName, make_env};
+use rfm_playground::spec::fields::MAX_SEEDS;
 use rfm_playground::spec::resolve;
 use rfm_playground::throughput::{self, Throughput};
 use rfm_playground::trainer::TrainConfig;
@@ -47,6 +49,10 @@ pub struct Args {
     /// Seed of the networks and the random transitions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Comma-separated numbers of agents stepped together for `updates` (as the page steps an
+    /// experiment's seeds), e.g. 1,8,32: `updates_per_s` is then per agent, one row per number.
+    #[arg(long, default_value = "1")]
+    seeds: String,
     /// cpu, or webgpu: the WebGPU module's kernels on a native wgpu adapter (Vulkan, Metal,
     /// DX12, GL; Mesa's lavapipe without a GPU), in a build with `--features webgpu`.
     #[arg(long, default_value = "cpu")]
@@ -70,6 +76,7 @@ fn bench_one(
     args: &Args,
     env: EnvName,
     device: &ComputeDevice,
+    seeds: usize,
 ) -> Result<Value, CliError> {
     let spec = make_env(env, cfg.seed).spec().clone();
     let which: Vec<&str> = args.measure.split(',').map(str::trim).collect();
@@ -83,6 +90,7 @@ fn bench_one(
             env,
             args.seconds,
             &which,
+            seeds,
         ))?;
         if let Some(e) = r.errors.first() {
             return Err(e.clone().into());
@@ -105,6 +113,7 @@ fn bench_one(
         "emb_width": cfg.emb_width,
         "estimator": cfg.estimator.name(),
         "param": cfg.param.to_string(),
+        "seeds": seeds,
         "repeats": reps,
         "seconds": args.seconds,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -152,10 +161,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
         "webgpu" => pollster::block_on(ComputeDevice::select(BackendChoice::Webgpu))?,
         other => return Err(format!("unknown --backend '{other}' (cpu, webgpu)").into()),
     };
+    let seeds = args
+        .seeds
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_SEEDS).contains(n))
+                .ok_or_else(|| format!("--seeds: '{s}' is not a number from 1 to {MAX_SEEDS}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     for name in names {
         let mut cfg = resolve::named_train_config(name, args.overrides.as_deref())?;
         cfg.seed = args.seed;
-        println!("{}", bench_one(name, &cfg, &args, env, &device)?);
+        for &n in &seeds {
+            println!("{}", bench_one(name, &cfg, &args, env, &device, n)?);
+        }
     }
     Ok(())
 }

@@ -17,6 +17,10 @@
 //! - last: `{"final_eval_return", "steps", "seconds"}` (+ `"goals_reached"` on multigoal) in
 //!   RL; `{"steps", "seconds", "metrics"}` in sampler mode.
 //!
+//! With `seeds` > 1 (several seeds side by side) every line but the last also has `"seed"`
+//! (the seed it is of), and the last adds `"final_eval_return_by_seed"` (RL; the first is the
+//! spec's own seed's, as `final_eval_return`).
+//!
 //! Everything except the timing fields (`updates_per_sec`, `seconds`) is the same for the same
 //! spec on the CPU backend.
 
@@ -183,7 +187,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .expect("valid template"),
     );
     let start = Instant::now();
-    let mut latest = json!({});
+    // The latest losses of each seed.
+    let mut latest = vec![json!({}); spec.seeds];
+    let several = spec.seeds > 1;
+    // `line` with the seed it is of, when there are several.
+    let tag = |mut line: Value, i: usize| {
+        if several {
+            line["seed"] = json!(spec.seed.wrapping_add(i as u64));
+        }
+        line
+    };
     // Steps per second of the latest batch (each batch is timed whole: its points arrive together).
     let mut rate = 0.0f64;
     let save = |s: &Session| -> Result<(), CliError> {
@@ -210,34 +223,37 @@ pub fn run(args: Args) -> Result<(), CliError> {
             return Err(fault.into());
         }
         for p in batch.points {
+            let i = p.seed_index;
             for (k, v) in [
                 ("critic_loss", p.critic_loss),
                 ("actor_loss", p.actor_loss),
                 ("ess", p.ess),
             ] {
                 if let Some(v) = v {
-                    latest[k] = json!(v);
+                    latest[i][k] = json!(v);
                 }
             }
             if spec.mode == Mode::Sampler && p.step.is_multiple_of(100) {
-                let line = json!({"step": p.step, "loss": p.actor_loss, "ess": p.ess});
+                let line = tag(json!({"step": p.step, "loss": p.actor_loss, "ess": p.ess}), i);
                 bar.suspend(|| println!("{line}"));
             }
             if let Some(ret) = p.episode_return {
-                let mut line = json!({"step": p.step, "episode_return": ret});
+                let mut line = tag(json!({"step": p.step, "episode_return": ret}), i);
                 if p.step > spec.warmup.max(spec.batch) {
                     for k in ["critic_loss", "actor_loss", "ess"] {
-                        if let Some(v) = latest.get(k) {
+                        if let Some(v) = latest[i].get(k) {
                             line[k] = v.clone();
                         }
                     }
                     line["updates_per_sec"] = json!(round1(rate));
                 }
-                bar.set_message(format!("return {ret:.1}, {rate:.1} steps/s"));
+                if i == 0 {
+                    bar.set_message(format!("return {ret:.1}, {rate:.1} steps/s"));
+                }
                 bar.suspend(|| println!("{line}"));
             }
             if let Some(ev) = p.eval_return.filter(|_| p.step < total) {
-                let line = json!({"step": p.step, "eval_return": ev});
+                let line = tag(json!({"step": p.step, "eval_return": ev}), i);
                 bar.suspend(|| println!("{line}"));
             }
         }
@@ -254,6 +270,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
             });
             if !ev.goals_reached.is_empty() {
                 l["goals_reached"] = json!(ev.goals_reached);
+            }
+            if several {
+                let mut by_seed = vec![ev.mean_return];
+                for i in 1..spec.seeds {
+                    let ev = pollster::block_on(session.evaluate_seed(
+                        i,
+                        spec.eval_episodes,
+                        eval_policy,
+                    ))?;
+                    by_seed.push(ev.mean_return);
+                }
+                l["final_eval_return_by_seed"] = json!(by_seed);
             }
             l
         }

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use super::seeds::{owner, seed_label};
 use super::views::action_grid;
 use super::{Inner, MetricPoint, Session, SessionError};
 use crate::device::ComputeDevice;
@@ -72,8 +73,8 @@ pub(crate) struct Guard {
     pub(crate) watch_ess: bool,
     /// The last good weights (checked finite) and the total step count they belong to.
     snapshot: Option<(usize, Vec<NamedTensor>)>,
-    /// Recent ESS readings (the collapse detector's window).
-    ess_recent: VecDeque<f32>,
+    /// Recent ESS readings of each seed (the collapse detector's windows).
+    ess_recent: Vec<VecDeque<f32>>,
 }
 
 impl Default for Guard {
@@ -81,7 +82,7 @@ impl Default for Guard {
         Self {
             watch_ess: true,
             snapshot: None,
-            ess_recent: VecDeque::new(),
+            ess_recent: Vec::new(),
         }
     }
 }
@@ -103,8 +104,23 @@ impl Guard {
         self.ess_recent.clear();
     }
 
-    /// Losses and ESS of one step: exploding or collapsed → a fault.
+    /// Losses and ESS of one step of one seed: exploding or collapsed → a fault (the message
+    /// names the seed when there are several).
     pub(crate) fn check_point(
+        &mut self,
+        cfg: &ExperimentSpec,
+        p: &MetricPoint,
+    ) -> Result<(), (FaultKind, String)> {
+        self.check_seed_point(cfg, p).map_err(|(k, why)| {
+            if cfg.seeds > 1 {
+                (k, format!("in {}, {why}", seed_label(cfg, p.seed_index)))
+            } else {
+                (k, why)
+            }
+        })
+    }
+
+    fn check_seed_point(
         &mut self,
         cfg: &ExperimentSpec,
         p: &MetricPoint,
@@ -130,12 +146,16 @@ impl Guard {
         let watch_ess =
             self.watch_ess && cfg.k >= 4 && (cfg.mode == Mode::Sampler || cfg.agent == Agent::Rfm);
         if let Some(e) = p.ess.filter(|_| watch_ess) {
-            if self.ess_recent.len() == ESS_WINDOW {
-                self.ess_recent.pop_front();
+            if self.ess_recent.len() <= p.seed_index {
+                self.ess_recent.resize_with(p.seed_index + 1, VecDeque::new);
             }
-            self.ess_recent.push_back(e);
-            let mean = self.ess_recent.iter().sum::<f32>() / self.ess_recent.len() as f32;
-            if self.ess_recent.len() == ESS_WINDOW && (mean.is_nan() || mean <= ESS_COLLAPSE) {
+            let recent = &mut self.ess_recent[p.seed_index];
+            if recent.len() == ESS_WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(e);
+            let mean = recent.iter().sum::<f32>() / recent.len() as f32;
+            if recent.len() == ESS_WINDOW && (mean.is_nan() || mean <= ESS_COLLAPSE) {
                 return Err((
                     FaultKind::EssCollapse,
                     format!(
@@ -245,11 +265,16 @@ impl Session {
             .map_err(|e| (FaultKind::NanWeights, e.to_string()))?;
         for t in &tensors {
             if let Some(v) = t.data.iter().find(|v| !v.is_finite()) {
+                let (seed, net) = owner(&t.name);
+                let whose = if self.cfg.seeds > 1 {
+                    format!("{}'s ", seed_label(&self.cfg, seed))
+                } else {
+                    "the ".to_string()
+                };
                 return Err((
                     FaultKind::NanWeights,
                     format!(
-                        "a weight of the {} network became {v} at step {}",
-                        t.name.split('.').next().unwrap_or(&t.name),
+                        "a weight of {whose}{net} network became {v} at step {}",
                         self.steps()
                     ),
                 ));
@@ -258,28 +283,36 @@ impl Session {
         Ok(tensors)
     }
 
-    /// RL: the critic's Q at the current observation must be finite and within ±[`Q_LIMIT`].
+    /// RL: every seed's critic's Q at its current observation must be finite and within
+    /// ±[`Q_LIMIT`].
     pub(crate) async fn check_q(&self) -> Result<(), (FaultKind, String)> {
-        let Inner::Rl(t) = self.inner() else {
-            return Ok(());
-        };
-        let centres = action_grid(t.act_dim(), 3);
-        let q = t
-            .q_values(t.current_obs(), &centres)
-            .await
-            .map_err(|e| (FaultKind::NanQ, e.to_string()))?;
         let at = self.steps();
-        if let Some(v) = q.iter().find(|v| !v.is_finite()) {
-            return Err((
-                FaultKind::NanQ,
-                format!("the critic's Q values became {v} at step {at}"),
-            ));
-        }
-        if let Some(v) = q.iter().find(|v| v.abs() > Q_LIMIT) {
-            return Err((
-                FaultKind::ExplodingTargets,
-                format!("the critic's Q values exploded to {v:.3e} at step {at}"),
-            ));
+        for (i, inner) in self.seeds().iter().enumerate() {
+            let Inner::Rl(t) = inner else {
+                return Ok(());
+            };
+            let centres = action_grid(t.act_dim(), 3);
+            let q = t
+                .q_values(t.current_obs(), &centres)
+                .await
+                .map_err(|e| (FaultKind::NanQ, e.to_string()))?;
+            let whose = if self.cfg.seeds > 1 {
+                format!("{}'s", seed_label(&self.cfg, i))
+            } else {
+                "the".to_string()
+            };
+            if let Some(v) = q.iter().find(|v| !v.is_finite()) {
+                return Err((
+                    FaultKind::NanQ,
+                    format!("{whose} critic's Q values became {v} at step {at}"),
+                ));
+            }
+            if let Some(v) = q.iter().find(|v| v.abs() > Q_LIMIT) {
+                return Err((
+                    FaultKind::ExplodingTargets,
+                    format!("{whose} critic's Q values exploded to {v:.3e} at step {at}"),
+                ));
+            }
         }
         Ok(())
     }

@@ -8,10 +8,12 @@
 //! | [`guard`] | the fault guard: detection, the last good snapshot, restore, plain-language messages |
 //! | [`views`] | the views: policy density beside its target, flow paths, estimator variance vs t |
 //! | [`weights`] | checkpoints in and out (save, open, resume, fall back to the CPU) |
+//! | [`seeds`] | the spec's `seeds`: several runs of the experiment stepped side by side |
 //! | [`inject`] | the test hook that injects each fault |
 
 pub mod guard;
 pub mod inject;
+pub mod seeds;
 pub mod views;
 pub mod weights;
 
@@ -26,7 +28,7 @@ use crate::spec::{Agent, ExperimentSpec, Mode};
 use crate::trainer::{EvalPolicy, NamedTensor, Trainer};
 
 pub use guard::{ESS_COLLAPSE, ESS_WINDOW, FaultKind, LOSS_LIMIT, Q_LIMIT};
-pub use views::{Axis, DensityView, FlowPaths, GridSpec, VarianceCurve};
+pub use views::{Axis, DensityView, FlowPaths, GridSpec, SeedView, VarianceCurve};
 
 /// Why a session could not start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,11 @@ pub enum SessionError {
 pub struct MetricPoint {
     /// RL: env steps; sampler: updates.
     pub step: usize,
+    /// Which of the experiment's seeds (the spec's `seeds`) this point is of: 0 is the spec's
+    /// own `seed`, `i` is `seed + i`. Absent: 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<usize>", optional)]
+    pub seed_index: usize,
     /// The return of the training episode that ended at this step.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -71,13 +78,17 @@ pub struct MetricPoint {
     pub ess: Option<f32>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// What a batch of steps produced.
 #[derive(Clone, Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StepBatch {
     /// Total steps so far (RL: env steps; sampler: updates).
     pub step: usize,
-    /// New curve points since the last batch.
+    /// New curve points since the last batch, every seed's (each step's in seed order).
     pub points: Vec<MetricPoint>,
     /// The env to draw (RL), else `None`.
     pub env: Option<crate::envs::EnvSnapshot>,
@@ -120,8 +131,8 @@ pub struct PanelStatus {
 pub struct Session {
     cfg: ExperimentSpec,
     device: ComputeDevice,
-    /// Always `Some` (taken out only while its weights are swapped).
-    inner: Option<Inner>,
+    /// Always `Some` (taken out only while its weights are swapped): every seed's trainer.
+    inner: Option<seeds::Seeds>,
     /// Steps done before this experiment's trainer started (a resumed experiment).
     step_offset: usize,
     guard: guard::Guard,
@@ -200,7 +211,7 @@ impl Session {
     /// Validate `cfg` and build the experiment on `device`.
     pub fn new(cfg: ExperimentSpec, device: ComputeDevice) -> Result<Self, SessionError> {
         cfg.validate()?;
-        let inner = Inner::build(&cfg, &device)?;
+        let inner = seeds::Seeds::build(&cfg, &device)?;
         Ok(Self {
             cfg,
             device,
@@ -225,8 +236,18 @@ impl Session {
         &self.cfg
     }
 
+    /// Seed 0's trainer (the spec's own seed).
     pub(crate) fn inner(&self) -> &Inner {
+        self.seeds().primary()
+    }
+
+    pub(crate) fn seeds(&self) -> &seeds::Seeds {
         self.inner.as_ref().expect("a trainer")
+    }
+
+    /// How many seeds train side by side (the spec's `seeds`).
+    pub fn seed_count(&self) -> usize {
+        self.seeds().len()
     }
 
     pub fn device(&self) -> &ComputeDevice {
@@ -251,7 +272,7 @@ impl Session {
                 "the list of start states is empty".to_string(),
             ));
         }
-        episodic(&mut self.inner)?;
+        episodic(&mut self.inner, 0)?;
         let env = self.cfg.env;
         let mut probe = make_env(env, self.cfg.seed);
         for (i, s) in starts.iter().enumerate() {
@@ -288,39 +309,47 @@ impl Session {
             self.injected.device_lost = false;
             return self.batch(points, None, true);
         }
-        for _ in 0..n {
+        'steps: for _ in 0..n {
             if fault.is_some() || self.finished() {
                 break;
             }
-            match self.inner.as_mut().expect("a trainer").step().await {
-                Ok(mut p) => {
-                    p.step += self.step_offset;
-                    if self.injected.ess_ones > 0 && p.ess.is_some() {
-                        self.injected.ess_ones -= 1;
-                        p.ess = Some(1.0);
+            for r in self.inner.as_mut().expect("a trainer").step().await {
+                let mut p = match r {
+                    Ok(p) => p,
+                    Err(e) if guard::is_device_error(&e) => {
+                        return self.batch(points, None, true);
                     }
-                    fault = self.guard.check_point(&self.cfg, &p).err();
-                    if fault.is_none() {
-                        match self.maybe_evaluate(p.step).await {
-                            Ok(r) => p.eval_return = r,
-                            Err(e) if guard::is_device_error(&e) => {
-                                return self.batch(points, None, true);
-                            }
-                            Err(e) => fault = Some(self.classify(e).await),
+                    Err(e) => {
+                        fault = Some(self.classify(e).await);
+                        break 'steps;
+                    }
+                };
+                p.step += self.step_offset;
+                if self.injected.ess_ones > 0 && p.ess.is_some() && p.seed_index == 0 {
+                    self.injected.ess_ones -= 1;
+                    p.ess = Some(1.0);
+                }
+                fault = self.guard.check_point(&self.cfg, &p).err();
+                if fault.is_none() {
+                    match self.maybe_evaluate(p.seed_index, p.step).await {
+                        Ok(r) => p.eval_return = r,
+                        Err(e) if guard::is_device_error(&e) => {
+                            return self.batch(points, None, true);
                         }
-                    }
-                    // RL warm-up steps carry nothing to plot.
-                    if fault.is_none()
-                        && (p.episode_return.is_some()
-                            || p.eval_return.is_some()
-                            || p.critic_loss.is_some()
-                            || p.actor_loss.is_some())
-                    {
-                        points.push(p);
+                        Err(e) => fault = Some(self.classify(e).await),
                     }
                 }
-                Err(e) if guard::is_device_error(&e) => return self.batch(points, None, true),
-                Err(e) => fault = Some(self.classify(e).await),
+                if fault.is_some() {
+                    break 'steps;
+                }
+                // RL warm-up steps carry nothing to plot.
+                if p.episode_return.is_some()
+                    || p.eval_return.is_some()
+                    || p.critic_loss.is_some()
+                    || p.actor_loss.is_some()
+                {
+                    points.push(p);
+                }
             }
         }
         if fault.is_none() {
@@ -337,12 +366,19 @@ impl Session {
         self.batch(points, fault, false)
     }
 
-    /// RL: the greedy evaluation's mean return when `step` is a multiple of `evalEvery`.
-    async fn maybe_evaluate(&mut self, step: usize) -> Result<Option<f64>, SessionError> {
+    /// RL: seed `seed`'s greedy evaluation's mean return when `step` is a multiple of
+    /// `evalEvery`.
+    async fn maybe_evaluate(
+        &mut self,
+        seed: usize,
+        step: usize,
+    ) -> Result<Option<f64>, SessionError> {
         let every = self.cfg.eval_every;
         if matches!(self.inner(), Inner::Rl(_)) && every > 0 && step.is_multiple_of(every) {
             let episodes = self.cfg.eval_episodes;
-            let report = self.evaluate(episodes, EvalPolicy::Greedy).await?;
+            let report = self
+                .evaluate_seed(seed, episodes, EvalPolicy::Greedy)
+                .await?;
             Ok(Some(report.mean_return))
         } else {
             Ok(None)
@@ -411,14 +447,25 @@ impl Session {
         ]
     }
 
-    /// RL: evaluation episodes with `policy` on a separate env (greedy for the curves): one from
-    /// each fixed start state when [`Session::evaluate_on_starts`] set them, else `episodes`.
+    /// RL: evaluation episodes of seed 0 with `policy` on a separate env (greedy for the
+    /// curves): one from each fixed start state when [`Session::evaluate_on_starts`] set them,
+    /// else `episodes`.
     pub async fn evaluate(
         &mut self,
         episodes: usize,
         policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        let t = episodic(&mut self.inner)?;
+        self.evaluate_seed(0, episodes, policy).await
+    }
+
+    /// [`Session::evaluate`] of seed index `seed` (< [`Session::seed_count`]).
+    pub async fn evaluate_seed(
+        &mut self,
+        seed: usize,
+        episodes: usize,
+        policy: EvalPolicy,
+    ) -> Result<crate::trainer::EvalReport, SessionError> {
+        let t = episodic(&mut self.inner, seed)?;
         Ok(match &self.eval_starts {
             Some(s) => t.evaluate_from(s, policy).await?,
             None => t.evaluate_with(episodes, policy).await?,
@@ -426,12 +473,17 @@ impl Session {
     }
 }
 
-/// The RL trainer of `inner`, or why there are no episodes to evaluate (a free function, so
+/// Seed `seed`'s RL trainer, or why there are no episodes to evaluate (a free function, so
 /// callers can hold it beside other fields of the session).
-fn episodic(inner: &mut Option<Inner>) -> Result<&mut Trainer, SessionError> {
-    match inner.as_mut().expect("a trainer") {
-        Inner::Rl(t) => Ok(t),
-        Inner::Sampler(_) => Err(SessionError::Query(
+fn episodic(inner: &mut Option<seeds::Seeds>, seed: usize) -> Result<&mut Trainer, SessionError> {
+    let seeds = inner.as_mut().expect("a trainer");
+    let n = seeds.len();
+    match seeds.get_mut(seed) {
+        None => Err(SessionError::Query(format!(
+            "there is no seed index {seed}: this experiment trains {n}"
+        ))),
+        Some(Inner::Rl(t)) => Ok(t),
+        Some(Inner::Sampler(_)) => Err(SessionError::Query(
             "the sampler has no episodes to evaluate".to_string(),
         )),
     }
@@ -444,7 +496,7 @@ impl Session {
         starts: &[Vec<f64>],
         policy: EvalPolicy,
     ) -> Result<crate::trainer::EvalReport, SessionError> {
-        Ok(episodic(&mut self.inner)?
+        Ok(episodic(&mut self.inner, 0)?
             .evaluate_from(starts, policy)
             .await?)
     }
@@ -459,8 +511,9 @@ impl Session {
         }
     }
 
+    /// Every seed's weights ([`seeds`] names them).
     pub(crate) async fn export(&self) -> Result<Vec<NamedTensor>, SessionError> {
-        self.inner().export().await
+        self.seeds().export().await
     }
 }
 

@@ -539,3 +539,198 @@ fn the_cli_can_run_on_through_a_collapsed_ess() {
     let b = pollster::block_on(s.step(5));
     assert_eq!(b.fault_kind, Some(FaultKind::NanWeights));
 }
+
+/// Each of a three-seed session's seeds is, bit for bit, the one-seed run of its own seed
+/// (`seed + i`): stepping them side by side changes none of them.
+#[test]
+fn every_seed_of_a_multi_seed_session_is_its_own_one_seed_run() {
+    let sampler = ExperimentSpec {
+        mode: Mode::Sampler,
+        lambda: 1.0,
+        k: 8,
+        batch: 32,
+        seed: 5,
+        ..Default::default()
+    };
+    let rl = ExperimentSpec {
+        seed: 5,
+        eval_every: 500,
+        eval_episodes: 1,
+        ..small_rl()
+    };
+    for (cfg, n) in [(rl, 1020), (sampler, 30)] {
+        let mut s = Session::new(
+            ExperimentSpec {
+                seeds: 3,
+                ..cfg.clone()
+            },
+            ComputeDevice::cpu(),
+        )
+        .unwrap();
+        // Seed 7 legitimately runs at ESS ≈ 1 with K = 8 here (the guard would pause, naming it).
+        s.watch_ess_collapse(false);
+        assert_eq!(s.seed_count(), 3);
+        let b = pollster::block_on(s.step(n));
+        assert_eq!(b.fault, None);
+        assert_eq!(b.step, n, "the session's steps are each seed's");
+        for i in 0..3 {
+            let mine: Vec<MetricPoint> = b
+                .points
+                .iter()
+                .filter(|p| p.seed_index == i)
+                .cloned()
+                .collect();
+            let mut alone = Session::new(
+                ExperimentSpec {
+                    seed: 5 + i as u64,
+                    ..cfg.clone()
+                },
+                ComputeDevice::cpu(),
+            )
+            .unwrap();
+            alone.watch_ess_collapse(false);
+            let a = pollster::block_on(alone.step(n));
+            assert!(!mine.is_empty());
+            assert_eq!(bits(&mine), bits(&a.points), "{:?} seed index {i}", cfg.mode);
+        }
+        // The seeds really differ (different seeds, different runs).
+        let first = |i: usize| {
+            b.points
+                .iter()
+                .find(|p| p.seed_index == i && p.actor_loss.is_some())
+                .and_then(|p| p.actor_loss)
+        };
+        assert_ne!(first(0), first(1), "{:?}", cfg.mode);
+        if cfg.mode == Mode::Rl {
+            // Every seed is evaluated at every `evalEvery` step.
+            let evals = |i: usize| {
+                b.points
+                    .iter()
+                    .filter(|p| p.seed_index == i && p.eval_return.is_some())
+                    .map(|p| p.step)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(evals(0), vec![500, 1000]);
+            assert_eq!((evals(1), evals(2)), (evals(0), evals(0)));
+        }
+    }
+}
+
+/// A checkpoint holds every seed (seed 0 under its own names, so one-seed files are
+/// unchanged); a file of another number of seeds is refused in words.
+#[test]
+fn multi_seed_weights_round_trip_and_a_seed_count_mismatch_is_refused() {
+    let cfg = ExperimentSpec {
+        seeds: 3,
+        ..small_rl()
+    };
+    let mut s = Session::new(cfg.clone(), ComputeDevice::cpu()).unwrap();
+    pollster::block_on(s.step(1030));
+    let bytes = pollster::block_on(s.save_weights()).unwrap();
+    let names: Vec<String> = crate::checkpoint::Checkpoint::from_bytes(&bytes)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    let one = Session::new(small_rl(), ComputeDevice::cpu()).unwrap();
+    let one_bytes = pollster::block_on(one.save_weights()).unwrap();
+    let one_names: Vec<String> = crate::checkpoint::Checkpoint::from_bytes(&one_bytes)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names.len(), 3 * one_names.len());
+    assert_eq!(&names[..one_names.len()], &one_names[..]);
+    assert!(names[one_names.len()..].iter().all(|n| n.starts_with("seed1/") || n.starts_with("seed2/")));
+    // Open: the same weights, every seed, at the same step.
+    let opened = Session::open(&bytes, ComputeDevice::cpu()).unwrap();
+    assert_eq!((opened.seed_count(), opened.steps()), (3, 1030));
+    let again = pollster::block_on(opened.save_weights()).unwrap();
+    assert_eq!(tensors_of(&again), tensors_of(&bytes));
+    // Seeds differ from each other (not three copies of seed 0).
+    let t = tensors_of(&bytes);
+    assert_ne!(t[0], t[one_names.len()]);
+    // Another number of seeds: refused, nothing changes.
+    let mut four = Session::new(
+        ExperimentSpec {
+            seeds: 4,
+            ..small_rl()
+        },
+        ComputeDevice::cpu(),
+    )
+    .unwrap();
+    let e = four.resume_from(&bytes).unwrap_err().to_string();
+    assert!(e.contains("the weights hold 3 seeds, this experiment trains 4 seeds"), "{e}");
+    assert_eq!(four.steps(), 0);
+    let e = Session::new(small_rl(), ComputeDevice::cpu())
+        .unwrap()
+        .resume_from(&bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the weights hold 3 seeds, this experiment trains 1 seed"), "{e}");
+}
+
+/// A NaN in one seed's networks pauses the whole experiment, names that seed, and restores
+/// every seed's last good weights.
+#[test]
+fn a_fault_in_one_seed_names_it_and_restores_every_seed() {
+    let cfg = ExperimentSpec {
+        seeds: 3,
+        seed: 10,
+        ..small_rl()
+    };
+    let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+    assert_eq!(pollster::block_on(s.step(1010)).fault, None);
+    let good = pollster::block_on(s.save_weights()).unwrap();
+    let mut tensors = pollster::block_on(s.export()).unwrap();
+    for t in tensors.iter_mut().filter(|t| t.name.starts_with("seed2/actor")) {
+        t.data.iter_mut().for_each(|v| *v = f32::NAN);
+    }
+    let seeds = s.inner.take().unwrap();
+    s.inner = Some(seeds.with_weights(tensors).unwrap());
+    let b = pollster::block_on(s.step(5));
+    let msg = b.fault.expect("a fault");
+    assert!(msg.contains("seed 12"), "{msg}");
+    assert!(msg.contains("step 1010"), "{msg}");
+    let restored = pollster::block_on(s.save_weights()).unwrap();
+    assert_eq!(tensors_of(&restored), tensors_of(&good));
+    assert_eq!(pollster::block_on(s.step(5)).fault, None, "goes on after the restore");
+}
+
+/// The pooled density is the mean of the seeds' own views at one state, and lists each
+/// seed's KL; one seed's view is that seed's alone.
+#[test]
+fn the_pooled_density_is_the_mean_of_the_seeds_views() {
+    let cfg = ExperimentSpec {
+        seeds: 3,
+        ..small_rl()
+    };
+    let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
+    pollster::block_on(s.step(1010));
+    let at = Some(vec![0.5, -0.5]);
+    let one = |i| pollster::block_on(s.density_of(Some(500), at.clone(), SeedView::One(i))).unwrap();
+    let views: Vec<DensityView> = (0..3).map(one).collect();
+    let all = pollster::block_on(s.density_of(Some(500), at.clone(), SeedView::All)).unwrap();
+    assert_eq!(all.seed_index, None);
+    assert_eq!(views[1].seed_index, Some(1));
+    assert_eq!(
+        all.kl_by_seed,
+        views.iter().map(|v| v.kl).collect::<Vec<_>>()
+    );
+    for c in 0..all.policy.len() {
+        let mean_p = views.iter().map(|v| v.policy[c]).sum::<f32>() / 3.0;
+        let mean_t = views.iter().map(|v| v.target[c]).sum::<f32>() / 3.0;
+        assert!((all.policy[c] - mean_p).abs() < 1e-6, "cell {c}");
+        assert!((all.target[c] - mean_t).abs() < 1e-6, "cell {c}");
+    }
+    assert!((all.policy.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    // Seed 0's view is what `density` always showed.
+    let d = pollster::block_on(s.density(Some(500), at.clone())).unwrap();
+    assert_eq!(d, views[0]);
+    // The seeds' critics differ, so their targets do.
+    assert_ne!(views[0].target, views[1].target);
+    let e = pollster::block_on(s.density_of(Some(500), at, SeedView::One(3))).unwrap_err();
+    assert!(e.to_string().contains("no seed index 3"), "{e}");
+}

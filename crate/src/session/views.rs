@@ -62,6 +62,10 @@ pub struct DensityView {
     pub kl_uniform: f32,
     /// The env state it was computed at (RL), or null (sampler).
     pub state: Option<Vec<f64>>,
+    /// The seed it shows (index; 0 is the spec's own seed), or null when it pools every seed.
+    pub seed_index: Option<usize>,
+    /// Pooled views: each seed's own KL(target ‖ policy), in seed order; else empty.
+    pub kl_by_seed: Vec<f32>,
 }
 
 /// Flow paths from noise (t = 0) to sample (t = 1): `paths[i][j]` is path i at `t[j]`.
@@ -82,41 +86,133 @@ pub struct VarianceCurve {
 /// Pseudo-count added to every histogram cell before the KL.
 const PSEUDO_COUNT: f32 = 0.5;
 
+/// Which of an experiment's seeds a density view shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SeedView {
+    /// Seed index `i` (0: the spec's own seed).
+    One(usize),
+    /// Every seed pooled: the mean of their policy histograms beside the mean of their targets,
+    /// each seed's own KL listed.
+    #[default]
+    All,
+}
+
+/// One seed's density on its grid, before it becomes a [`DensityView`].
+struct SeedDensity {
+    grid: GridSpec,
+    /// Target masses (sum 1).
+    target: Vec<f32>,
+    /// Policy sample counts per cell (sum `n`).
+    counts: Vec<f32>,
+    n: usize,
+    state: Option<Vec<f64>>,
+}
+
+impl SeedDensity {
+    fn view(self, seed_index: Option<usize>, kl_by_seed: Vec<f32>) -> DensityView {
+        let kl = kl_to_histogram(&self.target, &self.counts, PSEUDO_COUNT);
+        let n = self.n as f32;
+        DensityView {
+            grid: self.grid,
+            policy: self.counts.iter().map(|&c| c / n).collect(),
+            kl_uniform: kl_uniform(&self.target),
+            target: self.target,
+            kl,
+            state: self.state,
+            seed_index,
+            kl_by_seed,
+        }
+    }
+}
+
 impl Session {
-    /// The policy's density beside its target.
+    /// The policy's density beside its target, of seed 0 (see [`Session::density_of`]).
     pub async fn density(
         &self,
         samples: Option<usize>,
         state: Option<Vec<f64>>,
     ) -> Result<DensityView, SessionError> {
+        self.density_of(samples, state, SeedView::One(0)).await
+    }
+
+    /// The policy's density beside its target, of one seed or of all of them pooled. RL: at
+    /// `state` or, without one, at seed 0's current state (every seed at the same state).
+    pub async fn density_of(
+        &self,
+        samples: Option<usize>,
+        state: Option<Vec<f64>>,
+        seeds: SeedView,
+    ) -> Result<DensityView, SessionError> {
         let n = samples.unwrap_or(DENSITY_SAMPLES).clamp(100, 100_000);
-        match self.inner() {
+        let count = self.seed_count();
+        match seeds {
+            SeedView::One(i) => {
+                let inner = self.seeds().get(i).ok_or_else(|| {
+                    SessionError::Query(format!(
+                        "there is no seed index {i}: this experiment trains {count}"
+                    ))
+                })?;
+                let seed = self.cfg.seed.wrapping_add(i as u64);
+                Ok(self
+                    .seed_density(inner, seed, n, state)
+                    .await?
+                    .view(Some(i), Vec::new()))
+            }
+            SeedView::All => {
+                let state = match self.inner() {
+                    Inner::Rl(t) => Some(state.unwrap_or_else(|| t.env_state())),
+                    Inner::Sampler(_) => None,
+                };
+                let mut pooled: Option<SeedDensity> = None;
+                let mut kls = Vec::with_capacity(count);
+                for (i, inner) in self.seeds().iter().enumerate() {
+                    let seed = self.cfg.seed.wrapping_add(i as u64);
+                    let d = self.seed_density(inner, seed, n, state.clone()).await?;
+                    kls.push(kl_to_histogram(&d.target, &d.counts, PSEUDO_COUNT));
+                    match pooled.as_mut() {
+                        None => pooled = Some(d),
+                        Some(p) => {
+                            p.n += d.n;
+                            p.counts.iter_mut().zip(&d.counts).for_each(|(a, b)| *a += b);
+                            p.target.iter_mut().zip(&d.target).for_each(|(a, b)| *a += b);
+                        }
+                    }
+                }
+                let mut p = pooled.expect("at least one seed");
+                p.target.iter_mut().for_each(|v| *v /= count as f32);
+                Ok(p.view(None, kls))
+            }
+        }
+    }
+
+    /// `n` policy samples of one seed's trainer histogrammed beside its target.
+    async fn seed_density(
+        &self,
+        inner: &Inner,
+        seed: u64,
+        n: usize,
+        state: Option<Vec<f64>>,
+    ) -> Result<SeedDensity, SessionError> {
+        match inner {
             Inner::Sampler(t) => {
                 let target = self.cfg.target.target();
                 let (lo, hi) = target.bounds();
                 let grid = Grid2d::square(lo, hi, GRID_2D);
                 let xs = t.sample(n).await?;
-                let tgt = target_masses(&target, &grid, self.cfg.lambda);
-                let pol = metrics::grid_histogram(&xs, &grid);
-                let kl = kl_to_histogram(&tgt, &pol, PSEUDO_COUNT);
-                Ok(DensityView {
+                let axis = Axis {
+                    min: lo,
+                    max: hi,
+                    n: GRID_2D,
+                };
+                Ok(SeedDensity {
                     grid: GridSpec {
                         dims: 2,
-                        x: Axis {
-                            min: lo,
-                            max: hi,
-                            n: GRID_2D,
-                        },
-                        y: Some(Axis {
-                            min: lo,
-                            max: hi,
-                            n: GRID_2D,
-                        }),
+                        x: axis,
+                        y: Some(axis),
                     },
-                    policy: pol.iter().map(|&c| c / n as f32).collect(),
-                    kl_uniform: kl_uniform(&tgt),
-                    target: tgt,
-                    kl,
+                    target: target_masses(&target, &grid, self.cfg.lambda),
+                    counts: metrics::grid_histogram(&xs, &grid),
+                    n,
                     state: None,
                 })
             }
@@ -126,26 +222,22 @@ impl Session {
                 let bins = if d == 1 { GRID_1D } else { GRID_2D };
                 let centres = action_grid(d, bins);
                 let q = t.q_values(&obs, &centres).await?;
-                let tgt = masses_from_log(&q, 1.0 / self.cfg.lambda);
-                let mut r = rng::seeded(self.cfg.seed ^ 0xde75_0000 ^ t.steps() as u64);
+                let mut r = rng::seeded(seed ^ 0xde75_0000 ^ t.steps() as u64);
                 let a = t.policy_samples(&obs, n, &mut r).await?;
-                let pol = action_histogram(&a, d, bins);
-                let kl = kl_to_histogram(&tgt, &pol, PSEUDO_COUNT);
                 let axis = Axis {
                     min: -1.0,
                     max: 1.0,
                     n: bins,
                 };
-                Ok(DensityView {
+                Ok(SeedDensity {
                     grid: GridSpec {
                         dims: d,
                         x: axis,
                         y: (d == 2).then_some(axis),
                     },
-                    policy: pol.iter().map(|&c| c / n as f32).collect(),
-                    kl_uniform: kl_uniform(&tgt),
-                    target: tgt,
-                    kl,
+                    target: masses_from_log(&q, 1.0 / self.cfg.lambda),
+                    counts: action_histogram(&a, d, bins),
+                    n,
                     state: Some(state),
                 })
             }

@@ -3,7 +3,8 @@
 //! resume a changed experiment from compatible weights, and fall back to the CPU after a lost
 //! device.
 
-use super::{Inner, Session, SessionError};
+use super::seeds::Seeds;
+use super::{Session, SessionError};
 use crate::checkpoint::Checkpoint;
 use crate::device::ComputeDevice;
 use crate::spec::{ExperimentSpec, Mode};
@@ -26,9 +27,9 @@ impl Session {
         Ok(s)
     }
 
-    /// Load compatible weights (same mode, task, agent, parameterisation and sizes) into this
-    /// session, which keeps its own spec, and continue at the file's step count: the last good
-    /// weights carried into a changed setting. Returns that step count; on a mismatch nothing
+    /// Load compatible weights (same mode, task, agent, parameterisation, sizes and number of
+    /// seeds) into this session, which keeps its own spec, and continue at the file's step
+    /// count: the last good weights carried into a changed setting. Returns that step count; on a mismatch nothing
     /// changes and the error says what differs.
     pub fn resume_from(&mut self, bytes: &[u8]) -> Result<usize, SessionError> {
         let ck = Checkpoint::from_bytes(bytes)?;
@@ -51,7 +52,7 @@ impl Session {
         tensors: Vec<NamedTensor>,
         steps: usize,
     ) -> Result<(), SessionError> {
-        let fresh = Inner::build(&self.cfg, &self.device)?;
+        let fresh = Seeds::build(&self.cfg, &self.device)?;
         let loaded = fresh
             .with_weights(tensors.clone())
             .map_err(|m| SessionError::Query(format!("cannot load these weights: {m}")))?;

@@ -418,7 +418,24 @@ pub const FIELDS: &[Field] = &[
         advanced: false,
         get: |s| v(s.seed),
     },
+    Field {
+        key: "seeds",
+        label: "Seeds at once",
+        help: "Train this many independent runs side by side (seeds seed, seed + 1, …) to see how much the result depends on luck: faint curves are the other seeds, and the density can show any seed or all of them. Each seed costs a full run's time (on WebGPU their readbacks overlap).",
+        kind: Kind::Int {
+            min: 1,
+            max: MAX_SEEDS as u64,
+        },
+        modes: BOTH,
+        agents: ALL_AGENTS,
+        advanced: false,
+        get: |s| v(s.seeds),
+    },
 ];
+
+/// The most seeds one experiment trains at once (each is a full set of networks, optimisers and
+/// a replay buffer, and costs a run's time per step).
+pub const MAX_SEEDS: usize = 32;
 
 fn env_label(e: EnvName) -> &'static str {
     match e {

@@ -174,6 +174,9 @@ pub struct ExperimentSpec {
     /// Seed of every random draw (exact in JavaScript up to 2^53 − 1).
     #[ts(type = "number")]
     pub seed: u64,
+    /// Independent runs of this experiment trained side by side, seeds `seed`, `seed + 1`, …
+    /// (the curves and the density show their spread; `session::seeds`). 1: one run.
+    pub seeds: usize,
 }
 
 impl Default for ExperimentSpec {
@@ -215,6 +218,7 @@ impl ExperimentSpec {
             eval_episodes: 3,
             steps: 0,
             seed: 0,
+            seeds: 1,
         };
         match mode {
             Mode::Rl => rl,

@@ -67,6 +67,7 @@ fn every_field_round_trips() {
         eval_episodes: 9,
         steps: 1234,
         seed: MAX_SAFE_SEED,
+        seeds: 7,
     };
     assert_eq!(cfg.problems(), vec![]);
     assert_eq!(decode_share(&encode_share(&cfg)).unwrap(), cfg);
@@ -242,7 +243,23 @@ fn links_written_before_the_new_fields_still_open() {
     let old = r#"{"mode":"sampler","env":"multigoal","target":"gmm40","agent":"rfm","estimator":"noise","param":"flow","solver":"euler","lambda":1.0,"k":16,"candidates":8,"odeSteps":10,"hidden":64,"actorLr":0.001,"criticLr":0.001,"batch":128,"seed":3}"#;
     let s = decode_share(&link_of(old)).unwrap();
     assert_eq!(s.target, TargetName::Gmm40);
-    assert_eq!((s.seed, s.warmup), (3, 200));
+    assert_eq!((s.seed, s.warmup, s.seeds), (3, 200, 1));
+}
+
+#[test]
+fn seeds_at_once_are_one_to_max_seeds() {
+    use super::fields::MAX_SEEDS;
+    for (n, ok) in [(0, false), (1, true), (8, true), (MAX_SEEDS, true), (MAX_SEEDS + 1, false)] {
+        let s = ExperimentSpec {
+            seeds: n,
+            ..Default::default()
+        };
+        let p = s.problems();
+        assert_eq!(p.is_empty(), ok, "seeds = {n}: {p:?}");
+        if !ok {
+            assert_eq!(p[0].field, "seeds", "{p:?}");
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))] // proptest is a native dev-dependency

@@ -137,7 +137,12 @@ steps: number,
 /**
  * Seed of every random draw (exact in JavaScript up to 2^53 − 1).
  */
-seed: number, };
+seed: number, 
+/**
+ * Independent runs of this experiment trained side by side, seeds `seed`, `seed + 1`, …
+ * (the curves and the density show their spread; `session::seeds`). 1: one run.
+ */
+seeds: number, };
 
 /**
  * What the playground trains.
@@ -265,7 +270,7 @@ fallback?: Fallback,
  */
 step: number, 
 /**
- * New curve points since the last batch.
+ * New curve points since the last batch, every seed's (each step's in seed order).
  */
 points: Array<MetricPoint>, 
 /**
@@ -304,7 +309,7 @@ export type StepBatch = {
  */
 step: number, 
 /**
- * New curve points since the last batch.
+ * New curve points since the last batch, every seed's (each step's in seed order).
  */
 points: Array<MetricPoint>, 
 /**
@@ -337,6 +342,11 @@ export type MetricPoint = {
  * RL: env steps; sampler: updates.
  */
 step: number, 
+/**
+ * Which of the experiment's seeds (the spec's `seeds`) this point is of: 0 is the spec's
+ * own `seed`, `i` is `seed + i`. Absent: 0.
+ */
+seedIndex?: number, 
 /**
  * The return of the training episode that ended at this step.
  */
@@ -448,9 +458,17 @@ step: number, };
  */
 export type DensityQuery = { state?: Array<number>, 
 /**
- * Policy samples to histogram.
+ * Policy samples to histogram (per seed).
  */
-samples?: number, };
+samples?: number, 
+/**
+ * Which seed to show (index; 0, the spec's own seed, when absent).
+ */
+seed?: number, 
+/**
+ * Pool every seed instead (the spec's `seeds` > 1): mean histograms, each seed's KL.
+ */
+allSeeds?: boolean, };
 
 /**
  * Policy density beside its target on a grid: masses per cell, each summing to 1, row-major
@@ -470,7 +488,15 @@ klUniform: number,
 /**
  * The env state it was computed at (RL), or null (sampler).
  */
-state: Array<number> | null, };
+state: Array<number> | null, 
+/**
+ * The seed it shows (index; 0 is the spec's own seed), or null when it pools every seed.
+ */
+seedIndex: number | null, 
+/**
+ * Pooled views: each seed's own KL(target ‖ policy), in seed order; else empty.
+ */
+klBySeed: Array<number>, };
 
 export type GridSpec = { dims: number, x: Axis, 
 /**

@@ -1,6 +1,8 @@
 /**
  * Learning curves: one small line chart per group of metrics, fed with the `MetricPoint`s of
  * each `StepReport`. `update(points)` appends, `draw()` paints (call from rAF), `reset()` clears.
+ * An experiment with several seeds draws the spec's own seed bold and every other seed as a
+ * faint line of the same colour: the spread is what luck alone does to the curve.
  */
 import type { MetricPoint } from "../protocol";
 import { Frame, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
@@ -32,9 +34,17 @@ export function appendThinned(xs: number[], ys: number[], x: number, y: number, 
   }
 }
 
+/** One seed's points of every series. */
+interface SeedLines {
+  xs: number[][];
+  ys: number[][];
+}
+
 export class LineChart {
   private xs: number[][];
   private ys: number[][];
+  /** The other seeds' lines (seed index ≥ 1). */
+  private others = new Map<number, SeedLines>();
   private dirty = true;
   /** Why this chart does not apply (null: it does). */
   na: string | null = null;
@@ -51,9 +61,16 @@ export class LineChart {
 
   update(points: readonly MetricPoint[]): void {
     for (const p of points) {
+      const seed = p.seedIndex ?? 0;
+      let lines: SeedLines = { xs: this.xs, ys: this.ys };
+      if (seed > 0) {
+        let o = this.others.get(seed);
+        if (!o) this.others.set(seed, (o = { xs: this.series.map(() => []), ys: this.series.map(() => []) }));
+        lines = o;
+      }
       this.series.forEach((s, i) => {
         const v = p[s.key];
-        if (typeof v === "number") appendThinned(this.xs[i], this.ys[i], p.step, v);
+        if (typeof v === "number") appendThinned(lines.xs[i], lines.ys[i], p.step, v);
       });
     }
     if (points.length) this.dirty = true;
@@ -62,6 +79,7 @@ export class LineChart {
   reset(): void {
     this.xs = this.series.map(() => []);
     this.ys = this.series.map(() => []);
+    this.others.clear();
     this.na = null;
     this.dirty = true;
   }
@@ -90,16 +108,21 @@ export class LineChart {
       ctx.fillText(this.title, 8, 6);
       return drawNotApplicable(ctx, w, h, this.na);
     }
-    const allX = this.xs.flat();
-    const allY = this.ys.flat();
+    const others = [...this.others.values()];
+    const allX = this.xs.flat().concat(...others.map((o) => o.xs.flat()));
+    const allY = this.ys.flat().concat(...others.map((o) => o.ys.flat()));
     ctx.fillStyle = themeColour("--fg", "#1d1d1f");
     ctx.font = plotFont(12, 600);
     ctx.textBaseline = "top";
     ctx.fillText(this.title, 8, 6);
     // How many points each series has (for tests and screen readers; the legend says the same).
     this.canvas.dataset.points = JSON.stringify(Object.fromEntries(this.series.map((s, i) => [s.key, this.ys[i].length])));
+    const drawn = others.filter((o) => o.ys.some((y) => y.length > 0)).length;
+    this.canvas.dataset.seedLines = String(drawn);
     const present = this.series.filter((s, i) => this.ys[i].length > 0 || s.pending);
-    drawLegend(ctx, (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })), 8 + ctx.measureText(this.title).width + 14, 13);
+    const legend = (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash }));
+    if (drawn > 0) legend.push({ label: `faint: ${drawn} other seed${drawn > 1 ? "s" : ""}`, colour: themeColour("--muted", "#5b5b66"), dash: undefined });
+    drawLegend(ctx, legend, 8 + ctx.measureText(this.title).width + 14, 13);
     // Series still waiting for their first point say so, in the plot's top right corner.
     const pending = this.series.filter((s, i) => this.ys[i].length === 0 && s.pending).map((s) => `${s.label}: ${s.pending}`);
     const xr = extent(allX) ?? [0, 1];
@@ -117,6 +140,10 @@ export class LineChart {
       ctx.textAlign = "left";
       return;
     }
+    ctx.save();
+    ctx.globalAlpha = 0.3;
+    for (const o of others) this.series.forEach((s, i) => f.line(o.xs[i], o.ys[i], s.colour, 1, s.dash));
+    ctx.restore();
     this.series.forEach((s, i) => f.line(this.xs[i], this.ys[i], s.colour, 1.8, s.dash));
     if (pending.length) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");

@@ -6,6 +6,8 @@
  * The KL element carries the number in `data-kl` (and the first value after a reset in
  * `data-kl-initial`) so tests and screen readers can read it; the uniform-policy yardstick
  * (KL of uniform actions against the same target) is in `data-kl-uniform` on its own element.
+ * An experiment with several seeds gets a picker: one seed, or all of them pooled (the mean of
+ * their histograms beside the mean of their targets, with each seed's own KL).
  */
 import type { DensityView } from "../protocol";
 import { maxOf } from "../colormap";
@@ -21,6 +23,17 @@ export interface DensityElements {
   kl: HTMLElement;
   klUniform: HTMLElement;
   where: HTMLElement;
+  /** Which seed to show, when the experiment trains several (hidden otherwise). */
+  seedPicker: HTMLSelectElement;
+  /** Each seed's KL, when every seed is pooled. */
+  klBySeed: HTMLElement;
+}
+
+/** The density query's seed fields for a picker value (`all` or a seed index). */
+export function seedQuery(value: string): { seed?: number; allSeeds?: boolean } {
+  if (value === "all") return { allSeeds: true };
+  const i = Number(value);
+  return Number.isInteger(i) && i > 0 ? { seed: i } : {};
 }
 
 /** Cell centres of a 1-D grid axis. */
@@ -38,9 +51,35 @@ export class DensityPanel {
   /** Why this panel does not apply (null: it does). */
   na: string | null = null;
 
+  /** The user picked another seed (the app refreshes the view). */
+  onSeedPick: () => void = () => {};
+
   constructor(private readonly el: DensityElements) {
     this.policy = new HeatMap(el.policyCanvas, "Policy");
     this.target = new HeatMap(el.targetCanvas, "Target exp(Q/λ)");
+    el.seedPicker.addEventListener("change", () => this.onSeedPick());
+  }
+
+  /**
+   * The experiment trains `count` seeds, `first`, `first + 1`, …: offer each and all of them
+   * pooled (hidden for one seed). The pick is kept when it still exists.
+   */
+  setSeeds(count: number, first: number): void {
+    const pick = this.el.seedPicker;
+    const was = pick.value;
+    pick.replaceChildren();
+    if (count > 1) {
+      for (let i = 0; i < count; i++) pick.append(new Option(`seed ${first + i}`, String(i)));
+      pick.append(new Option(`all ${count} seeds (pooled)`, "all"));
+    }
+    pick.value = [...pick.options].some((o) => o.value === was) ? was : "0";
+    pick.hidden = count <= 1;
+    (pick.labels ?? []).forEach((l) => (l.hidden = count <= 1));
+  }
+
+  /** The density query's seed fields for the current pick. */
+  seedQuery(): { seed?: number; allSeeds?: boolean } {
+    return this.el.seedPicker.hidden ? {} : seedQuery(this.el.seedPicker.value);
   }
 
   /** Canvases currently shown (for PNG export). */
@@ -70,6 +109,12 @@ export class DensityPanel {
     this.el.where.textContent = view.state
       ? `at state [${view.state.map((v) => v.toFixed(2)).join(", ")}]`
       : "over the target's box";
+    const bySeed = view.klBySeed;
+    this.el.klBySeed.dataset.klBySeed = JSON.stringify(bySeed);
+    this.el.klBySeed.textContent = bySeed.length
+      ? `pooled over ${bySeed.length} seeds; each seed's own KL ${fmtKl(Math.min(...bySeed))} – ${fmtKl(Math.max(...bySeed))}`
+      : "";
+    this.el.maps.dataset.seed = view.seedIndex === null ? "all" : String(view.seedIndex);
     this.dirty = true;
   }
 
@@ -82,6 +127,8 @@ export class DensityPanel {
     delete this.el.klUniform.dataset.klUniform;
     this.el.klUniform.textContent = "";
     this.el.where.textContent = "";
+    delete this.el.klBySeed.dataset.klBySeed;
+    this.el.klBySeed.textContent = "";
     this.na = null;
     this.el.policyCanvas.hidden = false;
     this.el.targetCanvas.hidden = false;
