@@ -114,9 +114,17 @@ pub async fn run_bench(
     let cfg = crate::spec::resolve::named_train_config(&config, None).map_err(err)?;
     let which: Vec<&str> = measure.split(',').map(str::trim).collect();
     let env = crate::envs::EnvName::Pendulum;
-    let r = crate::throughput::run(&config, &cfg, device, env, seconds, &which, seeds.unwrap_or(1))
-        .await
-        .map_err(err)?;
+    let r = crate::throughput::run(
+        &config,
+        &cfg,
+        device,
+        env,
+        seconds,
+        &which,
+        seeds.unwrap_or(1),
+    )
+    .await
+    .map_err(err)?;
     to_js(&r)
 }
 

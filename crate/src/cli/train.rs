@@ -234,7 +234,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 }
             }
             if spec.mode == Mode::Sampler && p.step.is_multiple_of(100) {
-                let line = tag(json!({"step": p.step, "loss": p.actor_loss, "ess": p.ess}), i);
+                let line = tag(
+                    json!({"step": p.step, "loss": p.actor_loss, "ess": p.ess}),
+                    i,
+                );
                 bar.suspend(|| println!("{line}"));
             }
             if let Some(ret) = p.episode_return {

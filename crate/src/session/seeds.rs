@@ -50,7 +50,10 @@ pub fn seed_label(cfg: &ExperimentSpec, i: usize) -> String {
 
 impl Seeds {
     /// A fresh trainer for every seed of `cfg` on `device`.
-    pub(crate) fn build(cfg: &ExperimentSpec, device: &ComputeDevice) -> Result<Self, SessionError> {
+    pub(crate) fn build(
+        cfg: &ExperimentSpec,
+        device: &ComputeDevice,
+    ) -> Result<Self, SessionError> {
         (0..cfg.seeds.max(1))
             .map(|i| Inner::build(&seed_spec(cfg, i), device))
             .collect::<Result<Vec<_>, _>>()
@@ -87,10 +90,7 @@ impl Seeds {
     /// One step of every seed, concurrently (module docs); point `i` is seed `i`'s.
     pub(crate) async fn step(&mut self) -> Vec<Result<MetricPoint, SessionError>> {
         join_all(self.0.iter_mut().enumerate().map(|(i, t)| async move {
-            t.step().await.map(|p| MetricPoint {
-                seed_index: i,
-                ..p
-            })
+            t.step().await.map(|p| MetricPoint { seed_index: i, ..p })
         }))
         .await
     }

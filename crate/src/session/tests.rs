@@ -591,7 +591,12 @@ fn every_seed_of_a_multi_seed_session_is_its_own_one_seed_run() {
             alone.watch_ess_collapse(false);
             let a = pollster::block_on(alone.step(n));
             assert!(!mine.is_empty());
-            assert_eq!(bits(&mine), bits(&a.points), "{:?} seed index {i}", cfg.mode);
+            assert_eq!(
+                bits(&mine),
+                bits(&a.points),
+                "{:?} seed index {i}",
+                cfg.mode
+            );
         }
         // The seeds really differ (different seeds, different runs).
         let first = |i: usize| {
@@ -643,7 +648,11 @@ fn multi_seed_weights_round_trip_and_a_seed_count_mismatch_is_refused() {
         .collect();
     assert_eq!(names.len(), 3 * one_names.len());
     assert_eq!(&names[..one_names.len()], &one_names[..]);
-    assert!(names[one_names.len()..].iter().all(|n| n.starts_with("seed1/") || n.starts_with("seed2/")));
+    assert!(
+        names[one_names.len()..]
+            .iter()
+            .all(|n| n.starts_with("seed1/") || n.starts_with("seed2/"))
+    );
     // Open: the same weights, every seed, at the same step.
     let opened = Session::open(&bytes, ComputeDevice::cpu()).unwrap();
     assert_eq!((opened.seed_count(), opened.steps()), (3, 1030));
@@ -662,14 +671,20 @@ fn multi_seed_weights_round_trip_and_a_seed_count_mismatch_is_refused() {
     )
     .unwrap();
     let e = four.resume_from(&bytes).unwrap_err().to_string();
-    assert!(e.contains("the weights hold 3 seeds, this experiment trains 4 seeds"), "{e}");
+    assert!(
+        e.contains("the weights hold 3 seeds, this experiment trains 4 seeds"),
+        "{e}"
+    );
     assert_eq!(four.steps(), 0);
     let e = Session::new(small_rl(), ComputeDevice::cpu())
         .unwrap()
         .resume_from(&bytes)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("the weights hold 3 seeds, this experiment trains 1 seed"), "{e}");
+    assert!(
+        e.contains("the weights hold 3 seeds, this experiment trains 1 seed"),
+        "{e}"
+    );
 }
 
 /// A NaN in one seed's networks pauses the whole experiment, names that seed, and restores
@@ -685,7 +700,10 @@ fn a_fault_in_one_seed_names_it_and_restores_every_seed() {
     assert_eq!(pollster::block_on(s.step(1010)).fault, None);
     let good = pollster::block_on(s.save_weights()).unwrap();
     let mut tensors = pollster::block_on(s.export()).unwrap();
-    for t in tensors.iter_mut().filter(|t| t.name.starts_with("seed2/actor")) {
+    for t in tensors
+        .iter_mut()
+        .filter(|t| t.name.starts_with("seed2/actor"))
+    {
         t.data.iter_mut().for_each(|v| *v = f32::NAN);
     }
     let seeds = s.inner.take().unwrap();
@@ -696,7 +714,11 @@ fn a_fault_in_one_seed_names_it_and_restores_every_seed() {
     assert!(msg.contains("step 1010"), "{msg}");
     let restored = pollster::block_on(s.save_weights()).unwrap();
     assert_eq!(tensors_of(&restored), tensors_of(&good));
-    assert_eq!(pollster::block_on(s.step(5)).fault, None, "goes on after the restore");
+    assert_eq!(
+        pollster::block_on(s.step(5)).fault,
+        None,
+        "goes on after the restore"
+    );
 }
 
 /// The pooled density is the mean of the seeds' own views at one state, and lists each
@@ -710,7 +732,8 @@ fn the_pooled_density_is_the_mean_of_the_seeds_views() {
     let mut s = Session::new(cfg, ComputeDevice::cpu()).unwrap();
     pollster::block_on(s.step(1010));
     let at = Some(vec![0.5, -0.5]);
-    let one = |i| pollster::block_on(s.density_of(Some(500), at.clone(), SeedView::One(i))).unwrap();
+    let one =
+        |i| pollster::block_on(s.density_of(Some(500), at.clone(), SeedView::One(i))).unwrap();
     let views: Vec<DensityView> = (0..3).map(one).collect();
     let all = pollster::block_on(s.density_of(Some(500), at.clone(), SeedView::All)).unwrap();
     assert_eq!(all.seed_index, None);

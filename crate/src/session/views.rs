@@ -173,8 +173,14 @@ impl Session {
                         None => pooled = Some(d),
                         Some(p) => {
                             p.n += d.n;
-                            p.counts.iter_mut().zip(&d.counts).for_each(|(a, b)| *a += b);
-                            p.target.iter_mut().zip(&d.target).for_each(|(a, b)| *a += b);
+                            p.counts
+                                .iter_mut()
+                                .zip(&d.counts)
+                                .for_each(|(a, b)| *a += b);
+                            p.target
+                                .iter_mut()
+                                .zip(&d.target)
+                                .for_each(|(a, b)| *a += b);
                         }
                     }
                 }

@@ -249,7 +249,13 @@ fn links_written_before_the_new_fields_still_open() {
 #[test]
 fn seeds_at_once_are_one_to_max_seeds() {
     use super::fields::MAX_SEEDS;
-    for (n, ok) in [(0, false), (1, true), (8, true), (MAX_SEEDS, true), (MAX_SEEDS + 1, false)] {
+    for (n, ok) in [
+        (0, false),
+        (1, true),
+        (8, true),
+        (MAX_SEEDS, true),
+        (MAX_SEEDS + 1, false),
+    ] {
         let s = ExperimentSpec {
             seeds: n,
             ..Default::default()
