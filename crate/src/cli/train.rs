@@ -30,6 +30,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfm_playground::device::ComputeDevice;
 use rfm_playground::session::Session;
+use rfm_playground::session::seeds::seed_of;
 use rfm_playground::spec::{self, ExperimentSpec, Mode, resolve};
 use rfm_playground::trainer::EvalPolicy;
 use serde_json::{Value, json};
@@ -193,7 +194,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // `line` with the seed it is of, when there are several.
     let tag = |mut line: Value, i: usize| {
         if several {
-            line["seed"] = json!(spec.seed.wrapping_add(i as u64));
+            line["seed"] = json!(seed_of(&spec, i));
         }
         line
     };

@@ -17,10 +17,15 @@ use crate::trainer::NamedTensor;
 /// The experiment's seeds, seed 0 (the spec's own `seed`) first. Never empty.
 pub(crate) struct Seeds(Vec<Inner>);
 
+/// The seed value of seed index `i` of `cfg`: `seed + i`.
+pub fn seed_of(cfg: &ExperimentSpec, i: usize) -> u64 {
+    cfg.seed.wrapping_add(i as u64)
+}
+
 /// Seed `i`'s spec: `cfg` with `seed + i` and one seed.
 pub fn seed_spec(cfg: &ExperimentSpec, i: usize) -> ExperimentSpec {
     ExperimentSpec {
-        seed: cfg.seed.wrapping_add(i as u64),
+        seed: seed_of(cfg, i),
         seeds: 1,
         ..cfg.clone()
     }
@@ -45,7 +50,7 @@ fn split_name(name: &str) -> (usize, &str) {
 
 /// "seed 3" for seed index `i` of `cfg`, for messages and labels.
 pub fn seed_label(cfg: &ExperimentSpec, i: usize) -> String {
-    format!("seed {}", cfg.seed.wrapping_add(i as u64))
+    format!("seed {}", seed_of(cfg, i))
 }
 
 impl Seeds {

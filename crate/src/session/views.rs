@@ -152,7 +152,7 @@ impl Session {
                         "there is no seed index {i}: this experiment trains {count}"
                     ))
                 })?;
-                let seed = self.cfg.seed.wrapping_add(i as u64);
+                let seed = super::seeds::seed_of(&self.cfg, i);
                 Ok(self
                     .seed_density(inner, seed, n, state)
                     .await?
@@ -166,7 +166,7 @@ impl Session {
                 let mut pooled: Option<SeedDensity> = None;
                 let mut kls = Vec::with_capacity(count);
                 for (i, inner) in self.seeds().iter().enumerate() {
-                    let seed = self.cfg.seed.wrapping_add(i as u64);
+                    let seed = super::seeds::seed_of(&self.cfg, i);
                     let d = self.seed_density(inner, seed, n, state.clone()).await?;
                     kls.push(kl_to_histogram(&d.target, &d.counts, PSEUDO_COUNT));
                     match pooled.as_mut() {
