@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { massToRgba, maxOf, seriesColour, viridis } from "../src/colormap.ts";
 import { rgb } from "../src/rgb.ts";
-import { extent, logTicks, niceTicks } from "../src/views/plot.ts";
+import { LEGEND_ROW, drawLegend, extent, logTicks, niceTicks } from "../src/views/plot.ts";
 import { appendThinned } from "../src/views/curves.ts";
 import { cellCentres, seedQuery } from "../src/views/densityPanel.ts";
 import { benchPlan } from "../src/bench.ts";
@@ -77,4 +77,28 @@ test("the bench page's seeds list: numbers of agents stepped together, 1 by defa
   assert.deepEqual(benchPlan("?bench=cpu", false).seeds, [1]);
   assert.deepEqual(benchPlan("?bench=cpu&seeds=1,8,32", false).seeds, [1, 8, 32]);
   assert.deepEqual(benchPlan("?bench=cpu&seeds=0,x,4", false).seeds, [4]);
+});
+
+test("a legend wraps at maxRight instead of running off the canvas", () => {
+  // A fake 2-D context: every glyph is 6 px wide, and each label's extent is recorded.
+  const drawn: { text: string; x: number; y: number }[] = [];
+  const noop = () => {};
+  const ctx = {
+    save: noop, restore: noop, beginPath: noop, moveTo: noop, lineTo: noop, stroke: noop, setLineDash: noop,
+    measureText: (t: string) => ({ width: 6 * t.length }),
+    fillText: (text: string, x: number, y: number) => drawn.push({ text, x, y }),
+  } as unknown as CanvasRenderingContext2D;
+  const items = ["return", "eval return", "faint: 3 other seeds"].map((label) => ({ label, colour: "#000" }));
+  // Wide enough: one row.
+  assert.equal(drawLegend(ctx, items, 100, 13, 1000, 8), 1);
+  assert.ok(drawn.every((d) => d.y === 13));
+  // Narrow: the third item starts a second row at wrapX, and nothing passes maxRight.
+  drawn.length = 0;
+  assert.equal(drawLegend(ctx, items, 100, 13, 300, 8), 2);
+  assert.deepEqual(drawn.map((d) => d.y), [13, 13, 13 + LEGEND_ROW]);
+  assert.equal(drawn[2].x, 8 + 20);
+  assert.ok(drawn.every((d) => d.x + 6 * d.text.length <= 300), JSON.stringify(drawn));
+  // Without maxRight it never wraps (the old behaviour).
+  drawn.length = 0;
+  assert.equal(drawLegend(ctx, items, 100, 13), 1);
 });

@@ -5,7 +5,7 @@
  * faint line of the same colour: the spread is what luck alone does to the curve.
  */
 import type { MetricPoint } from "../protocol";
-import { Frame, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
+import { Frame, LEGEND_ROW, drawLegend, drawNotApplicable, extent, fitCanvas, themeColour, plotFont } from "./plot";
 
 export interface SeriesSpec {
   key: Exclude<keyof MetricPoint, "step">;
@@ -122,7 +122,9 @@ export class LineChart {
     const present = this.series.filter((s, i) => this.ys[i].length > 0 || s.pending);
     const legend = (present.length ? present : this.series).map((s) => ({ label: s.label, colour: s.colour, dash: s.dash }));
     if (drawn > 0) legend.push({ label: `faint: ${drawn} other seed${drawn > 1 ? "s" : ""}`, colour: themeColour("--muted", "#5b5b66"), dash: undefined });
-    drawLegend(ctx, legend, 8 + ctx.measureText(this.title).width + 14, 13);
+    // A narrow chart wraps its legend under the title rather than clip it; the plot moves down.
+    const rows = drawLegend(ctx, legend, 8 + ctx.measureText(this.title).width + 14, 13, w - 8, 8);
+    this.canvas.dataset.legendRows = String(rows);
     // Series still waiting for their first point say so, in the plot's top right corner.
     const pending = this.series.filter((s, i) => this.ys[i].length === 0 && s.pending).map((s) => `${s.label}: ${s.pending}`);
     const xr = extent(allX) ?? [0, 1];
@@ -130,7 +132,7 @@ export class LineChart {
     const logY = !!this.opts.logYIfPositive && allY.length > 0 && allY.every((v) => v > 0 || !Number.isFinite(v));
     if (logY) yr = [Math.min(...allY.filter((v) => v > 0)), Math.max(...allY.filter(Number.isFinite))];
     if (logY && yr[0] === yr[1]) yr = [yr[0] / 2, yr[1] * 2];
-    const f = new Frame(ctx, w, h, xr, yr, { logY, xLabel: this.opts.xLabel ?? "step", margin: [26, 12, 30, 48] });
+    const f = new Frame(ctx, w, h, xr, yr, { logY, xLabel: this.opts.xLabel ?? "step", margin: [26 + (rows - 1) * LEGEND_ROW, 12, 30, 48] });
     f.drawAxes();
     if (allX.length === 0) {
       ctx.fillStyle = themeColour("--muted", "#5b5b66");

@@ -198,28 +198,51 @@ export function logTicks(lo: number, hi: number): number[] {
   return out;
 }
 
-/** A legend row drawn on the canvas (so exported PNGs keep it). */
-export function drawLegend(ctx: CanvasRenderingContext2D, items: { label: string; colour: string; dash?: number[] }[], x: number, y: number): void {
+/**
+ * A legend drawn on the canvas (so exported PNGs keep it). With `maxRight`, an item that would
+ * run past it starts a new row at `wrapX` (default `x`) instead of being clipped by the canvas
+ * edge. Returns how many rows it took, so a caller can move its plot down to make room.
+ */
+export function drawLegend(
+  ctx: CanvasRenderingContext2D,
+  items: { label: string; colour: string; dash?: number[] }[],
+  x: number,
+  y: number,
+  maxRight = Infinity,
+  wrapX = x,
+): number {
   ctx.save();
   ctx.font = plotFont(11);
   ctx.textBaseline = "middle";
   ctx.textAlign = "left";
   let cx = x;
+  let cy = y;
+  let rows = 1;
   for (const it of items) {
+    const width = 20 + ctx.measureText(it.label).width;
+    if (cx + width > maxRight && cx > wrapX) {
+      cx = wrapX;
+      cy += LEGEND_ROW;
+      rows += 1;
+    }
     ctx.strokeStyle = it.colour;
     ctx.lineWidth = 2.5;
     ctx.setLineDash(it.dash ?? []);
     ctx.beginPath();
-    ctx.moveTo(cx, y);
-    ctx.lineTo(cx + 16, y);
+    ctx.moveTo(cx, cy);
+    ctx.lineTo(cx + 16, cy);
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = themeColour("--fg", "#1d1d1f");
-    ctx.fillText(it.label, cx + 20, y);
-    cx += 28 + ctx.measureText(it.label).width;
+    ctx.fillText(it.label, cx + 20, cy);
+    cx += width + 8;
   }
   ctx.restore();
+  return rows;
 }
+
+/** The height of one legend row, in CSS pixels. */
+export const LEGEND_ROW = 14;
 
 /**
  * A panel that does not apply to this experiment: its reason, centred and wrapped to the
