@@ -16,8 +16,10 @@
 //!   three dispatches each instead of burn's autodiff (~45): a row's forward and backward pass
 //!   into a tape (one thread per row), every parameter's gradient summed over the rows (one
 //!   thread per parameter, in the packed layout `FusedAdam` steps), the partial sums of the
-//!   squared gradients and errors that the one loss-and-norm readback adds up
-//!   ([`loss_and_norm`]).
+//!   squared gradients and errors; then one more ([`step_stats`]) adds them up into the step's
+//!   loss, norm and clip factor on the device, which `FusedAdam` reads, so no readback comes
+//!   between the gradients and Adam (the critic's loss and norm cross with the posterior's
+//!   `Q`, the actor's are the update's last readback).
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
 //!   dispatches in burn's ops, 1 + 1 here), a layer's bias with its activation
@@ -55,7 +57,7 @@ mod critic_step;
 mod sums;
 pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
-pub use sums::loss_and_norm;
+pub use sums::{STATS, loss_and_norm, stats_loss_and_norm, step_stats};
 
 #[backend_extension(Cube)]
 pub trait FusedKernels: Backend {
@@ -103,22 +105,23 @@ pub trait FusedKernels: Backend {
         td: bool,
     ) -> FloatTensor<Self>;
 
-    /// One Adam step of flattened parameters `p` with gradients `g` and moments `m`, `v` (all
-    /// `[n]`) at learning rate `lr`, bias correction `factor`, `eps` and the clip's
-    /// `grad_scale` ([`FusedAdam`]). Returns `(p', m', v')`. The four numbers travel in the
-    /// launch's scalar block, not a buffer of their own: seven storage buffers, and the
-    /// launch's info one, fit WebGPU's default limit of eight per shader stage.
+    /// One Adam step of flattened parameters `p` (`[n]`) with gradients `g` (`[n]`) and the
+    /// moments `mv` (`[2n]`: `m_i, v_i` interleaved) at learning rate `lr`, bias correction
+    /// `factor` and `eps`, the gradients scaled by the clip's factor `stats[STATS_CLIP]` (a
+    /// step's stats, [`step_stats`]: computed on the device, so no readback comes between the
+    /// gradients and Adam). Returns `(p', mv')`. The three numbers travel in the launch's scalar
+    /// block; the moments share a buffer: six storage buffers and the launch's info, within
+    /// WebGPU's default limit of eight per shader stage.
     #[allow(clippy::too_many_arguments)]
     fn fused_adam(
         p: FloatTensor<Self>,
         g: FloatTensor<Self>,
-        m: FloatTensor<Self>,
-        v: FloatTensor<Self>,
+        mv: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
         lr: f32,
         factor: f32,
         eps: f32,
-        grad_scale: f32,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`);
     /// `tau` travels in the launch's scalar block, as Adam's numbers do.
@@ -255,23 +258,22 @@ impl FusedKernels for CubeBackend {
     fn fused_adam(
         p: CubeTensor,
         g: CubeTensor,
-        m: CubeTensor,
-        v: CubeTensor,
+        mv: CubeTensor,
+        stats: CubeTensor,
         lr: f32,
         factor: f32,
         eps: f32,
-        grad_scale: f32,
-    ) -> (CubeTensor, CubeTensor, CubeTensor) {
+    ) -> (CubeTensor, CubeTensor) {
         let n = p.meta.num_elements();
-        let empty = || {
+        let empty = |len: usize| {
             empty_device_dtype(
                 p.client.clone(),
                 p.device.clone(),
-                burn::tensor::Shape::new([n]),
+                burn::tensor::Shape::new([len]),
                 p.dtype,
             )
         };
-        let (p2, m2, v2) = (empty(), empty(), empty());
+        let (p2, mv2) = (empty(n), empty(2 * n));
         let (count, dim) = grid(n, 256);
         adam_kernel::launch(
             &p2.client,
@@ -279,17 +281,16 @@ impl FusedKernels for CubeBackend {
             dim,
             buffer(p),
             buffer(g),
-            buffer(m),
-            buffer(v),
+            buffer(mv),
+            buffer(stats),
             p2.clone().into_buffer_arg(),
-            m2.clone().into_buffer_arg(),
-            v2.clone().into_buffer_arg(),
+            mv2.clone().into_buffer_arg(),
             lr,
             factor,
             eps,
-            grad_scale,
+            sums::STATS_CLIP,
         );
-        (p2, m2, v2)
+        (p2, mv2)
     }
 
     fn fused_polyak(t: CubeTensor, o: CubeTensor, tau: f32) -> CubeTensor {
@@ -1005,33 +1006,33 @@ fn act_backward_kernel(x: &[f32], grad: &[f32], out: &mut [f32], #[comptime] gel
 }
 
 /// Adam with burn's defaults and arithmetic (the same as `nets::host::optim::HostAdam`) on the
-/// gradient `g` times the clip's factor `grad_scale`: `m ← β1 m + (1−β1) g`,
-/// `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`.
+/// gradient `g` times the clip's factor `stats[clip]`: `m ← β1 m + (1−β1) g`,
+/// `v ← β2 v + (1−β2) g²`, `p ← p − lr · m·factor / (√v + eps)`; `mv` holds `m_i, v_i`
+/// interleaved.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn adam_kernel(
     p: &[f32],
     g: &[f32],
-    m: &[f32],
-    v: &[f32],
+    mv: &[f32],
+    stats: &[f32],
     p_out: &mut [f32],
-    m_out: &mut [f32],
-    v_out: &mut [f32],
+    mv_out: &mut [f32],
     lr: f32,
     factor: f32,
     eps: f32,
-    grad_scale: f32,
+    #[comptime] clip: usize,
 ) {
     let i = ABSOLUTE_POS;
     if i >= p_out.len() {
         terminate!();
     }
-    let gi = g[i] * grad_scale;
-    let mm = m[i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
-    let vv = v[i] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
+    let gi = g[i] * stats[clip];
+    let mm = mv[2 * i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
+    let vv = mv[2 * i + 1] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
     p_out[i] = p[i] - (mm * factor / (vv.sqrt() + eps)) * lr;
-    m_out[i] = mm;
-    v_out[i] = vv;
+    mv_out[2 * i] = mm;
+    mv_out[2 * i + 1] = vv;
 }
 
 /// A kernel argument: `t`'s buffer, made contiguous first when it is not.
@@ -1589,8 +1590,8 @@ pub struct FusedAdam {
 struct PackedAdam {
     /// The parameters it steps, in order, with their lengths.
     layout: Vec<(burn::module::ParamId, usize)>,
-    m: Tensor<1>,
-    v: Tensor<1>,
+    /// The moments, `m_i, v_i` interleaved (`[2n]`).
+    mv: Tensor<1>,
     /// The module's parameters as the last step wrote them, packed in that order.
     params: Tensor<1>,
 }
@@ -1607,16 +1608,17 @@ impl FusedAdam {
     }
 
     /// One step of every parameter of `module` from `flat_grads` (their gradients
-    /// concatenated in visit order: `critic_grads`, `actor_grads`), each multiplied by
-    /// `grad_scale` first (the global-norm clip's factor, `nets::host::optim::clip_scale`: 1
-    /// when the norm is within bounds) inside the kernel. Returns the stepped module and its
-    /// stepped parameters packed in that order (for a critic: [`FusedCritic`]'s layout).
+    /// concatenated in visit order: `critic_grads`, `actor_grads`), each multiplied first, inside
+    /// the kernel, by the clip's factor in `stats` (the step's [`step_stats`]: the factor of
+    /// `nets::host::optim::clip_scale`, 1 when the norm is within bounds). Returns the stepped
+    /// module and its stepped parameters packed in that order (for a critic: [`FusedCritic`]'s
+    /// layout).
     pub fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
         flat_grads: Tensor<1>,
-        grad_scale: f32,
+        stats: Tensor<1>,
     ) -> (M, Tensor<1>) {
         use crate::nets::host::optim::HostAdam;
         self.time += 1;
@@ -1626,28 +1628,26 @@ impl FusedAdam {
         let eps = HostAdam::EPSILON * bc2;
         let Params { layout, values } = Params::of(&module);
         let device = flat_grads.device();
-        let (params, m, v) = match self.state.take() {
+        let (params, mv) = match self.state.take() {
             Some(st) if st.layout == layout => {
                 let st = *st;
-                (st.params, st.m, st.v)
+                (st.params, st.mv)
             }
             // The first step (or another module's parameters, which the seam never passes):
             // pack the parameters, zero moments.
             _ => {
                 let total = layout.iter().map(|(_, n)| n).sum::<usize>();
-                let z = Tensor::<1>::zeros([total], &device);
-                (concat(values), z.clone(), z)
+                (concat(values), Tensor::<1>::zeros([2 * total], &device))
             }
         };
-        let (p2, m2, v2) = Dispatch::fused_adam(
+        let (p2, mv2) = Dispatch::fused_adam(
             params.into_dispatch(),
             flat_grads.into_dispatch(),
-            m.into_dispatch(),
-            v.into_dispatch(),
+            mv.into_dispatch(),
+            stats.into_dispatch(),
             lr as f32,
             factor,
             eps,
-            grad_scale,
         );
         let p2: Tensor<1> = Tensor::from_dispatch(p2);
         let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
@@ -1659,8 +1659,7 @@ impl FusedAdam {
         let module = module.map(&mut Replace { parts });
         self.state = Some(Box::new(PackedAdam {
             layout,
-            m: Tensor::from_dispatch(m2),
-            v: Tensor::from_dispatch(v2),
+            mv: Tensor::from_dispatch(mv2),
             params: p2.clone(),
         }));
         (module, p2)

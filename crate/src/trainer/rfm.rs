@@ -167,13 +167,11 @@ impl RfmAgent {
         let mut y1 = self.sample_latents(&both, 2 * n, true, rng).await?;
         let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
 
-        // (3) Critic step on the TD target of the target critic (staged).
-        let critic = self
-            .nets
+        // (3) Critic step on the TD target of the target critic (staged). Its loss and norm
+        // are checked after the posterior: on WebGPU they cross with the posterior's Q.
+        self.nets
             .td_critic_step(batch, &a_next, cfg.gamma, cfg.critic_lr)
             .await?;
-        check_finite(step, "critic loss", critic.loss)?;
-        check_finite(step, "critic gradient norm", critic.norm)?;
 
         // (4) Posterior target with the just-updated critic.
         let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
@@ -207,8 +205,12 @@ impl RfmAgent {
             )?;
             Ok((logp, grad))
         };
-        let post = posterior_targets(&spec, &xt, &t, d, rng, density)
-            .await
+        let post = posterior_targets(&spec, &xt, &t, d, rng, density).await;
+        // A non-finite critic step is reported as such, before what it did to the posterior.
+        let critic = self.nets.staged_critic_loss().await?;
+        check_finite(step, "critic loss", critic.loss)?;
+        check_finite(step, "critic gradient norm", critic.norm)?;
+        let post = post
             .map_err(|e| match e {
                 PosteriorError::Density(e) => e,
                 PosteriorError::Estimator(e) => TrainError::Estimator {

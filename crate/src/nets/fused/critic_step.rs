@@ -420,7 +420,7 @@ mod tests {
             let (g, sums) = critic_grads(&packed, s, a, yd, obs, act, d);
             let got = pollster::block_on(read_f32(g)).unwrap();
             let (loss, norm) = super::super::sums::loss_and_norm(
-                &pollster::block_on(read_f32(sums)).unwrap(),
+                &pollster::block_on(read_f32(sums.clone())).unwrap(),
                 rows,
             );
             super::super::sums::assert_step_matches(
@@ -428,6 +428,24 @@ mod tests {
                 (&got, loss, norm),
                 (&want, want_loss, want_norm),
             );
+            // The stats Adam reads on the device: the same loss and norm, and the host's clip
+            // factor (a clip at half the norm, at twice it, and off).
+            for max in [norm / 2.0, norm * 2.0, f32::INFINITY] {
+                let stats = super::super::sums::step_stats(sums.clone(), rows, max);
+                let got = pollster::block_on(read_f32(stats)).unwrap();
+                let scale = crate::nets::host::optim::clip_scale(norm, max);
+                let close = |x: f32, y: f32| (x - y).abs() <= 1e-5 * y.abs().max(1e-6);
+                assert_eq!(got.len(), super::super::STATS, "{what}");
+                assert!(
+                    close(got[0], loss) && close(got[1], norm),
+                    "{what}: {got:?} vs {loss} {norm}"
+                );
+                assert!(
+                    close(got[2], scale),
+                    "{what}, max {max}: factor {} vs {scale}",
+                    got[2]
+                );
+            }
         }
     }
 }

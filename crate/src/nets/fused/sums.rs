@@ -4,7 +4,8 @@
 //! squared error.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, backend_extension};
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
@@ -29,6 +30,11 @@ pub trait SumKernels: Backend {
         tape: FloatTensor<Self>,
         width: usize,
     ) -> FloatTensor<Self>;
+
+    /// `[4]`: `(loss, norm, clip factor, 0)` of a step from its partial sums
+    /// ([`step_stats_kernel`]), on the device, so Adam can scale by the factor without a
+    /// readback in between.
+    fn fused_step_stats(sums: FloatTensor<Self>, count: f32, max_norm: f32) -> FloatTensor<Self>;
 }
 
 impl SumKernels for CubeBackend {
@@ -47,6 +53,56 @@ impl SumKernels for CubeBackend {
         );
         out
     }
+
+    fn fused_step_stats(sums: CubeTensor, count: f32, max_norm: f32) -> CubeTensor {
+        let out = empty(&sums, burn::tensor::Shape::new([STATS]));
+        let (count_cubes, dim) = grid(1, 1);
+        step_stats_kernel::launch(
+            &out.client,
+            count_cubes,
+            dim,
+            buffer(sums),
+            out.clone().into_buffer_arg(),
+            count,
+            max_norm,
+        );
+        out
+    }
+}
+
+/// Floats of a step's stats ([`SumKernels::fused_step_stats`]): loss, norm, clip factor, and
+/// one unused (a 16-byte buffer).
+pub const STATS: usize = 4;
+
+/// Where [`FusedAdam`](super::FusedAdam) reads the clip factor in a step's stats.
+pub const STATS_CLIP: usize = 2;
+
+/// One thread: the partial sums' totals (in pairs: squared gradients, squared errors) →
+/// `out = [Σe / count, √Σg², clip factor, 0]`. The factor is the host's
+/// `nets::host::optim::clip_scale`: `max / (norm + 1e-6)` when the norm is finite and above
+/// `max`, else 1 (a non-finite step is never committed, so its factor does not matter).
+#[cube(launch)]
+fn step_stats_kernel(sums: &[f32], out: &mut [f32], count: f32, max_norm: f32) {
+    if ABSOLUTE_POS > 0 {
+        terminate!();
+    }
+    let mut g = 0.0f32;
+    let mut e = 0.0f32;
+    let pairs = sums.len() / 2;
+    for k in 0..pairs {
+        g += sums[2 * k];
+        e += sums[2 * k + 1];
+    }
+    let norm = g.sqrt();
+    let mut scale = 1.0f32;
+    // `norm <= f32::MAX` is false for NaN and for infinity.
+    if norm <= 3.402_823_5e38f32 && norm > max_norm {
+        scale = max_norm / (norm + 1.0e-6f32);
+    }
+    out[0] = e / count;
+    out[1] = norm;
+    out[2] = scale;
+    out[3] = 0.0f32;
 }
 
 /// `parts` threads: `out[2t] = Σ grads[p]²` over `p ≡ t (mod parts)`, `out[2t + 1]` the same
@@ -81,6 +137,28 @@ fn grad_sums_kernel(
     }
     out[2 * t] = g;
     out[2 * t + 1] = e;
+}
+
+/// A step's stats on the device from its partial sums (one dispatch): loss (`Σ e / count`),
+/// norm and the global-norm clip's factor at `max_norm` ([`STATS`] floats; `FusedAdam` reads
+/// the factor, the host reads loss and norm when it next reads anything back).
+pub fn step_stats(sums: Tensor<1>, count: usize, max_norm: f32) -> Tensor<1> {
+    Tensor::from_dispatch(Dispatch::fused_step_stats(
+        sums.into_dispatch(),
+        count as f32,
+        max_norm,
+    ))
+}
+
+/// A step's `(loss, norm)` from its stats read back ([`SumKernels::fused_step_stats`]).
+pub fn stats_loss_and_norm(stats: &[f32]) -> Result<(f32, f32), String> {
+    match stats {
+        [loss, norm, ..] if stats.len() == STATS => Ok((*loss, *norm)),
+        _ => Err(format!(
+            "a step's stats are {STATS} floats, got {}",
+            stats.len()
+        )),
+    }
 }
 
 /// `(loss, global gradient norm)` from the partial sums read back: `Σ squared errors / count`

@@ -2,9 +2,12 @@
 //! autodiff for the steps (on WebGPU the hand-written gradient kernels of
 //! `nets::fused::{critic_grads, actor_grads}`), burn's Adam (on WebGPU
 //! `nets::fused::FusedAdam`), the global-norm clip
-//! (`loss_norm_and_flat_grads`, or the kernels' partial sums: one readback for loss and norm),
+//! (`loss_norm_and_flat_grads`; on WebGPU the factor is computed on the device and Adam reads
+//! it, and the critic's loss and norm cross with the posterior's `Q`),
 //! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
 //! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
+
+use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -154,7 +157,8 @@ impl BurnActor {
 
     /// The staged actor step on WebGPU: the gradients from `fused::actor_grads` (three
     /// dispatches, no autodiff) at the committed parameters as `FusedAdam` keeps them packed,
-    /// the loss and norm in one readback, `FusedAdam` on the packed gradients.
+    /// the step's stats (loss, norm, clip factor) on the device, `FusedAdam` on the packed
+    /// gradients, then loss and norm in one readback.
     #[cfg(feature = "webgpu")]
     async fn fused_actor_step(
         &mut self,
@@ -183,9 +187,11 @@ impl BurnActor {
         let packed = adam.params_of(&self.policy);
         let dev = self.device.device();
         let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target.to_vec(), dev);
-        let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, target.len());
-        let scale = clip_scale(norm, self.grad_clip);
-        let (policy, _) = adam.step(lr, self.policy.clone(), grads, scale);
+        // The clip's factor on the device, so Adam is queued before the one readback.
+        let stats = fused::step_stats(sums, target.len(), self.grad_clip);
+        let (policy, _) = adam.step(lr, self.policy.clone(), grads, stats.clone());
+        let (loss, norm) =
+            fused::stats_loss_and_norm(&read_f32(stats).await?).map_err(DeviceError::Readback)?;
         self.staged = Some((policy, opt));
         Ok(StepLoss { loss, norm })
     }
@@ -270,6 +276,24 @@ impl PolicyNets for BurnActor {
     }
 }
 
+/// A staged critic step's loss and norm: read, or (WebGPU) its stats still on the device.
+#[derive(Clone)]
+enum CriticStats {
+    Known(StepLoss),
+    /// Boxed: a burn tensor is large.
+    #[cfg(feature = "webgpu")]
+    OnDevice(Box<Tensor<1>>),
+}
+
+impl CriticStats {
+    /// Loss and norm from a fused step's stats read back.
+    #[cfg(feature = "webgpu")]
+    fn read(stats: &[f32]) -> Result<StepLoss, DeviceError> {
+        let (loss, norm) = fused::stats_loss_and_norm(stats).map_err(DeviceError::Readback)?;
+        Ok(StepLoss { loss, norm })
+    }
+}
+
 /// The RL networks as burn modules: actor and online critic on the autodiff device, the
 /// Polyak target on the plain device.
 pub struct BurnNets {
@@ -277,6 +301,8 @@ pub struct BurnNets {
     critic: Critic,
     critic_opt: Adam,
     staged: Option<(Critic, Adam)>,
+    /// The staged critic step's loss and norm, read or still on the device.
+    critic_stats: RefCell<Option<CriticStats>>,
     target: Critic,
     device: ComputeDevice,
     /// The committed critic packed for the fused sampler (WebGPU), dropped at each commit.
@@ -303,6 +329,7 @@ impl BurnNets {
             critic: load::critic_module(critic, cfg, &device.autodiff()),
             critic_opt: Adam::new(device),
             staged: None,
+            critic_stats: RefCell::new(None),
             target: load::critic_module(critic, cfg, device.device()),
             device: device.clone(),
             #[cfg(feature = "webgpu")]
@@ -342,16 +369,11 @@ impl BurnNets {
     }
 
     /// The staged critic step toward `y` (`[n, 1]` on the plain device) on WebGPU: the
-    /// gradients from `fused::critic_grads` (three dispatches, no autodiff), the loss and norm
-    /// in one readback, `FusedAdam` on the packed gradients.
+    /// gradients from `fused::critic_grads` (three dispatches, no autodiff), the step's stats
+    /// (loss, norm, clip factor) on the device, `FusedAdam` on the packed gradients. Reads
+    /// nothing back: returns the stats (`fused::STATS` floats) still on the device.
     #[cfg(feature = "webgpu")]
-    async fn fused_critic_step(
-        &mut self,
-        s: &[f32],
-        a: &[f32],
-        y: Tensor<2>,
-        lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
+    fn fused_critic_step(&mut self, s: &[f32], a: &[f32], y: Tensor<2>, lr: f64) -> Tensor<1> {
         let cfg = self.critic.config.clone();
         let rows = y.dims()[0];
         let packed_now;
@@ -372,13 +394,14 @@ impl BurnNets {
             cfg.act_dim,
             dev,
         );
-        let (loss, norm) = fused::loss_and_norm(&read_f32(sums).await?, rows);
+        let stats = fused::step_stats(sums, rows, self.actor.grad_clip);
         let mut opt = self.critic_opt.clone();
-        let scale = clip_scale(norm, self.actor.grad_clip);
-        let (critic, packed) = opt.fused().step(lr, self.critic.clone(), grads, scale);
+        let (critic, packed) = opt
+            .fused()
+            .step(lr, self.critic.clone(), grads, stats.clone());
         self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
         self.staged = Some((critic, opt));
-        Ok(StepLoss { loss, norm })
+        stats
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -494,7 +517,20 @@ impl RfmNets for BurnNets {
             };
             let dev = self.device.device();
             let out = fused::q_and_grad(&packed, s.to_vec(), a.to_vec(), o, d, dev);
-            let both = read_f32(out).await?;
+            // The staged critic step's loss and norm cross with the first staged Q.
+            let pending = match self.critic_stats.borrow().as_ref() {
+                Some(CriticStats::OnDevice(stats)) if staged => Some((**stats).clone()),
+                _ => None,
+            };
+            let both = match pending {
+                Some(stats) => {
+                    let (both, stats) = read_f32_pair(out, stats).await?;
+                    let step = CriticStats::read(&stats)?;
+                    *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step));
+                    both
+                }
+                None => read_f32(out).await?,
+            };
             let (mut q, mut g) = (Vec::with_capacity(both.len() / (d + 1)), Vec::new());
             for row in both.chunks_exact(d + 1) {
                 q.push(row[0]);
@@ -517,10 +553,14 @@ impl RfmNets for BurnNets {
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
             let y = tensor2(y.to_vec(), y.len(), 1, self.device.device());
-            return self.fused_critic_step(s, a, y, lr).await;
+            let stats = self.fused_critic_step(s, a, y, lr);
+            *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+            return self.staged_critic_loss().await;
         }
         let y = tensor2(y.to_vec(), y.len(), 1, &self.device.autodiff());
-        self.critic_step_to(s, a, y, lr).await
+        let step = self.critic_step_to(s, a, y, lr).await?;
+        *self.critic_stats.get_mut() = Some(CriticStats::Known(step));
+        Ok(step)
     }
 
     async fn td_critic_step(
@@ -529,7 +569,7 @@ impl RfmNets for BurnNets {
         next_act: &[f32],
         gamma: f32,
         lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
+    ) -> Result<(), DeviceError> {
         // The target stays on the device: no readback of Q' (and no upload of y).
         let n = batch.rew.len();
         let dev = self.device.device();
@@ -542,16 +582,37 @@ impl RfmNets for BurnNets {
             let td = Some((batch.rew.clone(), not_done));
             let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
-            return self.fused_critic_step(&batch.obs, &batch.act, y, lr).await;
+            // Nothing read back: the loss and norm wait for the staged `q_and_grad`.
+            let stats = self.fused_critic_step(&batch.obs, &batch.act, y, lr);
+            *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+            return Ok(());
         }
         let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
         let y = tensor2(batch.rew.clone(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
-        self.critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
-            .await
+        let step = self
+            .critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
+            .await?;
+        *self.critic_stats.get_mut() = Some(CriticStats::Known(step));
+        Ok(())
+    }
+
+    async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {
+        let pending = self.critic_stats.borrow().clone();
+        match pending {
+            Some(CriticStats::Known(step)) => Ok(step),
+            #[cfg(feature = "webgpu")]
+            Some(CriticStats::OnDevice(stats)) => {
+                let step = CriticStats::read(&read_f32(*stats).await?)?;
+                *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step));
+                Ok(step)
+            }
+            None => Err(super::no_staged_critic_step()),
+        }
     }
 
     fn commit(&mut self, tau: f32) {
+        self.critic_stats.get_mut().take();
         if let Some((c, o)) = self.staged.take() {
             self.critic = c;
             self.critic_opt = o;
@@ -603,6 +664,7 @@ impl RfmNets for BurnNets {
         (self.critic, self.target) = (critic, target);
         self.critic_opt = Adam::new(&self.device);
         self.staged = None;
+        self.critic_stats.get_mut().take();
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use crate::nets::host::critic::{CriticScratch, CriticTrainScratch};
 use crate::nets::host::optim::{HostAdam, clip, global_norm};
 use crate::nets::host::{HostCritic, HostPolicy, HostSampler, load};
 use crate::nets::{OdeConfig, Policy};
+use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, import_host, named_host};
 
 /// `(name, shape, values)` of every parameter, from a host net's names and `(shape, values)`.
@@ -184,6 +185,8 @@ pub struct HostNets {
     critic: HostCritic,
     critic_adam: HostAdam,
     staged: Option<(HostCritic, HostAdam)>,
+    /// The staged critic step's loss and norm.
+    staged_loss: Option<StepLoss>,
     target: HostCritic,
     sampler: HostSampler,
     train_scratch: CriticTrainScratch,
@@ -203,6 +206,7 @@ impl HostNets {
             critic,
             critic_adam: HostAdam::default(),
             staged: None,
+            staged_loss: None,
             sampler: HostSampler::default(),
             train_scratch: CriticTrainScratch::default(),
             q_scratch: CriticScratch::default(),
@@ -265,14 +269,33 @@ impl RfmNets for HostNets {
         let (loss, mut grads) = self
             .critic
             .td_loss_and_grads(s, a, y, &mut self.train_scratch);
-        Ok(staged_adam_step(
+        let step = staged_adam_step(
             &mut self.staged,
             (&self.critic, &self.critic_adam),
             HostCritic::params_mut,
             (loss, &mut grads),
             self.actor.grad_clip,
             lr,
-        ))
+        );
+        self.staged_loss = Some(step);
+        Ok(step)
+    }
+
+    async fn td_critic_step(
+        &mut self,
+        batch: &Batch,
+        next_act: &[f32],
+        gamma: f32,
+        lr: f64,
+    ) -> Result<(), DeviceError> {
+        let q_next = self.target_q(&batch.next_obs, next_act).await?;
+        let y = crate::trainer::td_target(&batch.rew, &batch.done, &q_next, gamma);
+        self.critic_step(&batch.obs, &batch.act, &y, lr).await?;
+        Ok(())
+    }
+
+    async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {
+        self.staged_loss.ok_or_else(super::no_staged_critic_step)
     }
 
     fn commit(&mut self, tau: f32) {
@@ -280,6 +303,7 @@ impl RfmNets for HostNets {
             self.critic = c;
             self.critic_adam = m;
         }
+        self.staged_loss = None;
         self.actor.commit_actor();
         for (t, (_, o)) in self
             .target
@@ -313,6 +337,7 @@ impl RfmNets for HostNets {
         (self.critic, self.target) = (critic, target);
         self.critic_adam = HostAdam::default();
         self.staged = None;
+        self.staged_loss = None;
         Ok(())
     }
 }

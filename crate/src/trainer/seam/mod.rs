@@ -184,20 +184,22 @@ pub trait RfmNets: PolicyNets {
 
     /// The staged critic step on the TD target `r + γ (1 − done) min(Q1', Q2')(s', a')` of the
     /// target critic: [`target_q`](Self::target_q), `trainer::td_target`, then
-    /// [`critic_step`](Self::critic_step). The burn implementation keeps the target on the
-    /// device (one readback fewer per update on WebGPU).
-    /// `next_act` are the actions `a'` at `batch.next_obs`.
+    /// [`critic_step`](Self::critic_step); its loss and norm come from
+    /// [`staged_critic_loss`](Self::staged_critic_loss). The burn implementation on WebGPU
+    /// keeps the target on the device and reads nothing back here: the step's loss and norm
+    /// cross with the first staged [`q_and_grad`](Self::q_and_grad) after it (two readbacks
+    /// fewer per update). `next_act` are the actions `a'` at `batch.next_obs`.
     async fn td_critic_step(
         &mut self,
         batch: &Batch,
         next_act: &[f32],
         gamma: f32,
         lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
-        let q_next = self.target_q(&batch.next_obs, next_act).await?;
-        let y = crate::trainer::td_target(&batch.rew, &batch.done, &q_next, gamma);
-        self.critic_step(&batch.obs, &batch.act, &y, lr).await
-    }
+    ) -> Result<(), DeviceError>;
+
+    /// The loss and norm of the critic step staged by [`td_critic_step`](Self::td_critic_step)
+    /// (read back now if no staged [`q_and_grad`](Self::q_and_grad) brought them yet).
+    async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError>;
 
     /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
     fn commit(&mut self, tau: f32);
@@ -307,8 +309,11 @@ impl RfmNets for Nets {
         next_act: &[f32],
         gamma: f32,
         lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
+    ) -> Result<(), DeviceError> {
         dispatch!(self, n => n.td_critic_step(batch, next_act, gamma, lr).await)
+    }
+    async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {
+        dispatch!(self, n => n.staged_critic_loss().await)
     }
     fn commit(&mut self, tau: f32) {
         dispatch!(self, n => n.commit(tau))
@@ -319,4 +324,9 @@ impl RfmNets for Nets {
     fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
         dispatch!(self, n => n.import(store))
     }
+}
+
+/// What a caller asks of a critic step's loss before any was staged (a bug in the caller).
+fn no_staged_critic_step() -> DeviceError {
+    DeviceError::Readback("no critic step is staged".into())
 }

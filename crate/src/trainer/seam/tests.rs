@@ -148,22 +148,32 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 done: (0..n).map(|i| (i % 4 == 0) as u8 as f32).collect(),
             };
             let y: Vec<f32> = rng::normals(r, n);
-            let (ch, cb) = if it % 2 == 1 {
-                (
-                    block(host.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap(),
-                    block(burn.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap(),
-                )
+            // The TD step's loss and norm are asked for after the staged Q (on WebGPU they cross
+            // with it); the plain step's come back at once, and again from staged_critic_loss.
+            let direct = if it % 2 == 1 {
+                block(host.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap();
+                block(burn.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap();
+                None
             } else {
-                (
+                Some((
                     block(host.critic_step(&s, &a, &y, 1e-2)).unwrap(),
                     block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap(),
-                )
+                ))
             };
-            close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
             let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
             let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
             close(&qh, &qb, tol, "staged Q");
             close(&gh, &gb, tol, "staged ∇ₐQ");
+            let ch = block(host.staged_critic_loss()).unwrap();
+            let cb = block(burn.staged_critic_loss()).unwrap();
+            if let Some((dh, db)) = direct {
+                assert_eq!(
+                    (dh, db),
+                    (ch, cb),
+                    "a step's loss is the same however it is asked"
+                );
+            }
+            close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
             let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
             let xt = rng::normals(r, n * d);
             let target = rng::normals(r, n * d);
@@ -216,5 +226,33 @@ fn agent_updates_agree_between_host_and_burn() {
                 &format!("{param} update {step}"),
             );
         }
+    }
+}
+
+#[test]
+fn a_critic_loss_is_asked_only_of_a_staged_step() {
+    let cfg = tiny(Parameterisation::Flow);
+    let (o, d, n) = (3, 2, 5);
+    let (mut host, mut burn) = both(&cfg, o, d);
+    let r = &mut seeded(9);
+    let batch = Batch {
+        n,
+        obs: rng::normals(r, n * o),
+        act: rng::normals(r, n * d),
+        rew: rng::normals(r, n),
+        next_obs: rng::normals(r, n * o),
+        done: vec![0.0; n],
+    };
+    let a_next = rng::normals(r, n * d);
+    for nets in [&mut host, &mut burn] {
+        let none = block(nets.staged_critic_loss()).unwrap_err().to_string();
+        assert!(none.contains("no critic step is staged"), "{none}");
+        block(nets.td_critic_step(&batch, &a_next, 0.9, 1e-3)).unwrap();
+        let step = block(nets.staged_critic_loss()).unwrap();
+        assert!(step.loss.is_finite() && step.norm > 0.0, "{step:?}");
+        // Asked twice, the same numbers (read once); gone after the commit.
+        assert_eq!(block(nets.staged_critic_loss()).unwrap(), step);
+        nets.commit(0.005);
+        assert!(block(nets.staged_critic_loss()).is_err());
     }
 }
