@@ -57,7 +57,7 @@ mod critic_step;
 mod sums;
 pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
-pub use sums::{STATS, loss_and_norm, stats_loss_and_norm, step_stats};
+pub use sums::{STATS, stats_loss_and_norm, step_stats};
 
 #[backend_extension(Cube)]
 pub trait FusedKernels: Backend {

@@ -321,7 +321,7 @@ fn actor_grads_kernel(
 /// The actor step's gradients for `policy` packed in visit order (`packed`), at the rows
 /// `x = (s, x_t)` (`[rows·(state + act)]`) with conditioning rows `c` (`[rows·cond_dim]`,
 /// [`PolicyConfig::conditioning_rows`]) toward `target` (`[rows·act]`): the gradients in visit
-/// order and the partial sums (`sums::loss_and_norm`, with `rows·act` as the count).
+/// order and the partial sums (`sums::step_stats`, with `rows·act` as the count).
 /// **Three dispatches**, no readback.
 pub fn actor_grads(
     policy: &PolicyConfig,

@@ -326,7 +326,7 @@ fn critic_grads_kernel(
 
 /// The critic step's gradients toward the TD target `y` (`[rows, 1]` on the device) at the
 /// rows `(s, a)`, for `critic` packed: the gradients in the packed layout and the partial sums
-/// (`sums::loss_and_norm` reads them). **Three dispatches**, no readback.
+/// (`sums::step_stats` adds them up). **Three dispatches**, no readback.
 pub fn critic_grads(
     critic: &FusedCritic,
     s: Vec<f32>,

@@ -161,9 +161,11 @@ pub fn stats_loss_and_norm(stats: &[f32]) -> Result<(f32, f32), String> {
     }
 }
 
-/// `(loss, global gradient norm)` from the partial sums read back: `Σ squared errors / count`
+/// The tests' reference for [`step_stats`]: `(loss, global gradient norm)` from the partial
+/// sums read back: `Σ squared errors / count`
 /// (the critic's `count` is its rows, as burn's `mse(q1, y) + mse(q2, y)`; the actor's its
 /// rows × action width, as `mse(pred, target)`) and `√Σ g²`.
+#[cfg(test)]
 pub fn loss_and_norm(sums: &[f32], count: usize) -> (f32, f32) {
     let (mut g, mut e) = (0.0f64, 0.0f64);
     for pair in sums.chunks_exact(2) {

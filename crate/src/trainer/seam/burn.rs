@@ -190,10 +190,9 @@ impl BurnActor {
         // The clip's factor on the device, so Adam is queued before the one readback.
         let stats = fused::step_stats(sums, target.len(), self.grad_clip);
         let (policy, _) = adam.step(lr, self.policy.clone(), grads, stats.clone());
-        let (loss, norm) =
-            fused::stats_loss_and_norm(&read_f32(stats).await?).map_err(DeviceError::Readback)?;
+        let step = step_loss(&read_f32(stats).await?)?;
         self.staged = Some((policy, opt));
-        Ok(StepLoss { loss, norm })
+        Ok(step)
     }
 
     /// `(rows, cols)` of a policy input.
@@ -285,13 +284,11 @@ enum CriticStats {
     OnDevice(Box<Tensor<1>>),
 }
 
-impl CriticStats {
-    /// Loss and norm from a fused step's stats read back.
-    #[cfg(feature = "webgpu")]
-    fn read(stats: &[f32]) -> Result<StepLoss, DeviceError> {
-        let (loss, norm) = fused::stats_loss_and_norm(stats).map_err(DeviceError::Readback)?;
-        Ok(StepLoss { loss, norm })
-    }
+/// Loss and norm from a fused step's stats read back (`fused::step_stats`).
+#[cfg(feature = "webgpu")]
+fn step_loss(stats: &[f32]) -> Result<StepLoss, DeviceError> {
+    let (loss, norm) = fused::stats_loss_and_norm(stats).map_err(DeviceError::Readback)?;
+    Ok(StepLoss { loss, norm })
 }
 
 /// The RL networks as burn modules: actor and online critic on the autodiff device, the
@@ -342,7 +339,8 @@ impl BurnNets {
     }
 
     /// The staged critic step toward `y` (`[n, 1]` on the autodiff device) through burn's
-    /// autodiff (off WebGPU: `fused_critic_step` there).
+    /// autodiff (off WebGPU: `fused_critic_step` there); its loss and norm are kept for
+    /// `staged_critic_loss`.
     async fn critic_step_to(
         &mut self,
         s: &[f32],
@@ -365,15 +363,17 @@ impl BurnNets {
             .staged_step(&self.critic, loss, clip, lr)
             .await?;
         self.staged = Some((critic, opt));
+        *self.critic_stats.get_mut() = Some(CriticStats::Known(step));
         Ok(step)
     }
 
     /// The staged critic step toward `y` (`[n, 1]` on the plain device) on WebGPU: the
     /// gradients from `fused::critic_grads` (three dispatches, no autodiff), the step's stats
     /// (loss, norm, clip factor) on the device, `FusedAdam` on the packed gradients. Reads
-    /// nothing back: returns the stats (`fused::STATS` floats) still on the device.
+    /// nothing back: the stats stay on the device for `staged_critic_loss` (or the next
+    /// staged `q_and_grad`).
     #[cfg(feature = "webgpu")]
-    fn fused_critic_step(&mut self, s: &[f32], a: &[f32], y: Tensor<2>, lr: f64) -> Tensor<1> {
+    fn fused_critic_step(&mut self, s: &[f32], a: &[f32], y: Tensor<2>, lr: f64) {
         let cfg = self.critic.config.clone();
         let rows = y.dims()[0];
         let packed_now;
@@ -401,7 +401,7 @@ impl BurnNets {
             .step(lr, self.critic.clone(), grads, stats.clone());
         self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
         self.staged = Some((critic, opt));
-        stats
+        *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -525,8 +525,7 @@ impl RfmNets for BurnNets {
             let both = match pending {
                 Some(stats) => {
                     let (both, stats) = read_f32_pair(out, stats).await?;
-                    let step = CriticStats::read(&stats)?;
-                    *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step));
+                    *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step_loss(&stats)?));
                     both
                 }
                 None => read_f32(out).await?,
@@ -553,14 +552,11 @@ impl RfmNets for BurnNets {
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
             let y = tensor2(y.to_vec(), y.len(), 1, self.device.device());
-            let stats = self.fused_critic_step(s, a, y, lr);
-            *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+            self.fused_critic_step(s, a, y, lr);
             return self.staged_critic_loss().await;
         }
         let y = tensor2(y.to_vec(), y.len(), 1, &self.device.autodiff());
-        let step = self.critic_step_to(s, a, y, lr).await?;
-        *self.critic_stats.get_mut() = Some(CriticStats::Known(step));
-        Ok(step)
+        self.critic_step_to(s, a, y, lr).await
     }
 
     async fn td_critic_step(
@@ -583,17 +579,14 @@ impl RfmNets for BurnNets {
             let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
             // Nothing read back: the loss and norm wait for the staged `q_and_grad`.
-            let stats = self.fused_critic_step(&batch.obs, &batch.act, y, lr);
-            *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+            self.fused_critic_step(&batch.obs, &batch.act, y, lr);
             return Ok(());
         }
         let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
         let y = tensor2(batch.rew.clone(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;
-        let step = self
-            .critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
+        self.critic_step_to(&batch.obs, &batch.act, Tensor::from_inner(y), lr)
             .await?;
-        *self.critic_stats.get_mut() = Some(CriticStats::Known(step));
         Ok(())
     }
 
@@ -603,7 +596,7 @@ impl RfmNets for BurnNets {
             Some(CriticStats::Known(step)) => Ok(step),
             #[cfg(feature = "webgpu")]
             Some(CriticStats::OnDevice(stats)) => {
-                let step = CriticStats::read(&read_f32(*stats).await?)?;
+                let step = step_loss(&read_f32(*stats).await?)?;
                 *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step));
                 Ok(step)
             }

@@ -10,7 +10,6 @@ use crate::nets::host::critic::{CriticScratch, CriticTrainScratch};
 use crate::nets::host::optim::{HostAdam, clip, global_norm};
 use crate::nets::host::{HostCritic, HostPolicy, HostSampler, load};
 use crate::nets::{OdeConfig, Policy};
-use crate::replay::Batch;
 use crate::trainer::weights::{NamedTensor, TensorStore, import_host, named_host};
 
 /// `(name, shape, values)` of every parameter, from a host net's names and `(shape, values)`.
@@ -279,19 +278,6 @@ impl RfmNets for HostNets {
         );
         self.staged_loss = Some(step);
         Ok(step)
-    }
-
-    async fn td_critic_step(
-        &mut self,
-        batch: &Batch,
-        next_act: &[f32],
-        gamma: f32,
-        lr: f64,
-    ) -> Result<(), DeviceError> {
-        let q_next = self.target_q(&batch.next_obs, next_act).await?;
-        let y = crate::trainer::td_target(&batch.rew, &batch.done, &q_next, gamma);
-        self.critic_step(&batch.obs, &batch.act, &y, lr).await?;
-        Ok(())
     }
 
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {

@@ -195,7 +195,12 @@ pub trait RfmNets: PolicyNets {
         next_act: &[f32],
         gamma: f32,
         lr: f64,
-    ) -> Result<(), DeviceError>;
+    ) -> Result<(), DeviceError> {
+        let q_next = self.target_q(&batch.next_obs, next_act).await?;
+        let y = crate::trainer::td_target(&batch.rew, &batch.done, &q_next, gamma);
+        self.critic_step(&batch.obs, &batch.act, &y, lr).await?;
+        Ok(())
+    }
 
     /// The loss and norm of the critic step staged by [`td_critic_step`](Self::td_critic_step)
     /// (read back now if no staged [`q_and_grad`](Self::q_and_grad) brought them yet).
