@@ -18,8 +18,12 @@
 //!   thread per parameter, in the packed layout `FusedAdam` steps), the partial sums of the
 //!   squared gradients and errors; then one more ([`step_stats`]) adds them up into the step's
 //!   loss, norm and clip factor on the device, which `FusedAdam` reads, so no readback comes
-//!   between the gradients and Adam (the critic's loss and norm cross with the posterior's
-//!   `Q`, the actor's are the update's last readback).
+//!   between the gradients and Adam.
+//! - **The posterior target** ([`posterior`]): the Boltzmann weights of every point's `K`
+//!   candidates from the staged critic's `Q` and `∇ₐQ` (still on the device), the ESS, the
+//!   estimator's means and the regression target in one dispatch; the actor step reads the
+//!   target where it is, so an update reads back once, at its end (both steps' stats and the
+//!   posterior's checks), besides the scored candidates.
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
 //!   dispatches in burn's ops, 1 + 1 here), a layer's bias with its activation
@@ -54,9 +58,11 @@ use crate::nets::{OdeConfig, Parameterisation, Policy, Solver};
 
 mod actor_step;
 mod critic_step;
+mod posterior;
 mod sums;
 pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
+pub use posterior::{PosteriorOut, PosteriorSettings, posterior, posterior_out};
 pub use sums::{STATS, stats_loss_and_norm, step_stats};
 
 #[backend_extension(Cube)]
@@ -1423,7 +1429,8 @@ fn flat(t: Tensor<2>) -> Tensor<1> {
     t.reshape([n])
 }
 
-fn upload(v: Vec<f32>, device: &Device) -> Tensor<1> {
+/// `v` as a flat tensor on `device`.
+pub(crate) fn upload(v: Vec<f32>, device: &Device) -> Tensor<1> {
     let n = v.len();
     Tensor::<1>::from_data(TensorData::new(v, [n]), device)
 }

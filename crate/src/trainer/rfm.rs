@@ -18,7 +18,7 @@
 //! probability-flow ODE), `a = tanh(y)`, picked by softmax(`Q/λ`) while training, argmax `Q`
 //! when evaluating. Nothing is committed unless every loss and gradient norm is finite.
 
-use super::seam::{Impl, Nets, NetsSpec, PolicyNets, RfmNets};
+use super::seam::{Impl, Nets, NetsSpec, PolicyNets, PosteriorStep, PosteriorStepError, RfmNets};
 use super::weights::{NamedTensor, TensorStore};
 use super::{TrainConfig, TrainError, UpdateStats, check_finite, pick_candidates, repeat_rows};
 use crate::device::{ComputeDevice, DeviceError};
@@ -28,10 +28,7 @@ use crate::nets::{OdeConfig, Parameterisation, PolicyConfig};
 use crate::replay::Batch;
 use crate::rfm::estimators::Estimator;
 use crate::rfm::path::Path;
-use crate::rfm::posterior::{
-    PosteriorError, PosteriorSpec, Regression, interpolate, posterior_targets,
-};
-use crate::rfm::targets::boltzmann_latent_log_prob_grad;
+use crate::rfm::posterior::{Regression, interpolate};
 use crate::rng::{self, Rng};
 
 /// The regression target of a parameterisation.
@@ -159,7 +156,7 @@ impl RfmAgent {
         step: usize,
         rng: &mut Rng,
     ) -> Result<UpdateStats, TrainError> {
-        let (n, d, o) = (batch.n, self.act_dim, self.obs_dim);
+        let (n, d) = (batch.n, self.act_dim);
         let cfg = self.cfg.clone();
 
         // (1) + (2) On-policy latents for the states and the next states, one sampler call.
@@ -173,64 +170,42 @@ impl RfmAgent {
             .td_critic_step(batch, &a_next, cfg.gamma, cfg.critic_lr)
             .await?;
 
-        // (4) Posterior target with the just-updated critic.
+        // (4) + (5) Posterior target with the just-updated critic, and the actor step on it
+        // (staged; on WebGPU both on the device, read back once).
         let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
         let y0 = rng::normals(rng, n * d);
         let xt = interpolate(&self.path, &y1, &y0, &t, d);
-        let s_k = repeat_rows(&batch.obs, o, cfg.posterior_samples);
-        let spec = PosteriorSpec {
+        let spec = PosteriorStep {
             path: &self.path,
             proposal: &cfg.proposal,
-            estimators: std::slice::from_ref(&self.estimator),
+            estimator: &self.estimator,
             k: cfg.posterior_samples,
             regression: self.regression,
+            lambda: cfg.lambda,
         };
-        let nets = &self.nets;
-        let density = async |x1: &[f32]| {
-            let a: Vec<f32> = x1.iter().map(|u| u.tanh()).collect();
-            let (q, gq) = nets.q_and_grad(&s_k, &a, true).await?;
-            if let Some(&value) = q.iter().find(|v| !v.is_finite()) {
-                return Err(TrainError::NonFinite {
-                    step,
-                    what: "Q at the posterior samples",
-                    value,
-                });
-            }
-            let (mut logp, mut grad) = (vec![0.0f32; q.len()], vec![0.0f32; gq.len()]);
-            boltzmann_latent_log_prob_grad(&q, &gq, x1, cfg.lambda, &mut logp, &mut grad).map_err(
-                |e| TrainError::Estimator {
-                    step,
-                    message: e.to_string(),
-                },
-            )?;
-            Ok((logp, grad))
-        };
-        let post = posterior_targets(&spec, &xt, &t, d, rng, density).await;
+        let post = self
+            .nets
+            .posterior_actor_step(&batch.obs, &xt, &t, &spec, cfg.actor_lr, rng)
+            .await;
         // A non-finite critic step is reported as such, before what it did to the posterior.
         let critic = self.nets.staged_critic_loss().await?;
         check_finite(step, "critic loss", critic.loss)?;
         check_finite(step, "critic gradient norm", critic.norm)?;
-        let post = post
-            .map_err(|e| match e {
-                PosteriorError::Density(e) => e,
-                PosteriorError::Estimator(e) => TrainError::Estimator {
-                    step,
-                    message: e.to_string(),
-                },
-                PosteriorError::NonFiniteTarget { value, .. } => TrainError::NonFinite {
-                    step,
-                    what: "regression target",
-                    value,
-                },
-            })?
-            .pop()
-            .expect("one estimator, one target");
-
-        // (5) Actor step on the stop-gradient target (staged).
-        let actor = self
-            .nets
-            .actor_step(&batch.obs, &xt, &t, &post.target, cfg.actor_lr)
-            .await?;
+        let post = post.map_err(|e| match e {
+            PosteriorStepError::Device(e) => TrainError::from(e),
+            PosteriorStepError::NonFiniteQ(value) => TrainError::NonFinite {
+                step,
+                what: "Q at the posterior samples",
+                value,
+            },
+            PosteriorStepError::Estimator(message) => TrainError::Estimator { step, message },
+            PosteriorStepError::NonFiniteTarget(value) => TrainError::NonFinite {
+                step,
+                what: "regression target",
+                value,
+            },
+        })?;
+        let actor = post.actor;
         check_finite(step, "actor loss", actor.loss)?;
         check_finite(step, "actor gradient norm", actor.norm)?;
 
@@ -239,7 +214,7 @@ impl RfmAgent {
         Ok(UpdateStats {
             critic_loss: critic.loss,
             actor_loss: actor.loss,
-            ess: Some(post.mean_ess()),
+            ess: Some(post.mean_ess),
             alpha: None,
         })
     }

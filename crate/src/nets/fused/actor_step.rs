@@ -320,26 +320,27 @@ fn actor_grads_kernel(
 
 /// The actor step's gradients for `policy` packed in visit order (`packed`), at the rows
 /// `x = (s, x_t)` (`[rows·(state + act)]`) with conditioning rows `c` (`[rows·cond_dim]`,
-/// [`PolicyConfig::conditioning_rows`]) toward `target` (`[rows·act]`): the gradients in visit
-/// order and the partial sums (`sums::step_stats`, with `rows·act` as the count).
+/// [`PolicyConfig::conditioning_rows`]) toward `target` (its first `rows·act` floats: an
+/// upload, or [`super::posterior`]'s result where it is): the gradients in visit order and the
+/// partial sums (`sums::step_stats`, with `rows·act` as the count).
 /// **Three dispatches**, no readback.
 pub fn actor_grads(
     policy: &PolicyConfig,
     packed: Tensor<1>,
     x: Vec<f32>,
     c: Vec<f32>,
-    target: Vec<f32>,
+    target: Tensor<1>,
     device: &Device,
 ) -> (Tensor<1>, Tensor<1>) {
     let (input, act) = (policy.state_dim + policy.act_dim, policy.act_dim);
     let (cond, hidden, blocks) = (policy.cond_dim(), policy.hidden, policy.blocks);
-    let rows = target.len() / act;
+    let rows = x.len() / input;
     let params = packed.dims()[0];
     let (x, c) = (upload(x, device), upload(c, device));
     let tape = Dispatch::fused_actor_tape(
         x.clone().into_dispatch(),
         c.clone().into_dispatch(),
-        upload(target, device).into_dispatch(),
+        target.into_dispatch(),
         packed.into_dispatch(),
         rows,
         input,
@@ -429,7 +430,7 @@ mod tests {
                 x.extend_from_slice(&y[i * act..(i + 1) * act]);
             }
             let c = cfg.conditioning_rows(&t, 1.5);
-            let (g, sums) = actor_grads(&cfg, packed, x, c, tgt, d);
+            let (g, sums) = actor_grads(&cfg, packed, x, c, upload(tgt, d), d);
             let got = read(g);
             let (loss, norm) = super::super::sums::loss_and_norm(&read(sums), n * act);
             super::super::sums::assert_step_matches(

@@ -3,7 +3,8 @@
 //! `nets::fused::{critic_grads, actor_grads}`), burn's Adam (on WebGPU
 //! `nets::fused::FusedAdam`), the global-norm clip
 //! (`loss_norm_and_flat_grads`; on WebGPU the factor is computed on the device and Adam reads
-//! it, and the critic's loss and norm cross with the posterior's `Q`),
+//! it; the posterior and the actor step run on the device too, and their readback brings the
+//! critic's loss and norm),
 //! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
 //! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
 
@@ -12,7 +13,9 @@ use std::cell::RefCell;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
-use super::{NetsSpec, PolicyNets, RfmNets, StepLoss};
+use super::{
+    NetsSpec, PolicyNets, PosteriorStep, PosteriorStepError, PosteriorStepOut, RfmNets, StepLoss,
+};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
@@ -21,6 +24,9 @@ use crate::nets::host::optim::clip_scale;
 use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
+#[cfg(feature = "webgpu")]
+use crate::rfm::estimators::draw_candidates_from;
+use crate::rng::Rng;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
 use burn::tensor::Tensor;
@@ -158,16 +164,17 @@ impl BurnActor {
     /// The staged actor step on WebGPU: the gradients from `fused::actor_grads` (three
     /// dispatches, no autodiff) at the committed parameters as `FusedAdam` keeps them packed,
     /// the step's stats (loss, norm, clip factor) on the device, `FusedAdam` on the packed
-    /// gradients, then loss and norm in one readback.
+    /// gradients. `target`: an upload, or `fused::posterior`'s result where it is. Reads
+    /// nothing back: returns the stats ([`fused::STATS`] floats) still on the device.
     #[cfg(feature = "webgpu")]
-    async fn fused_actor_step(
+    fn fused_actor_stage(
         &mut self,
         s: &[f32],
         xt: &[f32],
         t: &[f32],
-        target: &[f32],
+        target: Tensor<1>,
         lr: f64,
-    ) -> Result<StepLoss, DeviceError> {
+    ) -> Tensor<1> {
         let (o, d) = self.dims();
         let mut opt = self.opt.clone();
         let adam = opt.fused();
@@ -186,13 +193,12 @@ impl BurnActor {
         let c = cfg.conditioning_rows(t, self.lambda);
         let packed = adam.params_of(&self.policy);
         let dev = self.device.device();
-        let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target.to_vec(), dev);
-        // The clip's factor on the device, so Adam is queued before the one readback.
-        let stats = fused::step_stats(sums, target.len(), self.grad_clip);
+        let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target, dev);
+        // The clip's factor on the device, so Adam is queued before any readback.
+        let stats = fused::step_stats(sums, t.len() * d, self.grad_clip);
         let (policy, _) = adam.step(lr, self.policy.clone(), grads, stats.clone());
-        let step = step_loss(&read_f32(stats).await?)?;
         self.staged = Some((policy, opt));
-        Ok(step)
+        stats
     }
 
     /// `(rows, cols)` of a policy input.
@@ -231,7 +237,9 @@ impl PolicyNets for BurnActor {
         let n = t.len();
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
-            return self.fused_actor_step(s, xt, t, target, lr).await;
+            let target = fused::upload(target.to_vec(), self.device.device());
+            let stats = self.fused_actor_stage(s, xt, t, target, lr);
+            return step_loss(&read_f32(stats).await?);
         }
         let ad = self.device.autodiff();
         let s = (o > 0).then(|| tensor2(s.to_vec(), n, o, &ad));
@@ -402,6 +410,90 @@ impl BurnNets {
         self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
         self.staged = Some((critic, opt));
         *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+    }
+
+    /// [`RfmNets::posterior_actor_step`] on WebGPU, after a fused critic step: the candidates
+    /// drawn on the host (the same draws as the host pipeline's), their `Q` and `∇ₐQ` by the
+    /// staged critic (`fused::q_and_grad`), the estimator and the regression target
+    /// (`fused::posterior`), the actor step on that target where it is, then **one readback**
+    /// of both steps' stats and the posterior (targets, ESS, the first non-finite `Q`).
+    #[cfg(feature = "webgpu")]
+    async fn fused_posterior_actor_step(
+        &mut self,
+        obs: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        spec: &PosteriorStep<'_>,
+        lr: f64,
+        rng: &mut Rng,
+    ) -> Result<PosteriorStepOut, PosteriorStepError> {
+        use crate::rfm::estimators::EstimatorError;
+        let (n, k) = (t.len(), spec.k);
+        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
+        let invalid = |e: EstimatorError| PosteriorStepError::Estimator(e.to_string());
+        if k == 0 || n == 0 || xt.len() != n * d {
+            return Err(invalid(EstimatorError::Shape {
+                what: "xt [n*d]",
+                expected: n * d,
+                got: xt.len(),
+            }));
+        }
+        spec.estimator.validate().map_err(invalid)?;
+        spec.proposal.validate().map_err(invalid)?;
+        let cand = draw_candidates_from(spec.proposal, spec.path, xt, t, n, k, d, rng);
+        let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
+        let s_k = crate::trainer::repeat_rows(obs, o, k);
+        let dev = self.device.device();
+        let critic = self
+            .staged_fused
+            .as_ref()
+            .expect("posterior_actor_step runs after a fused critic step");
+        let qg = fused::q_and_grad(critic, s_k, a, o, d, dev);
+        let settings = fused::PosteriorSettings::new(
+            spec.estimator,
+            spec.lambda,
+            spec.regression,
+            !cand.log_iw.is_empty(),
+        );
+        let post = fused::posterior(
+            qg,
+            (cand.x0, cand.x1, cand.log_iw),
+            xt.to_vec(),
+            t,
+            spec.path,
+            k,
+            settings,
+            dev,
+        );
+        let actor = self.actor.fused_actor_stage(obs, xt, t, post.clone(), lr);
+        // The critic's stats, if still on the device, cross with everything else.
+        let critic_stats = match self.critic_stats.borrow().as_ref() {
+            Some(CriticStats::OnDevice(stats)) => Some((**stats).clone()),
+            _ => None,
+        };
+        let mut parts = Vec::with_capacity(3);
+        parts.extend(critic_stats.clone());
+        parts.extend([actor, post]);
+        let v = read_f32(fused::concat(parts)).await?;
+        let mut at = 0;
+        if critic_stats.is_some() {
+            *self.critic_stats.borrow_mut() =
+                Some(CriticStats::Known(step_loss(&v[..fused::STATS])?));
+            at = fused::STATS;
+        }
+        let actor = step_loss(&v[at..at + fused::STATS])?;
+        let post =
+            fused::posterior_out(&v[at + fused::STATS..], n, d).map_err(DeviceError::Readback)?;
+        if let Some(q) = post.bad_q {
+            return Err(PosteriorStepError::NonFiniteQ(q));
+        }
+        if let Some(&v) = post.target.iter().find(|v| !v.is_finite()) {
+            return Err(PosteriorStepError::NonFiniteTarget(v));
+        }
+        Ok(PosteriorStepOut {
+            actor,
+            mean_ess: post.ess.iter().sum::<f32>() / n as f32,
+        })
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -602,6 +694,24 @@ impl RfmNets for BurnNets {
             }
             None => Err(super::no_staged_critic_step()),
         }
+    }
+
+    async fn posterior_actor_step(
+        &mut self,
+        obs: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        spec: &PosteriorStep<'_>,
+        lr: f64,
+        rng: &mut Rng,
+    ) -> Result<PosteriorStepOut, PosteriorStepError> {
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() && self.staged_fused.is_some() {
+            return self
+                .fused_posterior_actor_step(obs, xt, t, spec, lr, rng)
+                .await;
+        }
+        super::host_posterior_actor_step(self, obs, xt, t, spec, lr, rng).await
     }
 
     fn commit(&mut self, tau: f32) {

@@ -88,6 +88,10 @@ use crate::device::{BackendKind, ComputeDevice, DeviceError};
 use crate::nets::critic::CriticConfig;
 use crate::nets::{OdeConfig, PolicyConfig};
 use crate::replay::Batch;
+use crate::rfm::boltzmann::boltzmann_latent_log_prob_grad;
+use crate::rfm::estimators::{Estimator, Proposal};
+use crate::rfm::path::Path;
+use crate::rfm::posterior::{PosteriorError, PosteriorSpec, Regression, posterior_targets};
 use crate::rng::Rng;
 
 use super::weights::{NamedTensor, TensorStore};
@@ -206,6 +210,26 @@ pub trait RfmNets: PolicyNets {
     /// (read back now if no staged [`q_and_grad`](Self::q_and_grad) brought them yet).
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError>;
 
+    /// Steps (4) and (5) of the RFM update (`trainer::rfm`): the posterior targets of the
+    /// points `xt` (`[n·act]`) at times `t` (`[n]`) from `spec.k` candidates each (drawn from
+    /// `rng`), scored by the critic staged by [`td_critic_step`](Self::td_critic_step), then
+    /// the staged actor step toward them at `lr` (states `obs`). The default composes the
+    /// host pipeline (`rfm::posterior::posterior_targets` on [`q_and_grad`](Self::q_and_grad),
+    /// then [`actor_step`](PolicyNets::actor_step)); on WebGPU the burn implementation runs the
+    /// candidates' `Q`, the estimator and the actor step on the device and reads back once:
+    /// the posterior's checks, both steps' losses and norms.
+    async fn posterior_actor_step(
+        &mut self,
+        obs: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        spec: &PosteriorStep<'_>,
+        lr: f64,
+        rng: &mut Rng,
+    ) -> Result<PosteriorStepOut, PosteriorStepError> {
+        host_posterior_actor_step(self, obs, xt, t, spec, lr, rng).await
+    }
+
     /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
     fn commit(&mut self, tau: f32);
 
@@ -320,6 +344,17 @@ impl RfmNets for Nets {
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {
         dispatch!(self, n => n.staged_critic_loss().await)
     }
+    async fn posterior_actor_step(
+        &mut self,
+        obs: &[f32],
+        xt: &[f32],
+        t: &[f32],
+        spec: &PosteriorStep<'_>,
+        lr: f64,
+        rng: &mut Rng,
+    ) -> Result<PosteriorStepOut, PosteriorStepError> {
+        dispatch!(self, n => n.posterior_actor_step(obs, xt, t, spec, lr, rng).await)
+    }
     fn commit(&mut self, tau: f32) {
         dispatch!(self, n => n.commit(tau))
     }
@@ -329,6 +364,97 @@ impl RfmNets for Nets {
     fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
         dispatch!(self, n => n.import(store))
     }
+}
+
+/// The settings of [`RfmNets::posterior_actor_step`]'s posterior.
+#[derive(Clone, Copy, Debug)]
+pub struct PosteriorStep<'a> {
+    pub path: &'a Path,
+    pub proposal: &'a Proposal,
+    pub estimator: &'a Estimator,
+    /// Candidates per point (≥ 1).
+    pub k: usize,
+    pub regression: Regression,
+    /// The Boltzmann target's temperature: `exp(Q/λ)`.
+    pub lambda: f32,
+}
+
+/// What [`RfmNets::posterior_actor_step`] staged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PosteriorStepOut {
+    /// The staged actor step's loss and norm (the caller checks them).
+    pub actor: StepLoss,
+    /// Mean effective sample size of the posterior's weights over the points.
+    pub mean_ess: f32,
+}
+
+/// Why [`RfmNets::posterior_actor_step`] staged no usable actor step.
+#[derive(Debug, thiserror::Error)]
+pub enum PosteriorStepError {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// A `Q` at the posterior's candidates is not finite (the first one).
+    #[error("Q at the posterior samples is {0}")]
+    NonFiniteQ(f32),
+    /// Shapes, the estimator's or proposal's parameters, a non-finite density value.
+    #[error("{0}")]
+    Estimator(String),
+    /// The regression target is not finite (the first value).
+    #[error("regression target is {0}")]
+    NonFiniteTarget(f32),
+}
+
+/// [`RfmNets::posterior_actor_step`] on the host pipeline: `posterior_targets` with the
+/// tanh-latent Boltzmann density of the staged critic ([`RfmNets::q_and_grad`]), then the
+/// staged actor step.
+pub async fn host_posterior_actor_step<N: RfmNets + ?Sized>(
+    nets: &mut N,
+    obs: &[f32],
+    xt: &[f32],
+    t: &[f32],
+    spec: &PosteriorStep<'_>,
+    lr: f64,
+    rng: &mut Rng,
+) -> Result<PosteriorStepOut, PosteriorStepError> {
+    let d = xt.len() / t.len().max(1);
+    let o = obs.len() / t.len().max(1);
+    let s_k = crate::trainer::repeat_rows(obs, o, spec.k);
+    let post_spec = PosteriorSpec {
+        path: spec.path,
+        proposal: spec.proposal,
+        estimators: std::slice::from_ref(spec.estimator),
+        k: spec.k,
+        regression: spec.regression,
+    };
+    let shared = &*nets;
+    let lambda = spec.lambda;
+    let density = async |x1: &[f32]| {
+        let a: Vec<f32> = x1.iter().map(|u| u.tanh()).collect();
+        let (q, gq) = shared.q_and_grad(&s_k, &a, true).await?;
+        if let Some(&value) = q.iter().find(|v| !v.is_finite()) {
+            return Err(PosteriorStepError::NonFiniteQ(value));
+        }
+        let (mut logp, mut grad) = (vec![0.0f32; q.len()], vec![0.0f32; gq.len()]);
+        boltzmann_latent_log_prob_grad(&q, &gq, x1, lambda, &mut logp, &mut grad)
+            .map_err(|e| PosteriorStepError::Estimator(e.to_string()))?;
+        Ok((logp, grad))
+    };
+    let post = posterior_targets(&post_spec, xt, t, d, rng, density)
+        .await
+        .map_err(|e| match e {
+            PosteriorError::Density(e) => e,
+            PosteriorError::Estimator(e) => PosteriorStepError::Estimator(e.to_string()),
+            PosteriorError::NonFiniteTarget { value, .. } => {
+                PosteriorStepError::NonFiniteTarget(value)
+            }
+        })?
+        .pop()
+        .expect("one estimator, one target");
+    let actor = nets.actor_step(obs, xt, t, &post.target, lr).await?;
+    Ok(PosteriorStepOut {
+        actor,
+        mean_ess: post.mean_ess(),
+    })
 }
 
 /// What a caller asks of a critic step's loss before any was staged (a bug in the caller).

@@ -177,9 +177,31 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
             let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
             let xt = rng::normals(r, n * d);
             let target = rng::normals(r, n * d);
-            // A tiny clip on the last iteration exercises the global-norm scaling.
-            let ah = block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
-            let ab = block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
+            // The actor step on a given target (even iterations), or on the posterior's with
+            // the staged critic (odd ones: on WebGPU all on the device, one readback).
+            let (ah, ab) = if it % 2 == 0 {
+                (
+                    block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap(),
+                    block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap(),
+                )
+            } else {
+                let path = cfg.param.path();
+                let spec = PosteriorStep {
+                    path: &path,
+                    proposal: &cfg.proposal,
+                    estimator: &cfg.estimator,
+                    k: cfg.posterior_samples,
+                    regression: crate::trainer::rfm::regression(cfg.param),
+                    lambda: cfg.lambda,
+                };
+                let seed = 100 + it as u64;
+                let [ph, pb] = [&mut host, &mut burn].map(|nets| {
+                    block(nets.posterior_actor_step(&s, &xt, &t, &spec, 1e-2, &mut seeded(seed)))
+                        .unwrap()
+                });
+                close(&[ph.mean_ess], &[pb.mean_ess], tol, "posterior ESS");
+                (ph.actor, pb.actor)
+            };
             close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "actor step");
             host.commit(0.1);
             burn.commit(0.1);
@@ -199,12 +221,31 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
 
 #[test]
 fn agent_updates_agree_between_host_and_burn() {
-    for param in [Parameterisation::Flow, Parameterisation::Diffusion] {
-        let cfg = tiny(param);
+    agent_parity(&ComputeDevice::cpu(), &["rfm"], 2e-3);
+}
+
+/// The whole update on a native wgpu adapter (`--features webgpu`): the fused critic step,
+/// posterior (every estimator) and actor step against the host's.
+#[cfg(feature = "webgpu")]
+#[test]
+fn agent_updates_agree_between_host_and_wgpu() {
+    let dev = block(ComputeDevice::webgpu()).expect("a wgpu adapter (e.g. mesa-vulkan-drivers)");
+    agent_parity(&dev, &["rfm", "noise", "grad", "cv-iso", "cv-pool"], 5e-3);
+}
+
+fn agent_parity(burn_device: &ComputeDevice, estimators: &[&str], tol: f32) {
+    for (param, name) in [Parameterisation::Flow, Parameterisation::Diffusion]
+        .into_iter()
+        .flat_map(|p| estimators.iter().map(move |e| (p, *e)))
+    {
+        let cfg = TrainConfig {
+            estimator: crate::rfm::estimators::Estimator::from_name(name).unwrap(),
+            ..tiny(param)
+        };
         let (o, d, n) = (3, 1, cfg.batch_size);
-        let dev = ComputeDevice::cpu();
-        let mut agents = [Impl::Host, Impl::Burn]
-            .map(|w| RfmAgent::with_impl(&cfg, o, d, &dev, w, &mut seeded(cfg.seed)));
+        let cpu = ComputeDevice::cpu();
+        let mut agents = [(Impl::Host, &cpu), (Impl::Burn, burn_device)]
+            .map(|(w, dev)| RfmAgent::with_impl(&cfg, o, d, dev, w, &mut seeded(cfg.seed)));
         let r = &mut seeded(2);
         for step in 1..=4 {
             let batch = Batch {
@@ -222,8 +263,8 @@ fn agent_updates_agree_between_host_and_burn() {
             close(
                 &[sh.critic_loss, sh.actor_loss, sh.ess.unwrap()],
                 &[sb.critic_loss, sb.actor_loss, sb.ess.unwrap()],
-                2e-3,
-                &format!("{param} update {step}"),
+                tol,
+                &format!("{param} {name} update {step}"),
             );
         }
     }
