@@ -120,17 +120,21 @@ impl PosteriorKernels for CubeBackend {
     }
 }
 
+/// `ln 2`, as a constant the kernel language inlines.
+const LN_2: f32 = std::f32::consts::LN_2;
+
 /// `log sech²(y) = 2 (ln 2 − |y| − ln(1 + e^{−2|y|}))`, stable where `tanh` saturates (as
 /// `rfm::boltzmann`'s).
 #[cube]
 fn log_sech2(y: f32) -> f32 {
     let a = y.abs();
-    2.0f32 * (0.693_147_2f32 - a - (1.0f32 + (-2.0f32 * a).exp()).ln())
+    2.0f32 * (LN_2 - a - (1.0f32 + (-2.0f32 * a).exp()).ln())
 }
 
 /// `clip(−num/den, −clip, clip)`, `0` where the denominator vanishes or the ratio is not
 /// finite (`rfm::estimators`' `safe_coef`).
 #[cube]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN must take the branch
 fn safe_coef(num: f32, den: f32, clip: f32) -> f32 {
     let mut c = 0.0f32;
     if den > 0.0f32 {
@@ -158,7 +162,11 @@ fn safe_coef(num: f32, den: f32, clip: f32) -> f32 {
 /// halfway to the shared one), the other mean from `x_t = α μ1 + β μ0`; and the target
 /// `α̇ μ1 + β̇ μ0` (`velocity`) or `μ0`. `coef` rows are `[α, β, α̇, β̇]` at the point's `t`.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments, unused_assignments)]
+#[allow(
+    clippy::too_many_arguments,
+    clippy::neg_cmp_op_on_partial_ord, // NaN must take the branch
+    unused_assignments
+)]
 fn posterior_kernel(
     qg: &[f32],
     x0: &[f32],
