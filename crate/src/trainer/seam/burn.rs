@@ -431,7 +431,10 @@ impl BurnNets {
         let (n, k) = (t.len(), spec.k);
         let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
         let invalid = |e: EstimatorError| PosteriorStepError::Estimator(e.to_string());
-        if k == 0 || n == 0 || xt.len() != n * d {
+        if k == 0 || d == 0 {
+            return Err(invalid(EstimatorError::Empty { k, d }));
+        }
+        if xt.len() != n * d {
             return Err(invalid(EstimatorError::Shape {
                 what: "xt [n*d]",
                 expected: n * d,
@@ -492,7 +495,7 @@ impl BurnNets {
         }
         Ok(PosteriorStepOut {
             actor,
-            mean_ess: post.ess.iter().sum::<f32>() / n as f32,
+            mean_ess: post.ess.iter().sum::<f32>() / n.max(1) as f32,
         })
     }
 
