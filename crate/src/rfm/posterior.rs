@@ -21,8 +21,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::estimators::{
-    Estimator, EstimatorError, PosteriorBatch, PosteriorEstimate, Proposal, draw_candidates_from,
-    estimate, noise_target, velocity_target,
+    Candidates, Estimator, EstimatorError, PosteriorBatch, PosteriorEstimate, Proposal,
+    draw_candidates_from, estimate, noise_target, velocity_target,
 };
 use super::path::Path;
 use crate::rng::Rng;
@@ -79,9 +79,13 @@ pub struct PosteriorTarget {
 impl PosteriorTarget {
     /// Mean effective sample size over the points (`1..=K`).
     pub fn mean_ess(&self) -> f32 {
-        let n = self.estimate.ess.len().max(1);
-        self.estimate.ess.iter().sum::<f32>() / n as f32
+        mean_ess(&self.estimate.ess)
     }
+}
+
+/// The mean of per-point effective sample sizes (`0` for no points).
+pub fn mean_ess(ess: &[f32]) -> f32 {
+    ess.iter().sum::<f32>() / ess.len().max(1) as f32
 }
 
 /// Why [`posterior_targets`] failed.
@@ -110,19 +114,7 @@ pub async fn posterior_targets<E>(
     density: impl AsyncFnOnce(&[f32]) -> Result<(Vec<f32>, Vec<f32>), E>,
 ) -> Result<Vec<PosteriorTarget>, PosteriorError<E>> {
     let (n, k) = (t.len(), spec.k);
-    if k == 0 || d == 0 {
-        return Err(EstimatorError::Empty { k, d }.into());
-    }
-    if xt.len() != n * d {
-        return Err(EstimatorError::Shape {
-            what: "xt [n*d]",
-            expected: n * d,
-            got: xt.len(),
-        }
-        .into());
-    }
-    spec.proposal.validate()?;
-    let cand = draw_candidates_from(spec.proposal, spec.path, xt, t, n, k, d, rng);
+    let cand = checked_candidates(spec.proposal, spec.path, xt, t, k, d, rng)?;
     let (logp1, grad_logp1) = density(&cand.x1).await.map_err(PosteriorError::Density)?;
     let batch = PosteriorBatch {
         n,
@@ -149,6 +141,32 @@ pub async fn posterior_targets<E>(
         });
     }
     Ok(out)
+}
+
+/// The pipeline's first stage: `K ≥ 1` candidates per point of `xt` (`[n·d]`, `d ≥ 1`) at
+/// times `t` from a valid `proposal`, or the error that names what is wrong.
+pub fn checked_candidates(
+    proposal: &Proposal,
+    path: &Path,
+    xt: &[f32],
+    t: &[f32],
+    k: usize,
+    d: usize,
+    rng: &mut Rng,
+) -> Result<Candidates, EstimatorError> {
+    let n = t.len();
+    if k == 0 || d == 0 {
+        return Err(EstimatorError::Empty { k, d });
+    }
+    if xt.len() != n * d {
+        return Err(EstimatorError::Shape {
+            what: "xt [n*d]",
+            expected: n * d,
+            got: xt.len(),
+        });
+    }
+    proposal.validate()?;
+    Ok(draw_candidates_from(proposal, path, xt, t, n, k, d, rng))
 }
 
 /// The output of a future that never waits (a [`posterior_targets`] call whose density awaits

@@ -25,7 +25,9 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 #[cfg(feature = "webgpu")]
-use crate::rfm::estimators::draw_candidates_from;
+use crate::rfm::estimators::EstimatorError;
+#[cfg(feature = "webgpu")]
+use crate::rfm::posterior::{checked_candidates, mean_ess};
 use crate::rng::Rng;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
@@ -427,23 +429,12 @@ impl BurnNets {
         lr: f64,
         rng: &mut Rng,
     ) -> Result<PosteriorStepOut, PosteriorStepError> {
-        use crate::rfm::estimators::EstimatorError;
         let (n, k) = (t.len(), spec.k);
         let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
         let invalid = |e: EstimatorError| PosteriorStepError::Estimator(e.to_string());
-        if k == 0 || d == 0 {
-            return Err(invalid(EstimatorError::Empty { k, d }));
-        }
-        if xt.len() != n * d {
-            return Err(invalid(EstimatorError::Shape {
-                what: "xt [n*d]",
-                expected: n * d,
-                got: xt.len(),
-            }));
-        }
+        let cand =
+            checked_candidates(spec.proposal, spec.path, xt, t, k, d, rng).map_err(invalid)?;
         spec.estimator.validate().map_err(invalid)?;
-        spec.proposal.validate().map_err(invalid)?;
-        let cand = draw_candidates_from(spec.proposal, spec.path, xt, t, n, k, d, rng);
         let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
         let s_k = crate::trainer::repeat_rows(obs, o, k);
         let dev = self.device.device();
@@ -495,7 +486,7 @@ impl BurnNets {
         }
         Ok(PosteriorStepOut {
             actor,
-            mean_ess: post.ess.iter().sum::<f32>() / n.max(1) as f32,
+            mean_ess: mean_ess(&post.ess),
         })
     }
 
