@@ -58,10 +58,12 @@ use crate::nets::{OdeConfig, Parameterisation, Policy, Solver};
 
 mod actor_step;
 mod critic_step;
+mod pick;
 mod posterior;
 mod sums;
 pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
+pub use pick::{FusedCandidates, Mix, Picked, candidates, pick};
 pub use posterior::{PosteriorOut, PosteriorSettings, posterior, posterior_out};
 pub use sums::{STATS, stats_loss_and_norm, step_stats};
 
@@ -1358,12 +1360,12 @@ fn q_grad_kernel(
     }
 }
 
-/// `(min(Q1, Q2) [rows], ∂/∂a [rows·act])` of a packed critic at `(s, a)`: **one dispatch** (the
-/// inputs are uploads), one readback.
+/// `(min(Q1, Q2) [rows], ∂/∂a [rows·act])` of a packed critic at `(s, a)` (`a [rows·act]` on
+/// the device: an upload, or a kernel's output): **one dispatch**.
 pub fn q_and_grad(
     critic: &FusedCritic,
     s: Vec<f32>,
-    a: Vec<f32>,
+    a: Tensor<1>,
     obs: usize,
     act: usize,
     device: &Device,
@@ -1372,11 +1374,12 @@ pub fn q_and_grad(
 }
 
 /// `min(Q1, Q2)` of a packed critic at `(s, a)`, `[rows, 1]`, or with `td = (rew, not_done)`
-/// the TD target `rew + not_done·min(Q1, Q2)`: one dispatch.
+/// the TD target `rew + not_done·min(Q1, Q2)`: one dispatch (`a` on the device, as for
+/// [`q_and_grad`]).
 pub fn q_min(
     critic: &FusedCritic,
     s: Vec<f32>,
-    a: Vec<f32>,
+    a: Tensor<1>,
     td: Option<(Vec<f32>, Vec<f32>)>,
     obs: usize,
     act: usize,
@@ -1391,14 +1394,14 @@ pub fn q_min(
 fn q_kernel(
     critic: &FusedCritic,
     s: Vec<f32>,
-    a: Vec<f32>,
+    a: Tensor<1>,
     grad: bool,
     td: Option<(Vec<f32>, Vec<f32>)>,
     obs: usize,
     act: usize,
     device: &Device,
 ) -> Tensor<2> {
-    let rows = a.len() / act;
+    let rows = a.dims()[0] / act;
     let s = if obs > 0 {
         upload(s, device)
     } else {
@@ -1410,7 +1413,7 @@ fn q_kernel(
     };
     Tensor::from_dispatch(Dispatch::fused_q_grad(
         s.into_dispatch(),
-        upload(a, device).into_dispatch(),
+        a.into_dispatch(),
         critic.packed.clone().into_dispatch(),
         rew.into_dispatch(),
         not_done.into_dispatch(),
@@ -2011,7 +2014,7 @@ mod tests {
             let out = read(q_and_grad(
                 &FusedCritic::new(&critic),
                 s.clone(),
-                a.clone(),
+                upload(a.clone(), d),
                 obs,
                 act,
                 d,
@@ -2028,10 +2031,10 @@ mod tests {
             // The same kernel without the gradient: Q alone, and the TD target.
             let packed = FusedCritic::new(&critic);
             let (rew, nd) = (crate::rng::normals(r, rows), crate::rng::normals(r, rows));
-            let only = read(q_min(&packed, s.clone(), a.clone(), None, obs, act, d));
+            let only = read(q_min(&packed, s.clone(), upload(a.clone(), d), None, obs, act, d));
             close(&only, &q, 1e-5, &format!("Q alone, {what}"));
             let td = Some((rew.clone(), nd.clone()));
-            let y = read(q_min(&packed, s.clone(), a.clone(), td, obs, act, d));
+            let y = read(q_min(&packed, s.clone(), upload(a.clone(), d), td, obs, act, d));
             let want: Vec<f32> = (0..rows).map(|i| rew[i] + nd[i] * q[i]).collect();
             close(&y, &want, 1e-5, &format!("TD target, {what}"));
         }

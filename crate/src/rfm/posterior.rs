@@ -155,18 +155,30 @@ pub fn checked_candidates(
     rng: &mut Rng,
 ) -> Result<Candidates, EstimatorError> {
     let n = t.len();
+    check_candidates(proposal, xt.len(), n, k, d)?;
+    Ok(draw_candidates_from(proposal, path, xt, t, n, k, d, rng))
+}
+
+/// What [`checked_candidates`] checks before it draws: `K ≥ 1`, `d ≥ 1`, `x_t` of `n·d`
+/// values (`xt_len`), a valid `proposal`, in that order.
+pub fn check_candidates(
+    proposal: &Proposal,
+    xt_len: usize,
+    n: usize,
+    k: usize,
+    d: usize,
+) -> Result<(), EstimatorError> {
     if k == 0 || d == 0 {
         return Err(EstimatorError::Empty { k, d });
     }
-    if xt.len() != n * d {
+    if xt_len != n * d {
         return Err(EstimatorError::Shape {
             what: "xt [n*d]",
             expected: n * d,
-            got: xt.len(),
+            got: xt_len,
         });
     }
-    proposal.validate()?;
-    Ok(draw_candidates_from(proposal, path, xt, t, n, k, d, rng))
+    proposal.validate()
 }
 
 /// The output of a future that never waits (a [`posterior_targets`] call whose density awaits

@@ -48,6 +48,18 @@ impl Proposal {
         share: 0.5,
     };
 
+    /// The data-space Gaussian's scale and how many of `k` candidates are drawn from it: the
+    /// last `round(share·k)`, at most `k − 1` (`(1, 0)` for the prior).
+    pub fn split(&self, k: usize) -> (f32, usize) {
+        match *self {
+            Proposal::Prior => (1.0, 0),
+            Proposal::Mixture { scale, share } => {
+                let kd = ((share as f64 * k as f64).round() as usize).min(k.saturating_sub(1));
+                (scale, kd)
+            }
+        }
+    }
+
     /// `scale` finite and positive, `share` in `[0, 1)`.
     pub fn validate(&self) -> Result<(), EstimatorError> {
         match *self {
@@ -101,15 +113,34 @@ pub fn draw_candidates_from(
         xt.len(),
         t.len()
     );
-    let mut x0 = rng::normals(rng, n * k * d);
+    draw_candidates_with(proposal, path, xt, t, n, k, d, rng::normals(rng, n * k * d))
+}
+
+/// [`draw_candidates_from`] on standard normals drawn already (`z [n*k*d]`, what it draws
+/// first): the same candidates from the same numbers, for a caller that draws ahead (the
+/// fused WebGPU update computes them on the device from the same draws).
+#[allow(clippy::too_many_arguments)]
+pub fn draw_candidates_with(
+    proposal: &Proposal,
+    path: &Path,
+    xt: &[f32],
+    t: &[f32],
+    n: usize,
+    k: usize,
+    d: usize,
+    z: Vec<f32>,
+) -> Candidates {
+    assert!(
+        xt.len() == n * d && t.len() == n && z.len() == n * k * d,
+        "draw_candidates: xt [{}] must be [n*d] = [{n}*{d}], t [{}] [n] and z [{}] [n*k*d]",
+        xt.len(),
+        t.len(),
+        z.len()
+    );
+    let mut x0 = z;
     let mut x1 = vec![0.0; n * k * d];
-    let (scale, k_data) = match *proposal {
-        Proposal::Prior => (1.0, 0),
-        Proposal::Mixture { scale, share } => {
-            let kd = ((share as f64 * k as f64).round() as usize).min(k.saturating_sub(1));
-            (scale as f64, kd)
-        }
-    };
+    let (scale, k_data) = proposal.split(k);
+    let scale = scale as f64;
     let k_prior = k - k_data;
     for i in 0..n {
         let c = path.coeffs(t[i]);

@@ -30,6 +30,9 @@ pub use config::{Agent, ConfigError, TrainConfig};
 /// The reference gradients of the fused training steps' tests (`nets::fused`).
 #[cfg(all(test, feature = "webgpu"))]
 pub(crate) use update::loss_norm_and_flat_grads;
+/// The host's pick, for the fused pick's tests (`nets::fused`).
+#[cfg(all(test, feature = "webgpu"))]
+pub(crate) use update::pick_with;
 pub use update::td_target;
 pub(crate) use update::{
     check_finite, clip_global_norm, critic_step, loss_and_global_norm, pick_candidates,

@@ -18,9 +18,12 @@
 //! probability-flow ODE), `a = tanh(y)`, picked by softmax(`Q/λ`) while training, argmax `Q`
 //! when evaluating. Nothing is committed unless every loss and gradient norm is finite.
 
-use super::seam::{Impl, Nets, NetsSpec, PolicyNets, PosteriorStep, PosteriorStepError, RfmNets};
+use super::seam::{
+    Impl, Nets, NetsSpec, PolicyNets, PosteriorStep, PosteriorStepError, RfmNets, UpdateOut,
+    UpdateSpec, sample_picked,
+};
 use super::weights::{NamedTensor, TensorStore};
-use super::{TrainConfig, TrainError, UpdateStats, check_finite, pick_candidates, repeat_rows};
+use super::{TrainConfig, TrainError, UpdateStats, check_finite};
 use crate::device::{ComputeDevice, DeviceError};
 use crate::nets::critic::CriticConfig;
 use crate::nets::policy::paths_to_host;
@@ -28,8 +31,8 @@ use crate::nets::{OdeConfig, Parameterisation, PolicyConfig};
 use crate::replay::Batch;
 use crate::rfm::estimators::Estimator;
 use crate::rfm::path::Path;
-use crate::rfm::posterior::{Regression, interpolate};
-use crate::rng::{self, Rng};
+use crate::rfm::posterior::Regression;
+use crate::rng::Rng;
 
 /// The regression target of a parameterisation.
 pub fn regression(param: Parameterisation) -> Regression {
@@ -112,31 +115,6 @@ impl RfmAgent {
         }
     }
 
-    /// For `n` states (`[n*obs]`): `C` policy samples each, `a = tanh(y)`, one picked per state
-    /// by the online critic. Returns the picked latents `y` (`[n*act]`).
-    ///
-    /// Random draws, in order: `y0 ~ N(0, I)` (`[n·C, act]`, row `i·C + j` is candidate `j` of
-    /// state `i`), then one uniform per state for the softmax pick when `explore`.
-    async fn sample_latents(
-        &mut self,
-        states: &[f32],
-        n: usize,
-        explore: bool,
-        rng: &mut Rng,
-    ) -> Result<Vec<f32>, DeviceError> {
-        let (c, d, o) = (self.cfg.candidates, self.act_dim, self.obs_dim);
-        let y0 = rng::normals(rng, n * c * d);
-        let s = repeat_rows(states, o, c);
-        let (y, q) = self.nets.sample_scored(y0, &s).await?;
-        let picks = pick_candidates(&q, c, self.cfg.lambda, explore, rng);
-        let mut out = Vec::with_capacity(n * d);
-        for (i, p) in picks.into_iter().enumerate() {
-            let row = i * c + p;
-            out.extend_from_slice(&y[row * d..(row + 1) * d]);
-        }
-        Ok(out)
-    }
-
     /// An action in `[-1, 1]^act` for one observation.
     pub async fn act(
         &mut self,
@@ -144,7 +122,9 @@ impl RfmAgent {
         explore: bool,
         rng: &mut Rng,
     ) -> Result<Vec<f32>, DeviceError> {
-        let y = self.sample_latents(obs, 1, explore, rng).await?;
+        let (o, d, c) = (self.obs_dim, self.act_dim, self.cfg.candidates);
+        let lambda = self.cfg.lambda;
+        let y = sample_picked(&mut self.nets, obs, 1, (o, d), c, lambda, explore, rng).await?;
         Ok(y.into_iter().map(f32::tanh).collect())
     }
 
@@ -156,39 +136,27 @@ impl RfmAgent {
         step: usize,
         rng: &mut Rng,
     ) -> Result<UpdateStats, TrainError> {
-        let (n, d) = (batch.n, self.act_dim);
-        let cfg = self.cfg.clone();
-
-        // (1) + (2) On-policy latents for the states and the next states, one sampler call.
-        let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
-        let mut y1 = self.sample_latents(&both, 2 * n, true, rng).await?;
-        let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
-
-        // (3) Critic step on the TD target of the target critic (staged). Its loss and norm
-        // are checked after the posterior: on WebGPU they cross with the posterior's Q.
-        self.nets
-            .td_critic_step(batch, &a_next, cfg.gamma, cfg.critic_lr)
-            .await?;
-
-        // (4) + (5) Posterior target with the just-updated critic, and the actor step on it
-        // (staged; on WebGPU both on the device, read back once).
-        let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
-        let y0 = rng::normals(rng, n * d);
-        let xt = interpolate(&self.path, &y1, &y0, &t, d);
-        let spec = PosteriorStep {
-            path: &self.path,
-            proposal: &cfg.proposal,
-            estimator: &self.estimator,
-            k: cfg.posterior_samples,
-            regression: self.regression,
-            lambda: cfg.lambda,
+        let cfg = &self.cfg;
+        // (1)–(5) staged (on WebGPU all on the device, read back once).
+        let spec = UpdateSpec {
+            candidates: cfg.candidates,
+            gamma: cfg.gamma,
+            critic_lr: cfg.critic_lr,
+            actor_lr: cfg.actor_lr,
+            posterior: PosteriorStep {
+                path: &self.path,
+                proposal: &cfg.proposal,
+                estimator: &self.estimator,
+                k: cfg.posterior_samples,
+                regression: self.regression,
+                lambda: cfg.lambda,
+            },
         };
-        let post = self
-            .nets
-            .posterior_actor_step(&batch.obs, &xt, &t, &spec, cfg.actor_lr, rng)
-            .await;
+        let UpdateOut {
+            critic,
+            posterior: post,
+        } = self.nets.rfm_update(batch, &spec, rng).await?;
         // A non-finite critic step is reported as such, before what it did to the posterior.
-        let critic = self.nets.staged_critic_loss().await?;
         check_finite(step, "critic loss", critic.loss)?;
         check_finite(step, "critic gradient norm", critic.norm)?;
         let post = post.map_err(|e| match e {
@@ -210,7 +178,8 @@ impl RfmAgent {
         check_finite(step, "actor gradient norm", actor.norm)?;
 
         // (6) Commit, then Polyak.
-        self.nets.commit(cfg.tau);
+        let tau = cfg.tau;
+        self.nets.commit(tau);
         Ok(UpdateStats {
             critic_loss: critic.loss,
             actor_loss: actor.loss,

@@ -25,6 +25,8 @@ pub fn td_target(rew: &[f32], done: &[f32], q_next: &[f32], gamma: f32) -> Vec<f
 }
 
 /// Softmax(`q / λ`) pick (`explore`) or argmax of `q`, per group of `c` consecutive values.
+/// Draws one uniform per group when `explore`, all before picking (so the stream does not
+/// depend on the scores: the fused WebGPU update draws them ahead), then [`pick_with`].
 pub(crate) fn pick_candidates(
     q: &[f32],
     c: usize,
@@ -32,22 +34,37 @@ pub(crate) fn pick_candidates(
     explore: bool,
     rng: &mut Rng,
 ) -> Vec<usize> {
+    let u: Vec<f32> = if explore {
+        (0..q.len() / c.max(1))
+            .map(|_| rng::uniform(rng, 0.0, 1.0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    pick_with(q, c, lambda, explore.then_some(u.as_slice()))
+}
+
+/// The pick of [`pick_candidates`] with its uniforms given (`u [groups]`, `None`: argmax).
+/// A group whose best `Q` is not finite, or whose weights are not (a NaN), takes its argmax
+/// (the first maximal finite value, else the first candidate), as `nets::fused::pick` does.
+pub(crate) fn pick_with(q: &[f32], c: usize, lambda: f32, u: Option<&[f32]>) -> Vec<usize> {
     q.chunks(c)
-        .map(|g| {
+        .enumerate()
+        .map(|(gi, g)| {
             let (imax, &qmax) =
                 g.iter().enumerate().fold(
                     (0, &f32::NEG_INFINITY),
                     |b, x| if *x.1 > *b.1 { x } else { b },
                 );
-            if !explore || !qmax.is_finite() {
+            let Some(u) = u.filter(|_| qmax.is_finite()) else {
                 return imax;
-            }
+            };
             let w: Vec<f64> = g
                 .iter()
                 .map(|&v| (f64::from(v - qmax) / f64::from(lambda)).exp())
                 .collect();
             let total: f64 = w.iter().sum();
-            let mut u = f64::from(rng::uniform(rng, 0.0, 1.0)) * total;
+            let mut u = f64::from(u[gi]) * total;
             for (i, wi) in w.iter().enumerate() {
                 u -= wi;
                 if u < 0.0 {

@@ -327,16 +327,16 @@ fn actor_grads_kernel(
 pub fn actor_grads(
     policy: &PolicyConfig,
     packed: Tensor<1>,
-    x: Vec<f32>,
+    x: Tensor<1>,
     c: Vec<f32>,
     target: Tensor<1>,
     device: &Device,
 ) -> (Tensor<1>, Tensor<1>) {
     let (input, act) = (policy.state_dim + policy.act_dim, policy.act_dim);
     let (cond, hidden, blocks) = (policy.cond_dim(), policy.hidden, policy.blocks);
-    let rows = x.len() / input;
+    let rows = x.dims()[0] / input;
     let params = packed.dims()[0];
-    let (x, c) = (upload(x, device), upload(c, device));
+    let c = upload(c, device);
     let tape = Dispatch::fused_actor_tape(
         x.clone().into_dispatch(),
         c.clone().into_dispatch(),
@@ -430,7 +430,7 @@ mod tests {
                 x.extend_from_slice(&y[i * act..(i + 1) * act]);
             }
             let c = cfg.conditioning_rows(&t, 1.5);
-            let (g, sums) = actor_grads(&cfg, packed, x, c, upload(tgt, d), d);
+            let (g, sums) = actor_grads(&cfg, packed, upload(x, d), c, upload(tgt, d), d);
             let got = read(g);
             let (loss, norm) = super::super::sums::loss_and_norm(&read(sums), n * act);
             super::super::sums::assert_step_matches(

@@ -311,15 +311,17 @@ fn posterior_kernel(
 }
 
 /// The posterior targets of `n` points (`xt [n·d]`, `t [n]` on `path`) from their `K`
-/// candidates (`x0`, `x1` `[n·K·d]`, `log_iw [n·K]` or empty) and the critic's rows `qg`
-/// (`[n·K, 1 + d]` from [`super::q_and_grad`] at `tanh(x1)`): **one dispatch**, nothing read
-/// back. The result is `[n·d + 2n]`: the regression targets, the ESS per point, the first
-/// non-finite `Q` per point (`0` when none); [`posterior_out`] splits it once read.
+/// candidates (`x0`, `x1` `[n·K·d]`, `log_iw [n·K]`, or one unused float without importance
+/// weights) and the critic's rows `qg` (`[n·K, 1 + d]` from [`super::q_and_grad`] at
+/// `tanh(x1)`), all on the device (uploads, or [`super::candidates`]' and
+/// [`super::pick`]'s outputs): **one dispatch**, nothing read back. The result is `[n·d + 2n]`:
+/// the regression targets, the ESS per point, the first non-finite `Q` per point (`0` when
+/// none); [`posterior_out`] splits it once read.
 #[allow(clippy::too_many_arguments)]
 pub fn posterior(
     qg: Tensor<2>,
-    cand: (Vec<f32>, Vec<f32>, Vec<f32>),
-    xt: Vec<f32>,
+    cand: (Tensor<1>, Tensor<1>, Tensor<1>),
+    xt: Tensor<1>,
     t: &[f32],
     path: &Path,
     k: usize,
@@ -328,7 +330,7 @@ pub fn posterior(
 ) -> Tensor<1> {
     let (x0, x1, log_iw) = cand;
     let n = t.len();
-    let d = xt.len() / n.max(1);
+    let d = xt.dims()[0] / n.max(1);
     let coef: Vec<f32> = t
         .iter()
         .flat_map(|&ti| {
@@ -336,14 +338,13 @@ pub fn posterior(
             [c.alpha, c.beta, c.alpha_dot, c.beta_dot]
         })
         .collect();
-    let log_iw = if log_iw.is_empty() { vec![0.0] } else { log_iw };
     let rows = qg.dims()[0];
     Tensor::from_dispatch(Dispatch::fused_posterior(
         qg.reshape([rows * (1 + d)]).into_dispatch(),
-        upload(x0, device).into_dispatch(),
-        upload(x1, device).into_dispatch(),
-        upload(log_iw, device).into_dispatch(),
-        upload(xt, device).into_dispatch(),
+        x0.into_dispatch(),
+        x1.into_dispatch(),
+        log_iw.into_dispatch(),
+        xt.into_dispatch(),
         upload(coef, device).into_dispatch(),
         n,
         k,
@@ -443,10 +444,15 @@ mod tests {
                         Tensor::<2>::from_data(TensorData::new(qg.clone(), [n * k, 1 + d]), device);
                     let settings =
                         PosteriorSettings::new(&est, lambda, regression, !cand.log_iw.is_empty());
+                    let log_iw = match cand.log_iw.is_empty() {
+                        true => vec![0.0],
+                        false => cand.log_iw.clone(),
+                    };
+                    let up = |v: Vec<f32>| upload(v, device);
                     let got = posterior(
                         qg_t,
-                        (cand.x0.clone(), cand.x1.clone(), cand.log_iw.clone()),
-                        xt.clone(),
+                        (up(cand.x0.clone()), up(cand.x1.clone()), up(log_iw)),
+                        up(xt.clone()),
                         &t,
                         &path,
                         k,
@@ -487,10 +493,11 @@ mod tests {
         let qg = Tensor::<2>::from_data(TensorData::new(qg, [n * k, 1 + d]), device);
         let settings =
             PosteriorSettings::new(&Estimator::default(), 1.0, Regression::Velocity, false);
+        let up = |v: Vec<f32>| upload(v, device);
         let out = posterior(
             qg,
-            (x0, x1, vec![]),
-            xt,
+            (up(x0), up(x1), up(vec![0.0])),
+            up(xt),
             &t,
             &Path::Linear,
             k,

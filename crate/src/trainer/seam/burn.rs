@@ -13,9 +13,9 @@ use std::cell::RefCell;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
-use super::{
-    NetsSpec, PolicyNets, PosteriorStep, PosteriorStepError, PosteriorStepOut, RfmNets, StepLoss,
-};
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss, UpdateOut, UpdateSpec};
+#[cfg(feature = "webgpu")]
+use super::{PosteriorStepError, PosteriorStepOut};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
@@ -25,9 +25,7 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 #[cfg(feature = "webgpu")]
-use crate::rfm::estimators::EstimatorError;
-#[cfg(feature = "webgpu")]
-use crate::rfm::posterior::{checked_candidates, mean_ess};
+use crate::rfm::posterior::{check_candidates, mean_ess};
 use crate::rng::Rng;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
@@ -166,36 +164,20 @@ impl BurnActor {
     /// The staged actor step on WebGPU: the gradients from `fused::actor_grads` (three
     /// dispatches, no autodiff) at the committed parameters as `FusedAdam` keeps them packed,
     /// the step's stats (loss, norm, clip factor) on the device, `FusedAdam` on the packed
-    /// gradients. `target`: an upload, or `fused::posterior`'s result where it is. Reads
-    /// nothing back: returns the stats ([`fused::STATS`] floats) still on the device.
+    /// gradients. `rows`: the first layer's input rows `(s, x_t)` and `target`, uploads or
+    /// where the fused update computed them (`fused::pick`, `fused::posterior`); `t`: the
+    /// rows' times. Reads nothing back: returns the stats ([`fused::STATS`] floats) still on
+    /// the device.
     #[cfg(feature = "webgpu")]
-    fn fused_actor_stage(
-        &mut self,
-        s: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        target: Tensor<1>,
-        lr: f64,
-    ) -> Tensor<1> {
-        let (o, d) = self.dims();
+    fn fused_actor_stage(&mut self, rows: Tensor<1>, t: &[f32], target: Tensor<1>, lr: f64) -> Tensor<1> {
+        let d = self.dims().1;
         let mut opt = self.opt.clone();
         let adam = opt.fused();
-        // The rows `(s, x_t)`, the first layer's input.
-        let x = if o == 0 {
-            xt.to_vec()
-        } else {
-            let mut x = Vec::with_capacity(t.len() * (o + d));
-            for (si, yi) in s.chunks(o).zip(xt.chunks(d)) {
-                x.extend_from_slice(si);
-                x.extend_from_slice(yi);
-            }
-            x
-        };
         let cfg = &self.policy.config;
         let c = cfg.conditioning_rows(t, self.lambda);
         let packed = adam.params_of(&self.policy);
         let dev = self.device.device();
-        let (grads, sums) = fused::actor_grads(cfg, packed, x, c, target, dev);
+        let (grads, sums) = fused::actor_grads(cfg, packed, rows, c, target, dev);
         // The clip's factor on the device, so Adam is queued before any readback.
         let stats = fused::step_stats(sums, t.len() * d, self.grad_clip);
         let (policy, _) = adam.step(lr, self.policy.clone(), grads, stats.clone());
@@ -239,8 +221,20 @@ impl PolicyNets for BurnActor {
         let n = t.len();
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
-            let target = fused::upload(target.to_vec(), self.device.device());
-            let stats = self.fused_actor_stage(s, xt, t, target, lr);
+            let dev = self.device.device();
+            // The rows `(s, x_t)`, the first layer's input.
+            let rows = if o == 0 {
+                xt.to_vec()
+            } else {
+                let mut x = Vec::with_capacity(n * (o + d));
+                for (si, yi) in s.chunks(o).zip(xt.chunks(d)) {
+                    x.extend_from_slice(si);
+                    x.extend_from_slice(yi);
+                }
+                x
+            };
+            let (rows, target) = (fused::upload(rows, dev), fused::upload(target.to_vec(), dev));
+            let stats = self.fused_actor_stage(rows, t, target, lr);
             return step_loss(&read_f32(stats).await?);
         }
         let ad = self.device.autodiff();
@@ -414,80 +408,99 @@ impl BurnNets {
         *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
     }
 
-    /// [`RfmNets::posterior_actor_step`] on WebGPU, after a fused critic step: the candidates
-    /// drawn on the host (the same draws as the host pipeline's), their `Q` and `∇ₐQ` by the
-    /// staged critic (`fused::q_and_grad`), the estimator and the regression target
-    /// (`fused::posterior`), the actor step on that target where it is, then **one readback**
-    /// of both steps' stats and the posterior (targets, ESS, the first non-finite `Q`).
+    /// [`RfmNets::rfm_update`] on WebGPU, every step on the device from the host pipeline's
+    /// draws (drawn ahead, in its order): the scored sampling of the states and next states
+    /// (`fused::sample`), the pick, `x_t` and the actor's rows (`fused::pick`), the TD target
+    /// (`fused::q_min`) and the critic step, the candidates (`fused::candidates`), their `Q`
+    /// and `∇ₐQ` by the staged critic (`fused::q_and_grad`), the posterior (`fused::posterior`)
+    /// and the actor step on it, then **one readback**: both steps' stats and the posterior
+    /// (targets, ESS, the first non-finite `Q`).
     #[cfg(feature = "webgpu")]
-    async fn fused_posterior_actor_step(
+    async fn fused_rfm_update(
         &mut self,
-        obs: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        spec: &PosteriorStep<'_>,
-        lr: f64,
+        batch: &Batch,
+        spec: &UpdateSpec<'_>,
         rng: &mut Rng,
-    ) -> Result<PosteriorStepOut, PosteriorStepError> {
-        let (n, k) = (t.len(), spec.k);
+    ) -> Result<UpdateOut, DeviceError> {
+        use crate::rng;
+        let post = &spec.posterior;
+        let (n, c, k) = (batch.n, spec.candidates, post.k);
         let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
-        let invalid = |e: EstimatorError| PosteriorStepError::Estimator(e.to_string());
-        let cand =
-            checked_candidates(spec.proposal, spec.path, xt, t, k, d, rng).map_err(invalid)?;
-        spec.estimator.validate().map_err(invalid)?;
-        let a: Vec<f32> = cand.x1.iter().map(|u| u.tanh()).collect();
-        let s_k = crate::trainer::repeat_rows(obs, o, k);
-        let dev = self.device.device();
-        let critic = self
-            .staged_fused
-            .as_ref()
-            .expect("posterior_actor_step runs after a fused critic step");
-        let qg = fused::q_and_grad(critic, s_k, a, o, d, dev);
-        let settings = fused::PosteriorSettings::new(
-            spec.estimator,
-            spec.lambda,
-            spec.regression,
-            !cand.log_iw.is_empty(),
-        );
-        let post = fused::posterior(
+        // The draws, in the host pipeline's order (`host_rfm_update`).
+        let y0 = rng::normals(rng, 2 * n * c * d);
+        let u: Vec<f32> = (0..2 * n).map(|_| rng::uniform(rng, 0.0, 1.0)).collect();
+        let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
+        let e = rng::normals(rng, n * d);
+        // The posterior's checks come before its draws, as in `checked_candidates`.
+        let checked = check_candidates(post.proposal, n * d, n, k, d)
+            .and_then(|()| post.estimator.validate());
+        let z = match checked {
+            Ok(()) => rng::normals(rng, n * k * d),
+            Err(_) => Vec::new(),
+        };
+        let device = self.device.clone();
+        let dev = device.device();
+        // (1) + (2): the scored samples, the pick, x_t, the rows, a'.
+        if self.fused_critic.is_none() {
+            self.fused_critic = Some(fused::FusedCritic::new(&self.critic.valid()));
+        }
+        let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
+        let s = crate::trainer::repeat_rows(&both, o, c);
+        let sampled = self.actor.with_fused(|policy| {
+            fused::sample(policy, self.fused_critic.as_ref(), y0, Some(s), dev)
+        });
+        let picked = fused::pick(sampled, (&u, &t, &e), &batch.obs, post.path, c, post.lambda, dev);
+        // (3): the TD target of the target critic and the critic step, staged.
+        let not_done: Vec<f32> = batch.done.iter().map(|x| spec.gamma * (1.0 - x)).collect();
+        let target = self.packed_target();
+        let td = Some((batch.rew.clone(), not_done));
+        let y = fused::q_min(&target, batch.next_obs.clone(), picked.a_next, td, o, d, dev);
+        self.fused_critic_step(&batch.obs, &batch.act, y, spec.critic_lr);
+        let critic_stats = match self.critic_stats.borrow().as_ref() {
+            Some(CriticStats::OnDevice(stats)) => (**stats).clone(),
+            _ => unreachable!("a fused critic step leaves its stats on the device"),
+        };
+        if let Err(e) = checked {
+            // Nothing to score: read the critic step alone.
+            let critic = self.staged_critic_loss().await?;
+            let posterior = Err(PosteriorStepError::Estimator(e.to_string()));
+            return Ok(UpdateOut { critic, posterior });
+        }
+        // (4): the candidates, their Q and ∇ₐQ by the staged critic, the posterior.
+        let cand = fused::candidates(picked.xt.clone(), &t, z, (post.path, post.proposal), k, dev);
+        let staged = self.staged_fused.as_ref().expect("a fused critic step was staged");
+        let s_k = crate::trainer::repeat_rows(&batch.obs, o, k);
+        let qg = fused::q_and_grad(staged, s_k, cand.a, o, d, dev);
+        let with_iw = fused::Mix::new(post.proposal, k).with_iw(k);
+        let settings = fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, with_iw);
+        let target = fused::posterior(
             qg,
             (cand.x0, cand.x1, cand.log_iw),
-            xt.to_vec(),
-            t,
-            spec.path,
+            picked.xt,
+            &t,
+            post.path,
             k,
             settings,
             dev,
         );
-        let actor = self.actor.fused_actor_stage(obs, xt, t, post.clone(), lr);
-        // The critic's stats, if still on the device, cross with everything else.
-        let critic_stats = match self.critic_stats.borrow().as_ref() {
-            Some(CriticStats::OnDevice(stats)) => Some((**stats).clone()),
-            _ => None,
+        // (5): the actor step on that target, staged; then the one readback.
+        let actor = self.actor.fused_actor_stage(picked.rows, &t, target.clone(), spec.actor_lr);
+        let v = read_f32(fused::concat(vec![critic_stats, actor, target])).await?;
+        let critic = step_loss(&v[..fused::STATS])?;
+        *self.critic_stats.borrow_mut() = Some(CriticStats::Known(critic));
+        let actor = step_loss(&v[fused::STATS..2 * fused::STATS])?;
+        let out = fused::posterior_out(&v[2 * fused::STATS..], n, d).map_err(DeviceError::Readback)?;
+        let posterior = if let Some(q) = out.bad_q {
+            Err(PosteriorStepError::NonFiniteQ(q))
+        } else if let Some(&v) = out.target.iter().find(|v| !v.is_finite()) {
+            Err(PosteriorStepError::NonFiniteTarget(v))
+        } else {
+            Ok(PosteriorStepOut {
+                actor,
+                mean_ess: mean_ess(&out.ess),
+            })
         };
-        let mut parts = Vec::with_capacity(3);
-        parts.extend(critic_stats.clone());
-        parts.extend([actor, post]);
-        let v = read_f32(fused::concat(parts)).await?;
-        let mut at = 0;
-        if critic_stats.is_some() {
-            *self.critic_stats.borrow_mut() =
-                Some(CriticStats::Known(step_loss(&v[..fused::STATS])?));
-            at = fused::STATS;
-        }
-        let actor = step_loss(&v[at..at + fused::STATS])?;
-        let post =
-            fused::posterior_out(&v[at + fused::STATS..], n, d).map_err(DeviceError::Readback)?;
-        if let Some(q) = post.bad_q {
-            return Err(PosteriorStepError::NonFiniteQ(q));
-        }
-        if let Some(&v) = post.target.iter().find(|v| !v.is_finite()) {
-            return Err(PosteriorStepError::NonFiniteTarget(v));
-        }
-        Ok(PosteriorStepOut {
-            actor,
-            mean_ess: mean_ess(&post.ess),
-        })
+        Ok(UpdateOut { critic, posterior })
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -560,7 +573,7 @@ impl RfmNets for BurnNets {
             return read_f32(fused::q_min(
                 &packed,
                 s.to_vec(),
-                a.to_vec(),
+                fused::upload(a.to_vec(), dev),
                 None,
                 o,
                 d,
@@ -602,7 +615,8 @@ impl RfmNets for BurnNets {
                 None => fused::FusedCritic::new(&critic.valid()),
             };
             let dev = self.device.device();
-            let out = fused::q_and_grad(&packed, s.to_vec(), a.to_vec(), o, d, dev);
+            let a = fused::upload(a.to_vec(), dev);
+            let out = fused::q_and_grad(&packed, s.to_vec(), a, o, d, dev);
             // The staged critic step's loss and norm cross with the first staged Q.
             let pending = match self.critic_stats.borrow().as_ref() {
                 Some(CriticStats::OnDevice(stats)) if staged => Some((**stats).clone()),
@@ -662,7 +676,7 @@ impl RfmNets for BurnNets {
             let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
             let packed = self.packed_target();
             let td = Some((batch.rew.clone(), not_done));
-            let (s2, a2) = (batch.next_obs.clone(), next_act.to_vec());
+            let (s2, a2) = (batch.next_obs.clone(), fused::upload(next_act.to_vec(), dev));
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
             // Nothing read back: the loss and norm wait for the staged `q_and_grad`.
             self.fused_critic_step(&batch.obs, &batch.act, y, lr);
@@ -690,22 +704,17 @@ impl RfmNets for BurnNets {
         }
     }
 
-    async fn posterior_actor_step(
+    async fn rfm_update(
         &mut self,
-        obs: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        spec: &PosteriorStep<'_>,
-        lr: f64,
+        batch: &Batch,
+        spec: &UpdateSpec<'_>,
         rng: &mut Rng,
-    ) -> Result<PosteriorStepOut, PosteriorStepError> {
+    ) -> Result<UpdateOut, DeviceError> {
         #[cfg(feature = "webgpu")]
-        if self.device.runs_custom_kernels() && self.staged_fused.is_some() {
-            return self
-                .fused_posterior_actor_step(obs, xt, t, spec, lr, rng)
-                .await;
+        if self.device.runs_custom_kernels() {
+            return self.fused_rfm_update(batch, spec, rng).await;
         }
-        super::host_posterior_actor_step(self, obs, xt, t, spec, lr, rng).await
+        super::host_rfm_update(self, batch, spec, rng).await
     }
 
     fn commit(&mut self, tau: f32) {

@@ -210,24 +210,23 @@ pub trait RfmNets: PolicyNets {
     /// (read back now if no staged [`q_and_grad`](Self::q_and_grad) brought them yet).
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError>;
 
-    /// Steps (4) and (5) of the RFM update (`trainer::rfm`): the posterior targets of the
-    /// points `xt` (`[n·act]`) at times `t` (`[n]`) from `spec.k` candidates each (drawn from
-    /// `rng`), scored by the critic staged by [`td_critic_step`](Self::td_critic_step), then
-    /// the staged actor step toward them at `lr` (states `obs`). The default composes the
-    /// host pipeline (`rfm::posterior::posterior_targets` on [`q_and_grad`](Self::q_and_grad),
-    /// then [`actor_step`](PolicyNets::actor_step)); on WebGPU the burn implementation runs the
-    /// candidates' `Q`, the estimator and the actor step on the device and reads back once:
-    /// the posterior's checks, both steps' losses and norms.
-    async fn posterior_actor_step(
+    /// Steps (1)–(5) of the RFM update (`trainer::rfm`) on `batch`, staged: the on-policy
+    /// latents of the states and next states (`spec.candidates` policy samples each, one
+    /// picked by softmax(`min(Q1, Q2)/λ`)), the critic step on the TD target of `a' = tanh(y1')`,
+    /// the points `x_t` on the path from the picked `y1` at `t ~ U[0.01, 0.99]`, their
+    /// posterior targets from `spec.posterior.k` candidates scored by the staged critic, and
+    /// the actor step toward them. Random draws, in order: the sampler's `y0`, one uniform
+    /// per picked state, `t`, the path's noise, the candidates' normals. The default composes
+    /// the seam's steps on the host pipeline ([`host_rfm_update`]); on WebGPU the burn
+    /// implementation runs it all on the device from the same draws and reads back **once**.
+    /// Nothing is committed; the caller checks what comes back.
+    async fn rfm_update(
         &mut self,
-        obs: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        spec: &PosteriorStep<'_>,
-        lr: f64,
+        batch: &Batch,
+        spec: &UpdateSpec<'_>,
         rng: &mut Rng,
-    ) -> Result<PosteriorStepOut, PosteriorStepError> {
-        host_posterior_actor_step(self, obs, xt, t, spec, lr, rng).await
+    ) -> Result<UpdateOut, DeviceError> {
+        host_rfm_update(self, batch, spec, rng).await
     }
 
     /// Commit the staged critic and actor steps, then `target ← τ·online + (1 − τ)·target`.
@@ -344,16 +343,13 @@ impl RfmNets for Nets {
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError> {
         dispatch!(self, n => n.staged_critic_loss().await)
     }
-    async fn posterior_actor_step(
+    async fn rfm_update(
         &mut self,
-        obs: &[f32],
-        xt: &[f32],
-        t: &[f32],
-        spec: &PosteriorStep<'_>,
-        lr: f64,
+        batch: &Batch,
+        spec: &UpdateSpec<'_>,
         rng: &mut Rng,
-    ) -> Result<PosteriorStepOut, PosteriorStepError> {
-        dispatch!(self, n => n.posterior_actor_step(obs, xt, t, spec, lr, rng).await)
+    ) -> Result<UpdateOut, DeviceError> {
+        dispatch!(self, n => n.rfm_update(batch, spec, rng).await)
     }
     fn commit(&mut self, tau: f32) {
         dispatch!(self, n => n.commit(tau))
@@ -366,7 +362,26 @@ impl RfmNets for Nets {
     }
 }
 
-/// The settings of [`RfmNets::posterior_actor_step`]'s posterior.
+/// The settings of one [`RfmNets::rfm_update`].
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateSpec<'a> {
+    /// Policy samples per state for the on-policy pick (≥ 1).
+    pub candidates: usize,
+    pub gamma: f32,
+    pub critic_lr: f64,
+    pub actor_lr: f64,
+    pub posterior: PosteriorStep<'a>,
+}
+
+/// What one [`RfmNets::rfm_update`] staged: the critic step's loss and norm, and the
+/// posterior and actor step's outcome (checked by the caller in that order).
+#[derive(Debug)]
+pub struct UpdateOut {
+    pub critic: StepLoss,
+    pub posterior: Result<PosteriorStepOut, PosteriorStepError>,
+}
+
+/// The settings of the posterior of [`RfmNets::rfm_update`] (and [`host_posterior_actor_step`]).
 #[derive(Clone, Copy, Debug)]
 pub struct PosteriorStep<'a> {
     pub path: &'a Path,
@@ -379,7 +394,7 @@ pub struct PosteriorStep<'a> {
     pub lambda: f32,
 }
 
-/// What [`RfmNets::posterior_actor_step`] staged.
+/// What the posterior and actor step of [`RfmNets::rfm_update`] staged.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PosteriorStepOut {
     /// The staged actor step's loss and norm (the caller checks them).
@@ -388,7 +403,7 @@ pub struct PosteriorStepOut {
     pub mean_ess: f32,
 }
 
-/// Why [`RfmNets::posterior_actor_step`] staged no usable actor step.
+/// Why the posterior and actor step of [`RfmNets::rfm_update`] staged no usable actor step.
 #[derive(Debug, thiserror::Error)]
 pub enum PosteriorStepError {
     #[error(transparent)]
@@ -404,9 +419,69 @@ pub enum PosteriorStepError {
     NonFiniteTarget(f32),
 }
 
-/// [`RfmNets::posterior_actor_step`] on the host pipeline: `posterior_targets` with the
-/// tanh-latent Boltzmann density of the staged critic ([`RfmNets::q_and_grad`]), then the
-/// staged actor step.
+/// For `n` states `s` (`[n·obs]`): `c` policy samples each from `y0 ~ N(0, I)` (drawn here,
+/// `[n·c, act]`, row `i·c + j` is candidate `j` of state `i`), scored by
+/// [`RfmNets::sample_scored`], one picked per state (`trainer::pick_candidates`: softmax of
+/// `Q/λ` with one uniform per state when `explore`, else argmax). Returns the picked latents
+/// `y` (`[n·act]`).
+#[allow(clippy::too_many_arguments)]
+pub async fn sample_picked<N: RfmNets + ?Sized>(
+    nets: &mut N,
+    s: &[f32],
+    n: usize,
+    (o, d): (usize, usize),
+    c: usize,
+    lambda: f32,
+    explore: bool,
+    rng: &mut Rng,
+) -> Result<Vec<f32>, DeviceError> {
+    let y0 = crate::rng::normals(rng, n * c * d);
+    let s = crate::trainer::repeat_rows(s, o, c);
+    let (y, q) = nets.sample_scored(y0, &s).await?;
+    let picks = crate::trainer::pick_candidates(&q, c, lambda, explore, rng);
+    let mut out = Vec::with_capacity(n * d);
+    for (i, p) in picks.into_iter().enumerate() {
+        let row = i * c + p;
+        out.extend_from_slice(&y[row * d..(row + 1) * d]);
+    }
+    Ok(out)
+}
+
+/// [`RfmNets::rfm_update`] composed of the seam's steps on the host pipeline:
+/// [`sample_picked`] for the states and next states in one call, [`RfmNets::td_critic_step`],
+/// `x_t` by `rfm::posterior::interpolate`, [`host_posterior_actor_step`], then
+/// [`RfmNets::staged_critic_loss`].
+pub async fn host_rfm_update<N: RfmNets + ?Sized>(
+    nets: &mut N,
+    batch: &Batch,
+    spec: &UpdateSpec<'_>,
+    rng: &mut Rng,
+) -> Result<UpdateOut, DeviceError> {
+    let n = batch.n;
+    let d = batch.act.len() / n.max(1);
+    let o = batch.obs.len() / n.max(1);
+    let post = &spec.posterior;
+    let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
+    let mut y1 =
+        sample_picked(nets, &both, 2 * n, (o, d), spec.candidates, post.lambda, true, rng).await?;
+    let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
+    nets.td_critic_step(batch, &a_next, spec.gamma, spec.critic_lr)
+        .await?;
+    let t: Vec<f32> = (0..n)
+        .map(|_| crate::rng::uniform(rng, 0.01, 0.99))
+        .collect();
+    let y0 = crate::rng::normals(rng, n * d);
+    let xt = crate::rfm::posterior::interpolate(post.path, &y1, &y0, &t, d);
+    let posterior =
+        host_posterior_actor_step(nets, &batch.obs, &xt, &t, post, spec.actor_lr, rng).await;
+    let critic = nets.staged_critic_loss().await?;
+    Ok(UpdateOut { critic, posterior })
+}
+
+/// Steps (4) and (5) on the host pipeline: the posterior targets of the points `xt`
+/// (`[n·act]`) at times `t` (`[n]`) by `posterior_targets` from `spec.k` candidates each
+/// (drawn from `rng`) with the tanh-latent Boltzmann density of the staged critic
+/// ([`RfmNets::q_and_grad`]), then the staged actor step toward them at `lr` (states `obs`).
 pub async fn host_posterior_actor_step<N: RfmNets + ?Sized>(
     nets: &mut N,
     obs: &[f32],

@@ -123,7 +123,7 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
             "initial weights",
         );
         let r = &mut seeded(9);
-        for it in 0..3 {
+        for it in 0..4 {
             let s = rng::normals(r, n * o);
             let y0 = rng::normals(r, n * d);
             let (yh, qh) = block(host.sample_scored(y0.clone(), &s)).unwrap();
@@ -137,9 +137,7 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 tol,
                 "target Q",
             );
-            // The TD step (the burn side keeps the target on the device) on odd iterations, a
-            // given target on even ones.
-            let td = Batch {
+            let batch = Batch {
                 n,
                 obs: s.clone(),
                 act: a.clone(),
@@ -147,62 +145,72 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 next_obs: rng::normals(r, n * o),
                 done: (0..n).map(|i| (i % 4 == 0) as u8 as f32).collect(),
             };
-            let y: Vec<f32> = rng::normals(r, n);
-            // The TD step's loss and norm are asked for after the staged Q (on WebGPU they cross
-            // with it); the plain step's come back at once, and again from staged_critic_loss.
-            let direct = if it % 2 == 1 {
-                block(host.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap();
-                block(burn.td_critic_step(&td, &a, 0.9, 1e-2)).unwrap();
-                None
-            } else {
-                Some((
-                    block(host.critic_step(&s, &a, &y, 1e-2)).unwrap(),
-                    block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap(),
-                ))
-            };
-            let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
-            let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
-            close(&qh, &qb, tol, "staged Q");
-            close(&gh, &gb, tol, "staged ∇ₐQ");
-            let ch = block(host.staged_critic_loss()).unwrap();
-            let cb = block(burn.staged_critic_loss()).unwrap();
-            if let Some((dh, db)) = direct {
-                assert_eq!(
-                    (dh, db),
-                    (ch, cb),
-                    "a step's loss is the same however it is asked"
-                );
-            }
-            close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
-            let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
-            let xt = rng::normals(r, n * d);
-            let target = rng::normals(r, n * d);
-            // The actor step on a given target (even iterations), or on the posterior's with
-            // the staged critic (odd ones: on WebGPU all on the device, one readback).
-            let (ah, ab) = if it % 2 == 0 {
-                (
-                    block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap(),
-                    block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap(),
-                )
-            } else {
+            if it % 2 == 1 {
+                // A whole update (on WebGPU all on the device, one readback), the same draws.
                 let path = cfg.param.path();
-                let spec = PosteriorStep {
-                    path: &path,
-                    proposal: &cfg.proposal,
-                    estimator: &cfg.estimator,
-                    k: cfg.posterior_samples,
-                    regression: crate::trainer::rfm::regression(cfg.param),
-                    lambda: cfg.lambda,
+                let spec = UpdateSpec {
+                    candidates: cfg.candidates,
+                    gamma: 0.9,
+                    critic_lr: 1e-2,
+                    actor_lr: 1e-2,
+                    posterior: PosteriorStep {
+                        path: &path,
+                        proposal: &cfg.proposal,
+                        estimator: &cfg.estimator,
+                        k: cfg.posterior_samples,
+                        regression: crate::trainer::rfm::regression(cfg.param),
+                        lambda: cfg.lambda,
+                    },
                 };
                 let seed = 100 + it as u64;
-                let [ph, pb] = [&mut host, &mut burn].map(|nets| {
-                    block(nets.posterior_actor_step(&s, &xt, &t, &spec, 1e-2, &mut seeded(seed)))
-                        .unwrap()
-                });
+                let [uh, ub] = [&mut host, &mut burn]
+                    .map(|nets| block(nets.rfm_update(&batch, &spec, &mut seeded(seed))).unwrap());
+                let (ch, cb) = (uh.critic, ub.critic);
+                close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "update's critic step");
+                let (ph, pb) = (uh.posterior.unwrap(), ub.posterior.unwrap());
                 close(&[ph.mean_ess], &[pb.mean_ess], tol, "posterior ESS");
-                (ph.actor, pb.actor)
-            };
-            close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "actor step");
+                let (ah, ab) = (ph.actor, pb.actor);
+                close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "update's actor step");
+                // What it staged is what staged_critic_loss reports.
+                assert_eq!(block(burn.staged_critic_loss()).unwrap(), cb);
+            } else {
+                // The TD step (the burn side keeps the target on the device) at iteration 2, a
+                // given target at 0.
+                let y: Vec<f32> = rng::normals(r, n);
+                // The TD step's loss and norm are asked for after the staged Q (on WebGPU they
+                // cross with it); the plain step's come back at once, and again from
+                // staged_critic_loss.
+                let direct = if it == 2 {
+                    block(host.td_critic_step(&batch, &a, 0.9, 1e-2)).unwrap();
+                    block(burn.td_critic_step(&batch, &a, 0.9, 1e-2)).unwrap();
+                    None
+                } else {
+                    Some((
+                        block(host.critic_step(&s, &a, &y, 1e-2)).unwrap(),
+                        block(burn.critic_step(&s, &a, &y, 1e-2)).unwrap(),
+                    ))
+                };
+                let (qh, gh) = block(host.q_and_grad(&s, &a, true)).unwrap();
+                let (qb, gb) = block(burn.q_and_grad(&s, &a, true)).unwrap();
+                close(&qh, &qb, tol, "staged Q");
+                close(&gh, &gb, tol, "staged ∇ₐQ");
+                let ch = block(host.staged_critic_loss()).unwrap();
+                let cb = block(burn.staged_critic_loss()).unwrap();
+                if let Some((dh, db)) = direct {
+                    assert_eq!(
+                        (dh, db),
+                        (ch, cb),
+                        "a step's loss is the same however it is asked"
+                    );
+                }
+                close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "critic step");
+                let t: Vec<f32> = (0..n).map(|_| rng::uniform(r, 0.01, 0.99)).collect();
+                let xt = rng::normals(r, n * d);
+                let target = rng::normals(r, n * d);
+                let ah = block(host.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
+                let ab = block(burn.actor_step(&s, &xt, &t, &target, 1e-2)).unwrap();
+                close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "actor step");
+            }
             host.commit(0.1);
             burn.commit(0.1);
             let (eh, eb) = (exported(&host), exported(&burn));
