@@ -507,14 +507,15 @@ describe("in-page benchmark (?bench)", () => {
       // upper bounds; docs/benchmarks.md): an action is the fused sampler's one dispatch and
       // one readback (the issue's goal: ≤ 5 and 1); a trainer step, the fused training steps'
       // ~30 dispatches (the issue's goal: ≤ 30; 106 with burn's autodiff steps, 359.5 before
-      // any training kernel), 3 readbacks: the action, the scored candidates, and one at the
-      // update's end with both steps' losses and the posterior computed on the device (4 while
-      // the posterior's Q came back to the host, 5 while the critic's loss was read on its
-      // own). A kernel falling back to burn's ops shows here.
+      // any training kernel), 2 readbacks: the action, and one at the update's end with both
+      // steps' losses and the posterior, the pick and the candidates all computed on the
+      // device (the issue's ≤ 1 per update; 3 while the scored candidates came back to the
+      // host, 4 while the posterior's Q did, 5 while the critic's loss was read on its own).
+      // A kernel falling back to burn's ops shows here.
       type Calls = Record<string, { dispatches: number; mapAsync: number; maxInFlight: number }>;
       const calls = r.gpuCallsPerItem as Calls;
       assert.ok(calls.actions.dispatches <= 5 && calls.actions.mapAsync <= 1, JSON.stringify(calls.actions));
-      assert.ok(calls.updates.dispatches <= 30 && calls.updates.mapAsync <= 3, JSON.stringify(calls.updates));
+      assert.ok(calls.updates.dispatches <= 30 && calls.updates.mapAsync <= 2, JSON.stringify(calls.updates));
       // Two seeds stepped together (the page's "Seeds at once"): the same work per update, and
       // while one seed waits on a readback the other's is already in flight.
       assertRates(two, ["updates"]);
@@ -523,7 +524,7 @@ describe("in-page benchmark (?bench)", () => {
       assert.equal(twoCalls.maxInFlight, 2, JSON.stringify(twoCalls));
       // Both seeds' set-up (packing each one's weights) over only ~4 updates puts this one just
       // above 30 (30.5 at c4b7f4c): held to the issue's hard limit of 60, and the same readbacks.
-      assert.ok(twoCalls.dispatches <= 60 && twoCalls.mapAsync <= 3, JSON.stringify(twoCalls));
+      assert.ok(twoCalls.dispatches <= 60 && twoCalls.mapAsync <= 2, JSON.stringify(twoCalls));
     } finally {
       await browser.close();
     }

@@ -22,8 +22,11 @@
 //! - **The posterior target** ([`posterior`]): the Boltzmann weights of every point's `K`
 //!   candidates from the staged critic's `Q` and `∇ₐQ` (still on the device), the ESS, the
 //!   estimator's means and the regression target in one dispatch; the actor step reads the
-//!   target where it is, so an update reads back once, at its end (both steps' stats and the
-//!   posterior's checks), besides the scored candidates.
+//!   target where it is.
+//! - **The pick and the candidates** ([`pick`], [`candidates`]): each state's softmax(`Q/λ`)
+//!   pick among its scored samples, `x_t`, the actor's input rows and `a'`, then the
+//!   posterior's candidates with their mixture weights, from draws the host made ahead; so an
+//!   RFM update reads back once, at its end (both steps' stats and the posterior's checks).
 //! - **The training steps' element-wise ops with their backward** ([`DifferentiableKernels`],
 //!   through burn's autodiff): tanh-GELU and ReLU ([`activation`]; ~8 + ~15 and 2 + 2
 //!   dispatches in burn's ops, 1 + 1 here), a layer's bias with its activation
@@ -2031,10 +2034,26 @@ mod tests {
             // The same kernel without the gradient: Q alone, and the TD target.
             let packed = FusedCritic::new(&critic);
             let (rew, nd) = (crate::rng::normals(r, rows), crate::rng::normals(r, rows));
-            let only = read(q_min(&packed, s.clone(), upload(a.clone(), d), None, obs, act, d));
+            let only = read(q_min(
+                &packed,
+                s.clone(),
+                upload(a.clone(), d),
+                None,
+                obs,
+                act,
+                d,
+            ));
             close(&only, &q, 1e-5, &format!("Q alone, {what}"));
             let td = Some((rew.clone(), nd.clone()));
-            let y = read(q_min(&packed, s.clone(), upload(a.clone(), d), td, obs, act, d));
+            let y = read(q_min(
+                &packed,
+                s.clone(),
+                upload(a.clone(), d),
+                td,
+                obs,
+                act,
+                d,
+            ));
             let want: Vec<f32> = (0..rows).map(|i| rew[i] + nd[i] * q[i]).collect();
             close(&y, &want, 1e-5, &format!("TD target, {what}"));
         }

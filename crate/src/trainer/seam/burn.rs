@@ -3,8 +3,8 @@
 //! `nets::fused::{critic_grads, actor_grads}`), burn's Adam (on WebGPU
 //! `nets::fused::FusedAdam`), the global-norm clip
 //! (`loss_norm_and_flat_grads`; on WebGPU the factor is computed on the device and Adam reads
-//! it; the posterior and the actor step run on the device too, and their readback brings the
-//! critic's loss and norm),
+//! it; a whole RFM update, `rfm_update`, runs on the device from draws made ahead and reads
+//! back once),
 //! the batched [`crate::nets::Policy::sample`] and the critic's explicit `∇ₐQ`. Every readback
 //! is async. Steps stage the stepped module and optimiser; `commit` swaps them in.
 
@@ -169,7 +169,13 @@ impl BurnActor {
     /// rows' times. Reads nothing back: returns the stats ([`fused::STATS`] floats) still on
     /// the device.
     #[cfg(feature = "webgpu")]
-    fn fused_actor_stage(&mut self, rows: Tensor<1>, t: &[f32], target: Tensor<1>, lr: f64) -> Tensor<1> {
+    fn fused_actor_stage(
+        &mut self,
+        rows: Tensor<1>,
+        t: &[f32],
+        target: Tensor<1>,
+        lr: f64,
+    ) -> Tensor<1> {
         let d = self.dims().1;
         let mut opt = self.opt.clone();
         let adam = opt.fused();
@@ -233,7 +239,10 @@ impl PolicyNets for BurnActor {
                 }
                 x
             };
-            let (rows, target) = (fused::upload(rows, dev), fused::upload(target.to_vec(), dev));
+            let (rows, target) = (
+                fused::upload(rows, dev),
+                fused::upload(target.to_vec(), dev),
+            );
             let stats = self.fused_actor_stage(rows, t, target, lr);
             return step_loss(&read_f32(stats).await?);
         }
@@ -449,12 +458,28 @@ impl BurnNets {
         let sampled = self.actor.with_fused(|policy| {
             fused::sample(policy, self.fused_critic.as_ref(), y0, Some(s), dev)
         });
-        let picked = fused::pick(sampled, (&u, &t, &e), &batch.obs, post.path, c, post.lambda, dev);
+        let picked = fused::pick(
+            sampled,
+            (&u, &t, &e),
+            &batch.obs,
+            post.path,
+            c,
+            post.lambda,
+            dev,
+        );
         // (3): the TD target of the target critic and the critic step, staged.
         let not_done: Vec<f32> = batch.done.iter().map(|x| spec.gamma * (1.0 - x)).collect();
         let target = self.packed_target();
         let td = Some((batch.rew.clone(), not_done));
-        let y = fused::q_min(&target, batch.next_obs.clone(), picked.a_next, td, o, d, dev);
+        let y = fused::q_min(
+            &target,
+            batch.next_obs.clone(),
+            picked.a_next,
+            td,
+            o,
+            d,
+            dev,
+        );
         self.fused_critic_step(&batch.obs, &batch.act, y, spec.critic_lr);
         let critic_stats = match self.critic_stats.borrow().as_ref() {
             Some(CriticStats::OnDevice(stats)) => (**stats).clone(),
@@ -468,11 +493,15 @@ impl BurnNets {
         }
         // (4): the candidates, their Q and ∇ₐQ by the staged critic, the posterior.
         let cand = fused::candidates(picked.xt.clone(), &t, z, (post.path, post.proposal), k, dev);
-        let staged = self.staged_fused.as_ref().expect("a fused critic step was staged");
+        let staged = self
+            .staged_fused
+            .as_ref()
+            .expect("a fused critic step was staged");
         let s_k = crate::trainer::repeat_rows(&batch.obs, o, k);
         let qg = fused::q_and_grad(staged, s_k, cand.a, o, d, dev);
         let with_iw = fused::Mix::new(post.proposal, k).with_iw(k);
-        let settings = fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, with_iw);
+        let settings =
+            fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, with_iw);
         let target = fused::posterior(
             qg,
             (cand.x0, cand.x1, cand.log_iw),
@@ -484,12 +513,15 @@ impl BurnNets {
             dev,
         );
         // (5): the actor step on that target, staged; then the one readback.
-        let actor = self.actor.fused_actor_stage(picked.rows, &t, target.clone(), spec.actor_lr);
+        let actor = self
+            .actor
+            .fused_actor_stage(picked.rows, &t, target.clone(), spec.actor_lr);
         let v = read_f32(fused::concat(vec![critic_stats, actor, target])).await?;
         let critic = step_loss(&v[..fused::STATS])?;
         *self.critic_stats.borrow_mut() = Some(CriticStats::Known(critic));
         let actor = step_loss(&v[fused::STATS..2 * fused::STATS])?;
-        let out = fused::posterior_out(&v[2 * fused::STATS..], n, d).map_err(DeviceError::Readback)?;
+        let out =
+            fused::posterior_out(&v[2 * fused::STATS..], n, d).map_err(DeviceError::Readback)?;
         let posterior = if let Some(q) = out.bad_q {
             Err(PosteriorStepError::NonFiniteQ(q))
         } else if let Some(&v) = out.target.iter().find(|v| !v.is_finite()) {
@@ -676,7 +708,10 @@ impl RfmNets for BurnNets {
             let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
             let packed = self.packed_target();
             let td = Some((batch.rew.clone(), not_done));
-            let (s2, a2) = (batch.next_obs.clone(), fused::upload(next_act.to_vec(), dev));
+            let (s2, a2) = (
+                batch.next_obs.clone(),
+                fused::upload(next_act.to_vec(), dev),
+            );
             let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
             // Nothing read back: the loss and norm wait for the staged `q_and_grad`.
             self.fused_critic_step(&batch.obs, &batch.act, y, lr);

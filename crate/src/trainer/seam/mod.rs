@@ -5,7 +5,9 @@
 //!   named export / import.
 //! - [`RfmNets`]: policy plus twin critic and its Polyak target (RL): candidate latents with
 //!   their `min(Q1, Q2)` scores, target-critic `Q` for the TD target, a staged critic step,
-//!   `Q` and `∇ₐQ` with the staged critic, a staged actor step, commit + Polyak, export / import.
+//!   `Q` and `∇ₐQ` with the staged critic, a staged actor step, a whole staged RFM update
+//!   (`rfm_update`, by default those steps on the host pipeline), commit + Polyak, export /
+//!   import.
 //!
 //! Implementations: [`host`] (the hand-written CPU kernels of `nets::host`: fused sampler,
 //! explicit backward passes, global-norm clip, Adam; every buffer on the host) and [`burn`]
@@ -462,8 +464,17 @@ pub async fn host_rfm_update<N: RfmNets + ?Sized>(
     let o = batch.obs.len() / n.max(1);
     let post = &spec.posterior;
     let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
-    let mut y1 =
-        sample_picked(nets, &both, 2 * n, (o, d), spec.candidates, post.lambda, true, rng).await?;
+    let mut y1 = sample_picked(
+        nets,
+        &both,
+        2 * n,
+        (o, d),
+        spec.candidates,
+        post.lambda,
+        true,
+        rng,
+    )
+    .await?;
     let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
     nets.td_critic_step(batch, &a_next, spec.gamma, spec.critic_lr)
         .await?;

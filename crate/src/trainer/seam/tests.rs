@@ -166,11 +166,21 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 let [uh, ub] = [&mut host, &mut burn]
                     .map(|nets| block(nets.rfm_update(&batch, &spec, &mut seeded(seed))).unwrap());
                 let (ch, cb) = (uh.critic, ub.critic);
-                close(&[ch.loss, ch.norm], &[cb.loss, cb.norm], tol, "update's critic step");
+                close(
+                    &[ch.loss, ch.norm],
+                    &[cb.loss, cb.norm],
+                    tol,
+                    "update's critic step",
+                );
                 let (ph, pb) = (uh.posterior.unwrap(), ub.posterior.unwrap());
                 close(&[ph.mean_ess], &[pb.mean_ess], tol, "posterior ESS");
                 let (ah, ab) = (ph.actor, pb.actor);
-                close(&[ah.loss, ah.norm], &[ab.loss, ab.norm], tol, "update's actor step");
+                close(
+                    &[ah.loss, ah.norm],
+                    &[ab.loss, ab.norm],
+                    tol,
+                    "update's actor step",
+                );
                 // What it staged is what staged_critic_loss reports.
                 assert_eq!(block(burn.staged_critic_loss()).unwrap(), cb);
             } else {
