@@ -73,7 +73,8 @@ pub use sums::{STATS, stats_loss_and_norm, step_stats};
 #[backend_extension(Cube)]
 pub trait FusedKernels: Backend {
     /// `[rows, width]` from `y0 [rows·act]`, `s [rows·obs]` (one float when `obs == 0`),
-    /// the packed actor, the conditioning `[(steps+1)·hidden]`, the coefficients
+    /// the packed actor ([`FusedPolicy`]'s layout; `skip`: the floats between its input bias and
+    /// its blocks), the conditioning `[(steps+1)·hidden]`, the coefficients
     /// `[2·(steps+1) + 1]` (`a_i, b_i`, then the step size) and the packed twin critic (one
     /// float when unscored).
     #[allow(clippy::too_many_arguments)]
@@ -89,6 +90,7 @@ pub trait FusedKernels: Backend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        skip: usize,
         steps: usize,
         heun: bool,
         critic_hidden: usize,
@@ -188,6 +190,7 @@ impl FusedKernels for CubeBackend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        skip: usize,
         steps: usize,
         heun: bool,
         critic_hidden: usize,
@@ -216,6 +219,7 @@ impl FusedKernels for CubeBackend {
             act,
             hidden,
             blocks,
+            skip,
             steps,
             heun,
             critic_hidden,
@@ -1102,6 +1106,7 @@ fn ode_kernel(
     #[comptime] act: usize,
     #[comptime] hidden: usize,
     #[comptime] blocks: usize,
+    #[comptime] skip: usize,
     #[comptime] steps: usize,
     #[comptime] heun: bool,
     #[comptime] ch: usize,
@@ -1132,7 +1137,9 @@ fn ode_kernel(
         y[j] = y0[row * act + j];
     }
     let h = coef[2 * (steps + 1)];
-    let out_off = (obs + act + 1) * hidden + blocks * (hidden * hidden + hidden);
+    // The blocks come after the input layer and the conditioning's weight (visit order).
+    let blocks_off = comptime![(obs + act + 1) * hidden + skip];
+    let out_off = blocks_off + blocks * (hidden * hidden + hidden);
     for i in 0..steps {
         for stage in 0..stages {
             // Stage 0 at (t_i, y); Heun's stage 1 at (t_{i+1}, y + h·f0).
@@ -1152,7 +1159,7 @@ fn ode_kernel(
                 h1[k] = gelu_tanh(acc);
             }
             for b in 0..blocks {
-                let off = (obs + act + 1) * hidden + b * (hidden * hidden + hidden);
+                let off = blocks_off + b * (hidden * hidden + hidden);
                 for k in 0..hidden {
                     let mut acc = actor[off + hidden * hidden + k];
                     for m in 0..hidden {
@@ -1442,10 +1449,11 @@ pub(crate) fn upload(v: Vec<f32>, device: &Device) -> Tensor<1> {
 }
 
 /// What the kernel needs of a policy, prepared once per committed weights (the seam drops it
-/// when the actor changes): the packed weights (the `(s, y)` rows of the first layer, its bias,
-/// each block's weight and bias, the output layer's weight and bias), the conditioning's
-/// first-layer contribution at every grid point `[(steps+1)·hidden]` and the drift
-/// coefficients `[a_0, b_0, …, a_S, b_S, h]`.
+/// when the actor changes): the packed weights in the module's visit order (the `(s, y)` rows
+/// of the first layer, its bias, the conditioning's first-layer weight, which the kernel skips,
+/// each block's weight and bias, the output layer's weight and bias: the layout [`FusedAdam`]
+/// keeps them in), the conditioning's first-layer contribution at every grid point
+/// `[(steps+1)·hidden]` and the drift coefficients `[a_0, b_0, …, a_S, b_S, h]`.
 pub struct FusedPolicy {
     packed: Tensor<1>,
     cond: Tensor<1>,
@@ -1454,38 +1462,45 @@ pub struct FusedPolicy {
     act: usize,
     hidden: usize,
     blocks: usize,
+    /// The conditioning's first-layer weight's length, between the input bias and the blocks.
+    skip: usize,
     steps: usize,
     heun: bool,
 }
 
 impl FusedPolicy {
-    /// From a `valid()` policy on a WebGPU device: a handful of copy dispatches and one matmul.
-    pub fn new(p: &Policy, lambda: f32, ode: &OdeConfig, device: &Device) -> Self {
+    /// From a `valid()` policy on a WebGPU device and its parameters packed in visit order
+    /// (`packed`: [`FusedAdam::params_of`], free after a step, or [`packed_params`]): one
+    /// matmul (the conditioning's contribution) and the coefficients' upload.
+    pub fn new(
+        p: &Policy,
+        packed: Tensor<1>,
+        lambda: f32,
+        ode: &OdeConfig,
+        device: &Device,
+    ) -> Self {
         let cfg = p.config();
-        let mut parts = vec![
-            flat(p.input.weight.val()),
-            p.input.bias.as_ref().expect("a biased input layer").val(),
-        ];
-        for b in &p.blocks {
-            parts.push(flat(b.weight.val()));
-            parts.push(b.bias.as_ref().expect("biased blocks").val());
-        }
-        parts.push(flat(p.output.weight.val()));
-        parts.push(p.output.bias.as_ref().expect("a biased output layer").val());
         let (grid, coef) = coefficients(cfg.param, ode);
         let cond = p.input_cond.forward(p.conditioning(&grid, lambda, device));
         Self {
-            packed: concat(parts),
+            packed,
             cond: flat(cond),
             coef: upload(coef, device),
             obs: cfg.state_dim,
             act: cfg.act_dim,
             hidden: cfg.hidden,
             blocks: cfg.blocks,
+            skip: cfg.cond_dim() * cfg.hidden,
             steps: ode.steps,
             heun: ode.solver == Solver::Heun,
         }
     }
+}
+
+/// Every float parameter of `module` flattened and packed in visit order ([`concat`]: one
+/// dispatch per six parameters), the layout of [`FusedAdam`] and the fused kernels.
+pub fn packed_params<M: burn::module::Module>(module: &M) -> Tensor<1> {
+    concat(Params::of(module).values)
 }
 
 /// Both critic heads packed for the kernel, `q1` then `q2`, each layer's weight then bias.
@@ -1576,6 +1591,7 @@ pub fn sample(
         policy.act,
         policy.hidden,
         policy.blocks,
+        policy.skip,
         policy.steps,
         policy.heun,
         ch,

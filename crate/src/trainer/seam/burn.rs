@@ -132,13 +132,20 @@ impl BurnActor {
         }
     }
 
-    /// `f` on the fused sampler's copy of the committed policy, prepared on first use.
+    /// `f` on the fused sampler's copy of the committed policy, prepared on first use: its
+    /// parameters as `FusedAdam` left them packed (no dispatch; packed here before the first
+    /// step), and the conditioning's contribution (one matmul).
     #[cfg(feature = "webgpu")]
     fn with_fused<T>(&self, f: impl FnOnce(&fused::FusedPolicy) -> T) -> T {
         let mut cache = self.fused.borrow_mut();
         let policy = cache.get_or_insert_with(|| {
+            let packed = match &self.opt {
+                Adam::Fused(adam) => adam.params_of(&self.policy),
+                Adam::Burn(_) => fused::packed_params(&self.policy),
+            };
             fused::FusedPolicy::new(
                 &self.policy.valid(),
+                packed,
                 self.lambda,
                 &self.ode,
                 self.device.device(),
@@ -321,7 +328,8 @@ pub struct BurnNets {
     /// The staged critic packed as `FusedAdam` left it (WebGPU): the sampler's at its commit.
     #[cfg(feature = "webgpu")]
     staged_fused: Option<fused::FusedCritic>,
-    /// The Polyak target packed in that layout (WebGPU): averaged and unpacked at each commit.
+    /// The Polyak target packed in that layout (WebGPU): averaged at each commit, and then the
+    /// target (`target` is stale; `target_module` unpacks it).
     #[cfg(feature = "webgpu")]
     target_packed: Option<Tensor<1>>,
 }
@@ -533,6 +541,16 @@ impl BurnNets {
             })
         };
         Ok(UpdateOut { critic, posterior })
+    }
+
+    /// The Polyak target as a module: on WebGPU the packed copy the commits average (one
+    /// dispatch per six parameters to unpack it), elsewhere the module itself.
+    fn target_module(&self) -> Critic {
+        #[cfg(feature = "webgpu")]
+        if let Some(packed) = &self.target_packed {
+            return fused::unpack_into(self.target.clone(), packed.clone());
+        }
+        self.target.clone()
     }
 
     /// The Polyak target in the fused kernels' layout: kept from the last commit, or packed.
@@ -765,8 +783,7 @@ impl RfmNets for BurnNets {
         self.actor.commit_actor();
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
-            // One dispatch for the average of the packed critics, one per six parameters to
-            // unpack it into the target module.
+            // One dispatch for the average of the packed critics.
             let online = match &self.fused_critic {
                 Some(c) => c.packed().clone(),
                 None => fused::FusedCritic::new(&self.critic.valid())
@@ -778,7 +795,8 @@ impl RfmNets for BurnNets {
                 None => fused::FusedCritic::new(&self.target).packed().clone(),
             };
             let mixed = fused::polyak(target, online, tau);
-            self.target = fused::unpack_into(self.target.clone(), mixed.clone());
+            // The module is unpacked only when exported (`target_module`): the kernels read
+            // the packed copy.
             self.target_packed = Some(mixed);
             return;
         }
@@ -788,7 +806,7 @@ impl RfmNets for BurnNets {
     async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError> {
         self.actor.export_actor("actor", out).await?;
         export_module("critic", &self.critic, out).await?;
-        export_module("target", &self.target, out).await
+        export_module("target", &self.target_module(), out).await
     }
 
     fn import(&mut self, store: &mut TensorStore) -> Result<(), String> {
