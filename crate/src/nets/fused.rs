@@ -1813,16 +1813,17 @@ mod tests {
     use super::*;
     use crate::device::{ComputeDevice, read_f32};
 
-    fn gpu() -> ComputeDevice {
+    pub(super) fn gpu() -> ComputeDevice {
         pollster::block_on(ComputeDevice::webgpu())
             .expect("a wgpu adapter (e.g. mesa-vulkan-drivers)")
     }
 
-    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    pub(super) fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         pollster::block_on(read_f32(t)).unwrap()
     }
 
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    /// `|a − b| ≤ tol · max(1, |a|)` everywhere (`a`: the kernel's).
+    pub(super) fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
             assert!(

@@ -412,35 +412,20 @@ pub fn candidates(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{close, gpu, read};
     use super::*;
-    use crate::device::{ComputeDevice, read_f32};
     use crate::rfm::posterior::interpolate;
     use crate::rfm::proposal::draw_candidates_with;
     use crate::rng::{self, seeded};
     use crate::trainer::pick_with;
     use burn::tensor::TensorData;
 
-    fn read(t: Tensor<1>) -> Vec<f32> {
-        pollster::block_on(read_f32(t)).unwrap()
-    }
-
-    fn close(got: &[f32], want: &[f32], tol: f32, what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        for (i, (x, y)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * y.abs().max(1.0),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
-
     /// The pick, `x_t`, the rows and `a'` against the host's `pick_with` and `interpolate` on
     /// the same numbers, with the edge cases of the scores: a NaN among them, all `−∞`, a
     /// `+∞`, ties.
     #[test]
     fn picks_and_interpolates_as_the_host() {
-        let dev = pollster::block_on(ComputeDevice::webgpu())
-            .expect("a wgpu adapter (e.g. mesa-vulkan-drivers)");
+        let dev = gpu();
         let device = dev.device();
         let (n, c, d, o, lambda) = (6, 5, 2, 3, 0.4f32);
         let mut r = seeded(3);
@@ -490,8 +475,7 @@ mod tests {
     /// normals (its `f64` arithmetic), for the prior and the latent mixture on both paths.
     #[test]
     fn draws_the_candidates_as_the_host() {
-        let dev = pollster::block_on(ComputeDevice::webgpu())
-            .expect("a wgpu adapter (e.g. mesa-vulkan-drivers)");
+        let dev = gpu();
         let device = dev.device();
         let (n, k, d) = (5, 8, 2);
         let mut r = seeded(4);
