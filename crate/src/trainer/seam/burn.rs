@@ -391,8 +391,8 @@ impl BurnNets {
     /// The staged critic step toward `y` (`[n, 1]` on the plain device) on WebGPU: the
     /// gradients from `fused::critic_grads` (three dispatches, no autodiff), the step's stats
     /// (loss, norm, clip factor) on the device, `FusedAdam` on the packed gradients. Reads
-    /// nothing back: the stats stay on the device for `staged_critic_loss` (or the next
-    /// staged `q_and_grad`).
+    /// nothing back: the stats stay on the device for `staged_critic_loss` (or the readback
+    /// at the end of `fused_rfm_update`).
     #[cfg(feature = "webgpu")]
     fn fused_critic_step(&mut self, s: &[f32], a: &[f32], y: Tensor<2>, lr: f64) {
         let cfg = self.critic.config.clone();
@@ -423,6 +423,21 @@ impl BurnNets {
         self.staged_fused = Some(fused::FusedCritic::from_packed(packed, &cfg));
         self.staged = Some((critic, opt));
         *self.critic_stats.get_mut() = Some(CriticStats::OnDevice(Box::new(stats)));
+    }
+
+    /// The staged critic step on the TD target `r + γ (1 − done) min(Q1', Q2')(s', a')` on
+    /// WebGPU: the target critic and the TD target in one dispatch (`fused::q_min`), then
+    /// [`fused_critic_step`](Self::fused_critic_step); `a_next` (`[n·act]`) on the device.
+    /// Nothing read back.
+    #[cfg(feature = "webgpu")]
+    fn fused_td_critic_step(&mut self, batch: &Batch, a_next: Tensor<1>, gamma: f32, lr: f64) {
+        let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
+        let not_done: Vec<f32> = batch.done.iter().map(|x| gamma * (1.0 - x)).collect();
+        let target = self.packed_target();
+        let td = Some((batch.rew.clone(), not_done));
+        let dev = self.device.device();
+        let y = fused::q_min(&target, batch.next_obs.clone(), a_next, td, o, d, dev);
+        self.fused_critic_step(&batch.obs, &batch.act, y, lr);
     }
 
     /// [`RfmNets::rfm_update`] on WebGPU, every step on the device from the host pipeline's
@@ -476,19 +491,7 @@ impl BurnNets {
             dev,
         );
         // (3): the TD target of the target critic and the critic step, staged.
-        let not_done: Vec<f32> = batch.done.iter().map(|x| spec.gamma * (1.0 - x)).collect();
-        let target = self.packed_target();
-        let td = Some((batch.rew.clone(), not_done));
-        let y = fused::q_min(
-            &target,
-            batch.next_obs.clone(),
-            picked.a_next,
-            td,
-            o,
-            d,
-            dev,
-        );
-        self.fused_critic_step(&batch.obs, &batch.act, y, spec.critic_lr);
+        self.fused_td_critic_step(batch, picked.a_next, spec.gamma, spec.critic_lr);
         let critic_stats = match self.critic_stats.borrow().as_ref() {
             Some(CriticStats::OnDevice(stats)) => (**stats).clone(),
             _ => unreachable!("a fused critic step leaves its stats on the device"),
@@ -667,19 +670,7 @@ impl RfmNets for BurnNets {
             let dev = self.device.device();
             let a = fused::upload(a.to_vec(), dev);
             let out = fused::q_and_grad(&packed, s.to_vec(), a, o, d, dev);
-            // The staged critic step's loss and norm cross with the first staged Q.
-            let pending = match self.critic_stats.borrow().as_ref() {
-                Some(CriticStats::OnDevice(stats)) if staged => Some((**stats).clone()),
-                _ => None,
-            };
-            let both = match pending {
-                Some(stats) => {
-                    let (both, stats) = read_f32_pair(out, stats).await?;
-                    *self.critic_stats.borrow_mut() = Some(CriticStats::Known(step_loss(&stats)?));
-                    both
-                }
-                None => read_f32(out).await?,
-            };
+            let both = read_f32(out).await?;
             let (mut q, mut g) = (Vec::with_capacity(both.len() / (d + 1)), Vec::new());
             for row in both.chunks_exact(d + 1) {
                 q.push(row[0]);
@@ -717,24 +708,15 @@ impl RfmNets for BurnNets {
         lr: f64,
     ) -> Result<(), DeviceError> {
         // The target stays on the device: no readback of Q' (and no upload of y).
+        #[cfg(feature = "webgpu")]
+        if self.device.runs_custom_kernels() {
+            let a2 = fused::upload(next_act.to_vec(), self.device.device());
+            self.fused_td_critic_step(batch, a2, gamma, lr);
+            return Ok(());
+        }
         let n = batch.rew.len();
         let dev = self.device.device();
         let not_done: Vec<f32> = batch.done.iter().map(|d| gamma * (1.0 - d)).collect();
-        #[cfg(feature = "webgpu")]
-        if self.device.runs_custom_kernels() {
-            // The target critic and the TD target in one dispatch (nets::fused).
-            let (o, d) = (self.target.config.obs_dim, self.target.config.act_dim);
-            let packed = self.packed_target();
-            let td = Some((batch.rew.clone(), not_done));
-            let (s2, a2) = (
-                batch.next_obs.clone(),
-                fused::upload(next_act.to_vec(), dev),
-            );
-            let y = fused::q_min(&packed, s2, a2, td, o, d, dev);
-            // Nothing read back: the loss and norm wait for the staged `q_and_grad`.
-            self.fused_critic_step(&batch.obs, &batch.act, y, lr);
-            return Ok(());
-        }
         let (s2, a2) = self.rows(&batch.next_obs, next_act);
         let q_next = self.target.q_min(s2, a2);
         let y = tensor2(batch.rew.clone(), n, 1, dev) + tensor2(not_done, n, 1, dev) * q_next;

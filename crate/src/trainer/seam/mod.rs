@@ -191,10 +191,9 @@ pub trait RfmNets: PolicyNets {
     /// The staged critic step on the TD target `r + γ (1 − done) min(Q1', Q2')(s', a')` of the
     /// target critic: [`target_q`](Self::target_q), `trainer::td_target`, then
     /// [`critic_step`](Self::critic_step); its loss and norm come from
-    /// [`staged_critic_loss`](Self::staged_critic_loss). The burn implementation on WebGPU
-    /// keeps the target on the device and reads nothing back here: the step's loss and norm
-    /// cross with the first staged [`q_and_grad`](Self::q_and_grad) after it (two readbacks
-    /// fewer per update). `next_act` are the actions `a'` at `batch.next_obs`.
+    /// [`staged_critic_loss`](Self::staged_critic_loss). The burn implementation keeps the
+    /// target on the device and reads nothing back here (on WebGPU its loss and norm stay on
+    /// the device until asked for). `next_act` are the actions `a'` at `batch.next_obs`.
     async fn td_critic_step(
         &mut self,
         batch: &Batch,
@@ -209,7 +208,7 @@ pub trait RfmNets: PolicyNets {
     }
 
     /// The loss and norm of the critic step staged by [`td_critic_step`](Self::td_critic_step)
-    /// (read back now if no staged [`q_and_grad`](Self::q_and_grad) brought them yet).
+    /// (read back now on WebGPU, once).
     async fn staged_critic_loss(&self) -> Result<StepLoss, DeviceError>;
 
     /// Steps (1)–(5) of the RFM update (`trainer::rfm`) on `batch`, staged: the on-policy

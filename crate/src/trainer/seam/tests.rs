@@ -188,8 +188,8 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
                 // given target at 0.
                 let y: Vec<f32> = rng::normals(r, n);
                 // The TD step's loss and norm are asked for after the staged Q (on WebGPU they
-                // cross with it); the plain step's come back at once, and again from
-                // staged_critic_loss.
+                // stay on the device until then); the plain step's come back at once, and again
+                // from staged_critic_loss.
                 let direct = if it == 2 {
                     block(host.td_critic_step(&batch, &a, 0.9, 1e-2)).unwrap();
                     block(burn.td_critic_step(&batch, &a, 0.9, 1e-2)).unwrap();
