@@ -66,7 +66,7 @@ mod posterior;
 mod sums;
 pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
-pub use pick::{FusedCandidates, Mix, Picked, candidates, pick};
+pub use pick::{FusedCandidates, Picked, candidates, pick};
 pub use posterior::{PosteriorOut, PosteriorSettings, posterior, posterior_out};
 pub use sums::{STATS, stats_loss_and_norm, step_stats};
 
@@ -1470,7 +1470,7 @@ pub struct FusedPolicy {
 
 impl FusedPolicy {
     /// From a `valid()` policy on a WebGPU device and its parameters packed in visit order
-    /// (`packed`: [`FusedAdam::params_of`], free after a step, or [`packed_params`]): one
+    /// (`packed`: [`FusedAdam::params_of`], free after a step): one
     /// matmul (the conditioning's contribution) and the coefficients' upload.
     pub fn new(
         p: &Policy,
@@ -1495,12 +1495,6 @@ impl FusedPolicy {
             heun: ode.solver == Solver::Heun,
         }
     }
-}
-
-/// Every float parameter of `module` flattened and packed in visit order ([`concat`]: one
-/// dispatch per six parameters), the layout of [`FusedAdam`] and the fused kernels.
-pub fn packed_params<M: burn::module::Module>(module: &M) -> Tensor<1> {
-    concat(Params::of(module).values)
 }
 
 /// Both critic heads packed for the kernel, `q1` then `q2`, each layer's weight then bias.

@@ -30,6 +30,9 @@ pub use config::{Agent, ConfigError, TrainConfig};
 /// The reference gradients of the fused training steps' tests (`nets::fused`).
 #[cfg(all(test, feature = "webgpu"))]
 pub(crate) use update::loss_norm_and_flat_grads;
+/// The pick's uniforms, which the fused WebGPU update draws ahead.
+#[cfg(feature = "webgpu")]
+pub(crate) use update::pick_uniforms;
 /// The host's pick, for the fused pick's tests (`nets::fused`).
 #[cfg(all(test, feature = "webgpu"))]
 pub(crate) use update::pick_with;

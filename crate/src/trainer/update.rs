@@ -34,19 +34,23 @@ pub(crate) fn pick_candidates(
     explore: bool,
     rng: &mut Rng,
 ) -> Vec<usize> {
-    let u: Vec<f32> = if explore {
-        (0..q.len() / c.max(1))
-            .map(|_| rng::uniform(rng, 0.0, 1.0))
-            .collect()
+    let u = if explore {
+        pick_uniforms(rng, q.len() / c.max(1))
     } else {
         Vec::new()
     };
     pick_with(q, c, lambda, explore.then_some(u.as_slice()))
 }
 
+/// The uniforms of [`pick_candidates`]'s softmax pick, one per group (`groups`), in `[0, 1)`.
+pub(crate) fn pick_uniforms(rng: &mut Rng, groups: usize) -> Vec<f32> {
+    (0..groups).map(|_| rng::uniform(rng, 0.0, 1.0)).collect()
+}
+
 /// The pick of [`pick_candidates`] with its uniforms given (`u [groups]`, `None`: argmax).
 /// A group whose best `Q` is not finite, or whose weights are not (a NaN), takes its argmax
-/// (the first maximal finite value, else the first candidate), as `nets::fused::pick` does.
+/// (the first maximal value above `−∞`, else the first candidate), as `nets::fused::pick`
+/// does.
 pub(crate) fn pick_with(q: &[f32], c: usize, lambda: f32, u: Option<&[f32]>) -> Vec<usize> {
     q.chunks(c)
         .enumerate()

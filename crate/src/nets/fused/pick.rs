@@ -377,6 +377,8 @@ pub struct FusedCandidates {
     pub a: Tensor<1>,
     /// `[n·k]` log importance weights (one float for the prior).
     pub log_iw: Tensor<1>,
+    /// Whether `log_iw` holds weights (some candidates come from the data-space Gaussian).
+    pub with_iw: bool,
 }
 
 /// The `k` candidates of each point `xt` (`[n·d]` on the device) at times `t` on `path` from
@@ -394,19 +396,21 @@ pub fn candidates(
     let d = xt.dims()[0] / n.max(1);
     let mut draws = alpha_beta(path, t);
     draws.extend(z);
+    let mix = Mix::new(proposal, k);
     let (x0, x1, a, log_iw) = Dispatch::fused_candidates(
         xt.into_dispatch(),
         upload(draws, device).into_dispatch(),
         n,
         k,
         d,
-        Mix::new(proposal, k),
+        mix,
     );
     FusedCandidates {
         x0: Tensor::from_dispatch(x0),
         x1: Tensor::from_dispatch(x1),
         a: Tensor::from_dispatch(a),
         log_iw: Tensor::from_dispatch(log_iw),
+        with_iw: mix.with_iw(k),
     }
 }
 
@@ -498,6 +502,7 @@ mod tests {
                 close(&read(got.x1), &want.x1, 1e-4, &format!("{what} x1"));
                 let a: Vec<f32> = want.x1.iter().map(|v| v.tanh()).collect();
                 close(&read(got.a), &a, 1e-5, &format!("{what} tanh(x1)"));
+                assert_eq!(got.with_iw, !want.log_iw.is_empty(), "{what}: with_iw");
                 let iw = read(got.log_iw);
                 if want.log_iw.is_empty() {
                     assert_eq!(iw.len(), 1, "{what}: no weights for the prior");

@@ -141,7 +141,7 @@ impl BurnActor {
         let policy = cache.get_or_insert_with(|| {
             let packed = match &self.opt {
                 Adam::Fused(adam) => adam.params_of(&self.policy),
-                Adam::Burn(_) => fused::packed_params(&self.policy),
+                Adam::Burn(_) => unreachable!("a WebGPU device steps with the fused Adam"),
             };
             fused::FusedPolicy::new(
                 &self.policy.valid(),
@@ -460,8 +460,8 @@ impl BurnNets {
         let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
         // The draws, in the host pipeline's order (`host_rfm_update`).
         let y0 = rng::normals(rng, 2 * n * c * d);
-        let u: Vec<f32> = (0..2 * n).map(|_| rng::uniform(rng, 0.0, 1.0)).collect();
-        let t: Vec<f32> = (0..n).map(|_| rng::uniform(rng, 0.01, 0.99)).collect();
+        let u = crate::trainer::pick_uniforms(rng, 2 * n);
+        let t = super::posterior_times(rng, n);
         let e = rng::normals(rng, n * d);
         // The posterior's checks come before its draws, as in `checked_candidates`.
         let checked = check_candidates(post.proposal, n * d, n, k, d)
@@ -510,9 +510,12 @@ impl BurnNets {
             .expect("a fused critic step was staged");
         let s_k = crate::trainer::repeat_rows(&batch.obs, o, k);
         let qg = fused::q_and_grad(staged, s_k, cand.a, o, d, dev);
-        let with_iw = fused::Mix::new(post.proposal, k).with_iw(k);
-        let settings =
-            fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, with_iw);
+        let settings = fused::PosteriorSettings::new(
+            post.estimator,
+            post.lambda,
+            post.regression,
+            cand.with_iw,
+        );
         let target = fused::posterior(
             qg,
             (cand.x0, cand.x1, cand.log_iw),
@@ -772,10 +775,7 @@ impl RfmNets for BurnNets {
                     .packed()
                     .clone(),
             };
-            let target = match self.target_packed.take() {
-                Some(t) => t,
-                None => fused::FusedCritic::new(&self.target).packed().clone(),
-            };
+            let target = self.packed_target().packed().clone();
             let mixed = fused::polyak(target, online, tau);
             // The module is unpacked only when exported (`target_module`): the kernels read
             // the packed copy.

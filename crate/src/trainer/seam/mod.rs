@@ -477,15 +477,20 @@ pub async fn host_rfm_update<N: RfmNets + ?Sized>(
     let a_next: Vec<f32> = y1.split_off(n * d).into_iter().map(f32::tanh).collect();
     nets.td_critic_step(batch, &a_next, spec.gamma, spec.critic_lr)
         .await?;
-    let t: Vec<f32> = (0..n)
-        .map(|_| crate::rng::uniform(rng, 0.01, 0.99))
-        .collect();
+    let t = posterior_times(rng, n);
     let y0 = crate::rng::normals(rng, n * d);
     let xt = crate::rfm::posterior::interpolate(post.path, &y1, &y0, &t, d);
     let posterior =
         host_posterior_actor_step(nets, &batch.obs, &xt, &t, post, spec.actor_lr, rng).await;
     let critic = nets.staged_critic_loss().await?;
     Ok(UpdateOut { critic, posterior })
+}
+
+/// The update's times of the points `x_t`, `t ~ U[0.01, 0.99]` (`[n]`).
+pub(crate) fn posterior_times(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| crate::rng::uniform(rng, 0.01, 0.99))
+        .collect()
 }
 
 /// Steps (4) and (5) on the host pipeline: the posterior targets of the points `xt`
