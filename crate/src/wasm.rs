@@ -99,7 +99,8 @@ pub async fn calibrate(config: JsValue, backend: String, seconds: f64) -> Result
 
 /// The in-page benchmark: the [`crate::throughput::Throughput`] of the `playground` or
 /// `released` preset on `cpu` / `webgpu`, on the pendulum's shapes; `measure` is a
-/// comma-separated subset of `updates,actions,estimator`.
+/// comma-separated subset of `updates,actions,estimator`; `overrides`, a JSON object of spec
+/// fields patched onto the preset (as `rfm bench --overrides`).
 #[wasm_bindgen(js_name = runBench)]
 pub async fn run_bench(
     backend: String,
@@ -107,11 +108,12 @@ pub async fn run_bench(
     seconds: f64,
     measure: String,
     seeds: Option<usize>,
+    overrides: Option<String>,
 ) -> Result<JsValue, JsError> {
     let choice: BackendChoice = backend.parse().map_err(js_err)?;
     let device = ComputeDevice::select(choice).await.map_err(js_err)?;
     let err = |e: String| JsError::new(&e);
-    let cfg = crate::spec::resolve::named_train_config(&config, None).map_err(err)?;
+    let cfg = crate::spec::resolve::named_train_config(&config, overrides.as_deref()).map_err(err)?;
     let which: Vec<&str> = measure.split(',').map(str::trim).collect();
     let env = crate::envs::EnvName::Pendulum;
     let r = crate::throughput::run(

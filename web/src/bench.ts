@@ -11,6 +11,8 @@
  * `auto`: the one the page would load). WebGPU always runs in the WebGPU module. `seeds` =
  * comma-separated numbers of agents stepped together for the updates figure, as the page steps
  * an experiment's seeds (default `1`; updates/s is then per agent, one row per number).
+ * `overrides` = a JSON object of experiment-spec fields patched onto every config (as `rfm bench
+ * --overrides`), e.g. `{"batch":1024}`; a malformed one is the run's error, named.
  * When done, `body[data-bench]` is `done` (or `error`), for tests.
  */
 import type { BenchJob, BenchReply, GpuCounts } from "./benchProtocol";
@@ -24,6 +26,8 @@ export interface BenchPlan {
   measure: string;
   /** Agents stepped together for `updates` (one row per number). */
   seeds: number[];
+  /** Spec fields patched onto every config (a JSON object), or none. */
+  overrides: string | null;
 }
 
 /** The plan for a query string; `hasWebGpu` decides what an empty `bench` means. */
@@ -42,6 +46,7 @@ export function benchPlan(search: string, hasWebGpu: boolean): BenchPlan {
     seconds: Number.isFinite(s) && s >= 0 ? s : 3,
     measure: q.get("measure") ?? "updates,actions,estimator",
     seeds: seeds.length ? seeds : [1],
+    overrides: q.get("overrides")?.trim() || null,
   };
 }
 
@@ -101,7 +106,7 @@ export async function runBenchPage(): Promise<void> {
       let row: Record<string, unknown> | null = null;
       const perItem: Record<string, unknown> = {};
       for (const measure of parts) {
-        const job: BenchJob = { id: ++id, backend, module, config, seconds: plan.seconds, measure, seeds };
+        const job: BenchJob = { id: ++id, backend, module, config, seconds: plan.seconds, measure, seeds, overrides: plan.overrides };
         const reply = await new Promise<BenchReply>((resolve) => {
           pending.set(job.id, resolve);
           worker.postMessage(job);

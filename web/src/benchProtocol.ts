@@ -13,6 +13,8 @@ export interface BenchJob {
   measure: string;
   /** Agents stepped together for `updates` (per-agent figure). */
   seeds: number;
+  /** Spec fields patched onto the config (a JSON object, as `rfm bench --overrides`), or none. */
+  overrides: string | null;
 }
 
 export type BenchReply =

@@ -9,7 +9,7 @@ import { webgpuModule } from "./modules";
 interface BenchWasm {
   default: (input?: unknown) => Promise<unknown>;
   moduleInfo(): { threads: number };
-  runBench(backend: string, config: string, seconds: number, measure: string, seeds?: number): Promise<Record<string, unknown>>;
+  runBench(backend: string, config: string, seconds: number, measure: string, seeds?: number, overrides?: string | null): Promise<Record<string, unknown>>;
 }
 
 const scope = self as unknown as {
@@ -89,7 +89,7 @@ scope.onmessage = async (ev) => {
     const started = performance.now();
     const before = { ...gpuCounts };
     inFlight.max = inFlight.now;
-    const result = await api.runBench(job.backend, job.config, job.seconds, job.measure, job.seeds);
+    const result = await api.runBench(job.backend, job.config, job.seconds, job.measure, job.seeds, job.overrides);
     const gpu = counting
       ? {
           submits: gpuCounts.submits - before.submits,
