@@ -137,9 +137,40 @@ function buildVariant(variant, dir) {
   const name = `rfm-playground-${variant}`;
   const b = spawnSync("wasm-bindgen", ["--target", "web", "--no-typescript", "--out-dir", dir, "--out-name", name, artifact], { stdio: "inherit" });
   if (b.status !== 0) throw new Error(`web: wasm-bindgen failed on the ${variant} module (exit ${b.status ?? b.signal})`);
+  if (variant === "threads") patchPoolWorker(dir);
   wasmOpt(path.join(dir, `${name}_bg.wasm`));
   log(`${variant} module built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return describe(dir, name);
+}
+
+/**
+ * wasm-bindgen-rayon 1.3.0's no-bundler pool worker (a snippet wasm-bindgen copies next to the
+ * module) starts each thread with `init(module, memory)`, a form wasm-bindgen deprecated in 0.2.93:
+ * every pool thread then logs "using deprecated parameters for the initialization function". The
+ * same call in the one-object form wasm-bindgen documents (and the crate's bundler variant
+ * uses) is silent. A snippet in neither form fails the build, so a new version gets looked at.
+ */
+const POOL_INIT_OLD = "await pkg.default(data.module, data.memory);";
+const POOL_INIT_NEW = "await pkg.default({ module_or_path: data.module, memory: data.memory });";
+
+function patchPoolWorker(dir) {
+  const snippets = path.join(dir, "snippets");
+  const files = existsSync(snippets)
+    ? readdirSync(snippets)
+        .filter((d) => d.startsWith("wasm-bindgen-rayon-"))
+        .map((d) => path.join(snippets, d, "src", "workerHelpers.no-bundler.js"))
+        .filter((f) => existsSync(f))
+    : [];
+  if (files.length === 0) throw new Error(`web: the threaded module has no wasm-bindgen-rayon pool worker under ${snippets}`);
+  for (const file of files) {
+    const text = readFileSync(file, "utf8");
+    if (text.includes(POOL_INIT_NEW)) continue;
+    if (!text.includes(POOL_INIT_OLD)) {
+      throw new Error(`web: ${file} does not start its threads with \`${POOL_INIT_OLD}\` (a new wasm-bindgen-rayon?): check its init call and update patchPoolWorker`);
+    }
+    writeFileSync(file, text.replace(POOL_INIT_OLD, POOL_INIT_NEW));
+    log(`pool worker: ${path.relative(dir, file)} starts its threads with the one-object init`);
+  }
 }
 
 function copyModule(info, from, to) {

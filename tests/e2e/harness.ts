@@ -82,6 +82,15 @@ export function watchErrors(page: Page): string[] {
   return errors;
 }
 
+/** Collect console warnings (a page that loads cleanly logs none). */
+export function watchWarnings(page: Page): string[] {
+  const warnings: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "warning") warnings.push(m.text());
+  });
+  return warnings;
+}
+
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(artifactsDir, { recursive: true });
   const file = path.join(artifactsDir, `${name}.png`);

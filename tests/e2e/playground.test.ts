@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { artifactsDir, distDir, launch, screenshot, serveDist, watchErrors } from "./harness.ts";
+import { artifactsDir, distDir, launch, screenshot, serveDist, watchErrors, watchWarnings } from "./harness.ts";
 
 let server: Awaited<ReturnType<typeof serveDist>>;
 const bench: Record<string, unknown>[] = [];
@@ -212,6 +212,9 @@ describe("playground (CPU fallback)", () => {
     try {
       const page = await ctx.newPage();
       const errors = watchErrors(page);
+      // Console messages of the module's pool threads reach the page too: each thread once
+      // warned of wasm-bindgen's deprecated init call (web/build.mjs, patchPoolWorker).
+      const warnings = watchWarnings(page);
       await page.goto(`${plain.url}#`);
       await waitRunning(page);
       assert.equal(await page.evaluate(() => crossOriginIsolated), true);
@@ -221,6 +224,7 @@ describe("playground (CPU fallback)", () => {
       assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null), true, "no service worker controls the page");
       assert.equal(await page.evaluate(() => (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).type), "reload");
       assert.deepEqual(errors, []);
+      assert.deepEqual(warnings, []);
     } finally {
       await ctx.close();
       await plain.close();
