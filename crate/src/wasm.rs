@@ -113,7 +113,8 @@ pub async fn run_bench(
     let choice: BackendChoice = backend.parse().map_err(js_err)?;
     let device = ComputeDevice::select(choice).await.map_err(js_err)?;
     let err = |e: String| JsError::new(&e);
-    let cfg = crate::spec::resolve::named_train_config(&config, overrides.as_deref()).map_err(err)?;
+    let cfg =
+        crate::spec::resolve::named_train_config(&config, overrides.as_deref()).map_err(err)?;
     let which: Vec<&str> = measure.split(',').map(str::trim).collect();
     let env = crate::envs::EnvName::Pendulum;
     let r = crate::throughput::run(
