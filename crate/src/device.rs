@@ -67,7 +67,7 @@ pub struct DeviceInfo {
     pub fallback_reason: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error("unknown backend '{0}' (expected auto, cpu or webgpu)")]
     UnknownBackend(String),

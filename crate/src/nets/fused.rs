@@ -68,7 +68,30 @@ pub use actor_step::actor_grads;
 pub use critic_step::critic_grads;
 pub use pick::{FusedCandidates, Picked, candidates, pick};
 pub use posterior::{PosteriorOut, PosteriorSettings, posterior, posterior_out};
-pub use sums::{STATS, stats_loss_and_norm, step_stats};
+pub use sums::{STATS, seeds_step_stats, stats_loss_and_norm, step_stats};
+
+/// How the rows of one launch map to the seeds whose networks it runs (several seeds of an
+/// experiment in the same kernels, `trainer::seam::batch`): every network buffer holds `n`
+/// networks of one layout stacked, and row `r` is seed `(r / rows) % n`'s. So `rows` rows of
+/// seed 0, then of seed 1, …, and the pattern may repeat (the sampler's states, then its next
+/// states). [`SeedRows::ONE`]: one seed, every row its.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRows {
+    /// Seeds (≥ 1).
+    pub n: usize,
+    /// Consecutive rows of one seed (≥ 1).
+    pub rows: usize,
+}
+
+impl SeedRows {
+    pub const ONE: Self = Self { n: 1, rows: 1 };
+
+    /// `n` seeds of `rows` consecutive rows each (`n = 1`: [`SeedRows::ONE`]).
+    pub fn new(n: usize, rows: usize) -> Self {
+        assert!(n >= 1 && rows >= 1, "seeds {n}, rows {rows}");
+        if n == 1 { Self::ONE } else { Self { n, rows } }
+    }
+}
 
 #[backend_extension(Cube)]
 pub trait FusedKernels: Backend {
@@ -95,6 +118,7 @@ pub trait FusedKernels: Backend {
         heun: bool,
         critic_hidden: usize,
         critic_layers: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 
     /// Per row, `min(Q1, Q2)(s, a)` of the packed twin critic ([`FusedCritic`]) from
@@ -116,6 +140,7 @@ pub trait FusedKernels: Backend {
         layers: usize,
         grad: bool,
         td: bool,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 
     /// One Adam step of flattened parameters `p` (`[n]`) with gradients `g` (`[n]`) and the
@@ -134,6 +159,7 @@ pub trait FusedKernels: Backend {
         lr: f32,
         factor: f32,
         eps: f32,
+        seeds: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// The Polyak average `t·(1 − τ) + o·τ` of a target parameter `t` towards `o` (both `[n]`);
@@ -195,6 +221,7 @@ impl FusedKernels for CubeBackend {
         heun: bool,
         critic_hidden: usize,
         critic_layers: usize,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let width = act + usize::from(critic_layers > 0);
         let out = empty_device_dtype(
@@ -224,6 +251,8 @@ impl FusedKernels for CubeBackend {
             heun,
             critic_hidden,
             critic_layers,
+            seeds.n,
+            seeds.rows,
         );
         out
     }
@@ -241,6 +270,7 @@ impl FusedKernels for CubeBackend {
         layers: usize,
         grad: bool,
         td: bool,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let width = if grad { 1 + act } else { 1 };
         let out = empty_device_dtype(
@@ -266,6 +296,8 @@ impl FusedKernels for CubeBackend {
             layers,
             grad,
             td,
+            seeds.n,
+            seeds.rows,
         );
         out
     }
@@ -278,6 +310,7 @@ impl FusedKernels for CubeBackend {
         lr: f32,
         factor: f32,
         eps: f32,
+        seeds: usize,
     ) -> (CubeTensor, CubeTensor) {
         let n = p.meta.num_elements();
         let empty = |len: usize| {
@@ -304,6 +337,7 @@ impl FusedKernels for CubeBackend {
             factor,
             eps,
             sums::STATS_CLIP,
+            seeds,
         );
         (p2, mv2)
     }
@@ -1037,12 +1071,18 @@ fn adam_kernel(
     factor: f32,
     eps: f32,
     #[comptime] clip: usize,
+    #[comptime] seeds: usize,
 ) {
     let i = ABSOLUTE_POS;
     if i >= p_out.len() {
         terminate!();
     }
-    let gi = g[i] * stats[clip];
+    // Each seed's parameters are one block of `p`, its stats one block of `stats`.
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = i / (p_out.len() / seeds);
+    }
+    let gi = g[i] * stats[seed * comptime![STATS] + clip];
     let mm = mv[2 * i] * 0.9f32 + gi * (1.0f32 - 0.9f32);
     let vv = mv[2 * i + 1] * 0.999f32 + gi * gi * (1.0f32 - 0.999f32);
     p_out[i] = p[i] - (mm * factor / (vv.sqrt() + eps)) * lr;
@@ -1111,12 +1151,22 @@ fn ode_kernel(
     #[comptime] heun: bool,
     #[comptime] ch: usize,
     #[comptime] layers: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
     let row = ABSOLUTE_POS;
     let width = comptime![act + if layers > 0 { 1 } else { 0 }];
     if row * width >= out.len() {
         terminate!();
     }
+    // This row's seed's networks (`SeedRows`): each buffer holds `seeds` of them, stacked.
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = (row / rps) % seeds;
+    }
+    let wa = seed * (actor.len() / seeds);
+    let wc = seed * (cond.len() / seeds);
+    let wq = seed * (critic.len() / seeds);
     let stages = comptime![if heun { 2usize } else { 1usize }];
     let mut hs = Array::<f32>::new(hidden);
     let mut h1 = Array::<f32>::new(hidden);
@@ -1127,9 +1177,9 @@ fn ode_kernel(
     let mut f1 = Array::<f32>::new(act);
     // The state's first-layer contribution and the bias, the same at every step.
     for k in 0..hidden {
-        let mut acc = actor[(obs + act) * hidden + k];
+        let mut acc = actor[wa + (obs + act) * hidden + k];
         for m in 0..obs {
-            acc += s[row * obs + m] * actor[m * hidden + k];
+            acc += s[row * obs + m] * actor[wa + m * hidden + k];
         }
         hs[k] = acc;
     }
@@ -1152,18 +1202,18 @@ fn ode_kernel(
             }
             let g = i + stage;
             for k in 0..hidden {
-                let mut acc = hs[k] + cond[g * hidden + k];
+                let mut acc = hs[k] + cond[wc + g * hidden + k];
                 for j in 0..act {
-                    acc += x[j] * actor[(obs + j) * hidden + k];
+                    acc += x[j] * actor[wa + (obs + j) * hidden + k];
                 }
                 h1[k] = gelu_tanh(acc);
             }
             for b in 0..blocks {
                 let off = blocks_off + b * (hidden * hidden + hidden);
                 for k in 0..hidden {
-                    let mut acc = actor[off + hidden * hidden + k];
+                    let mut acc = actor[wa + off + hidden * hidden + k];
                     for m in 0..hidden {
-                        acc += h1[m] * actor[off + m * hidden + k];
+                        acc += h1[m] * actor[wa + off + m * hidden + k];
                     }
                     h2[k] = h1[k] + gelu_tanh(acc);
                 }
@@ -1174,9 +1224,9 @@ fn ode_kernel(
             let a = coef[2 * g];
             let bb = coef[2 * g + 1];
             for j in 0..act {
-                let mut acc = actor[out_off + hidden * act + j];
+                let mut acc = actor[wa + out_off + hidden * act + j];
                 for m in 0..hidden {
-                    acc += h1[m] * actor[out_off + m * act + j];
+                    acc += h1[m] * actor[wa + out_off + m * act + j];
                 }
                 let f = a * x[j] + bb * acc;
                 if stage == 0 {
@@ -1209,12 +1259,12 @@ fn ode_kernel(
         for hd in 0..2usize {
             let base = hd * head;
             for k in 0..ch {
-                let mut acc = critic[base + input * ch + k];
+                let mut acc = critic[wq + base + input * ch + k];
                 for m in 0..obs {
-                    acc += s[row * obs + m] * critic[base + m * ch + k];
+                    acc += s[row * obs + m] * critic[wq + base + m * ch + k];
                 }
                 for j in 0..act {
-                    acc += tanh_c(y[j]) * critic[base + (obs + j) * ch + k];
+                    acc += tanh_c(y[j]) * critic[wq + base + (obs + j) * ch + k];
                 }
                 if acc < 0.0f32 {
                     acc = 0.0f32;
@@ -1224,9 +1274,9 @@ fn ode_kernel(
             for l in 1..layers {
                 let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
                 for k in 0..ch {
-                    let mut acc = critic[off + ch * ch + k];
+                    let mut acc = critic[wq + off + ch * ch + k];
                     for m in 0..ch {
-                        acc += c1[m] * critic[off + m * ch + k];
+                        acc += c1[m] * critic[wq + off + m * ch + k];
                     }
                     if acc < 0.0f32 {
                         acc = 0.0f32;
@@ -1238,9 +1288,9 @@ fn ode_kernel(
                 }
             }
             let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-            let mut qh = critic[off + ch];
+            let mut qh = critic[wq + off + ch];
             for m in 0..ch {
-                qh += c1[m] * critic[off + m];
+                qh += c1[m] * critic[wq + off + m];
             }
             if hd == 0 || qh < q {
                 q = qh;
@@ -1269,12 +1319,19 @@ fn q_grad_kernel(
     #[comptime] layers: usize,
     #[comptime] grad: bool,
     #[comptime] td: bool,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
     let row = ABSOLUTE_POS;
     let width = comptime![if grad { 1 + act } else { 1 }];
     if row * width >= out.len() {
         terminate!();
     }
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = (row / rps) % seeds;
+    }
+    let wq = seed * (critic.len() / seeds);
     let input = comptime![obs + act];
     let head = comptime![(obs + act + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1];
     let per_head = comptime![layers * ch];
@@ -1286,37 +1343,37 @@ fn q_grad_kernel(
         let base = hd * head;
         let zb = hd * per_head;
         for k in 0..ch {
-            let mut acc = critic[base + input * ch + k];
+            let mut acc = critic[wq + base + input * ch + k];
             for m in 0..obs {
-                acc += s[row * obs + m] * critic[base + m * ch + k];
+                acc += s[row * obs + m] * critic[wq + base + m * ch + k];
             }
             for j in 0..act {
-                acc += a[row * act + j] * critic[base + (obs + j) * ch + k];
+                acc += a[row * act + j] * critic[wq + base + (obs + j) * ch + k];
             }
             z[zb + k] = acc;
         }
         for l in 1..layers {
             let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
             for k in 0..ch {
-                let mut acc = critic[off + ch * ch + k];
+                let mut acc = critic[wq + off + ch * ch + k];
                 for m in 0..ch {
                     let mut h = z[zb + (l - 1) * ch + m];
                     if h < 0.0f32 {
                         h = 0.0f32;
                     }
-                    acc += h * critic[off + m * ch + k];
+                    acc += h * critic[wq + off + m * ch + k];
                 }
                 z[zb + l * ch + k] = acc;
             }
         }
         let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-        let mut qh = critic[off + ch];
+        let mut qh = critic[wq + off + ch];
         for m in 0..ch {
             let mut h = z[zb + (layers - 1) * ch + m];
             if h < 0.0f32 {
                 h = 0.0f32;
             }
-            qh += h * critic[off + m];
+            qh += h * critic[wq + off + m];
         }
         if hd == 0 || qh < q {
             q = qh;
@@ -1340,7 +1397,7 @@ fn q_grad_kernel(
         for m in 0..ch {
             let mut v = 0.0f32;
             if z[zb + (layers - 1) * ch + m] > 0.0f32 {
-                v = critic[off + m];
+                v = critic[wq + off + m];
             }
             g[m] = v;
         }
@@ -1351,7 +1408,7 @@ fn q_grad_kernel(
                 let mut v = 0.0f32;
                 if z[zb + (l - 1) * ch + m] > 0.0f32 {
                     for k in 0..ch {
-                        v += critic[off + m * ch + k] * g[k];
+                        v += critic[wq + off + m * ch + k] * g[k];
                     }
                 }
                 g2[m] = v;
@@ -1363,7 +1420,7 @@ fn q_grad_kernel(
         for j in 0..act {
             let mut v = 0.0f32;
             for k in 0..ch {
-                v += critic[base + (obs + j) * ch + k] * g[k];
+                v += critic[wq + base + (obs + j) * ch + k] * g[k];
             }
             out[row * width + 1 + j] = v;
         }
@@ -1376,11 +1433,11 @@ pub fn q_and_grad(
     critic: &FusedCritic,
     s: Vec<f32>,
     a: Tensor<1>,
-    obs: usize,
-    act: usize,
+    (obs, act): (usize, usize),
+    seeds: SeedRows,
     device: &Device,
 ) -> Tensor<2> {
-    q_kernel(critic, s, a, true, None, obs, act, device)
+    q_kernel(critic, s, a, true, None, (obs, act), seeds, device)
 }
 
 /// `min(Q1, Q2)` of a packed critic at `(s, a)`, `[rows, 1]`, or with `td = (rew, not_done)`
@@ -1391,11 +1448,11 @@ pub fn q_min(
     s: Vec<f32>,
     a: Tensor<1>,
     td: Option<(Vec<f32>, Vec<f32>)>,
-    obs: usize,
-    act: usize,
+    (obs, act): (usize, usize),
+    seeds: SeedRows,
     device: &Device,
 ) -> Tensor<2> {
-    q_kernel(critic, s, a, false, td, obs, act, device)
+    q_kernel(critic, s, a, false, td, (obs, act), seeds, device)
 }
 
 /// The launch behind [`q_and_grad`] (`grad`) and [`q_min`] (`td`: the TD target's rewards and
@@ -1407,8 +1464,8 @@ fn q_kernel(
     a: Tensor<1>,
     grad: bool,
     td: Option<(Vec<f32>, Vec<f32>)>,
-    obs: usize,
-    act: usize,
+    (obs, act): (usize, usize),
+    seeds: SeedRows,
     device: &Device,
 ) -> Tensor<2> {
     let rows = a.dims()[0] / act;
@@ -1434,6 +1491,7 @@ fn q_kernel(
         critic.layers,
         grad,
         with_td,
+        seeds,
     ))
 }
 
@@ -1454,6 +1512,7 @@ pub(crate) fn upload(v: Vec<f32>, device: &Device) -> Tensor<1> {
 /// each block's weight and bias, the output layer's weight and bias: the layout [`FusedAdam`]
 /// keeps them in), the conditioning's first-layer contribution at every grid point
 /// `[(steps+1)·hidden]` and the drift coefficients `[a_0, b_0, …, a_S, b_S, h]`.
+#[derive(Clone)]
 pub struct FusedPolicy {
     packed: Tensor<1>,
     cond: Tensor<1>,
@@ -1497,7 +1556,29 @@ impl FusedPolicy {
     }
 }
 
+impl FusedPolicy {
+    /// Several seeds' policies of one shape in one: their packed weights and conditioning
+    /// stacked in order (one dispatch per six seeds each), the coefficients shared (the same
+    /// ODE). For a launch with [`SeedRows`] of `policies.len()` seeds.
+    pub fn stack(policies: &[&FusedPolicy]) -> Self {
+        let first = policies[0];
+        Self {
+            packed: concat(policies.iter().map(|p| p.packed.clone()).collect()),
+            cond: concat(policies.iter().map(|p| p.cond.clone()).collect()),
+            coef: first.coef.clone(),
+            obs: first.obs,
+            act: first.act,
+            hidden: first.hidden,
+            blocks: first.blocks,
+            skip: first.skip,
+            steps: first.steps,
+            heun: first.heun,
+        }
+    }
+}
+
 /// Both critic heads packed for the kernel, `q1` then `q2`, each layer's weight then bias.
+#[derive(Clone)]
 pub struct FusedCritic {
     packed: Tensor<1>,
     hidden: usize,
@@ -1518,6 +1599,16 @@ impl FusedCritic {
     /// The packed weights (the critic's parameters in visit order).
     pub fn packed(&self) -> &Tensor<1> {
         &self.packed
+    }
+
+    /// Several seeds' critics of one shape stacked in order (one dispatch per six seeds), for
+    /// a launch with [`SeedRows`] of `critics.len()` seeds.
+    pub fn stack(critics: &[&FusedCritic]) -> Self {
+        Self {
+            packed: concat(critics.iter().map(|c| c.packed.clone()).collect()),
+            hidden: critics[0].hidden,
+            layers: critics[0].layers,
+        }
     }
 
     pub fn new(c: &Critic) -> Self {
@@ -1562,6 +1653,7 @@ pub fn sample(
     critic: Option<&FusedCritic>,
     y0: Vec<f32>,
     s: Option<Vec<f32>>,
+    seeds: SeedRows,
     device: &Device,
 ) -> Tensor<2> {
     let rows = y0.len() / policy.act;
@@ -1590,6 +1682,7 @@ pub fn sample(
         policy.heun,
         ch,
         layers,
+        seeds,
     );
     Tensor::from_dispatch(out)
 }
@@ -1643,14 +1736,100 @@ impl FusedAdam {
         flat_grads: Tensor<1>,
         stats: Tensor<1>,
     ) -> (M, Tensor<1>) {
+        let device = flat_grads.device();
+        let step = self.begin(&module, &device);
+        let (p2, mv2) = Dispatch::fused_adam(
+            step.params.into_dispatch(),
+            flat_grads.into_dispatch(),
+            step.mv.into_dispatch(),
+            stats.into_dispatch(),
+            lr as f32,
+            step.factor,
+            step.eps,
+            1,
+        );
+        self.finish(
+            module,
+            step.layout,
+            Tensor::from_dispatch(p2),
+            Tensor::from_dispatch(mv2),
+        )
+    }
+
+    /// [`FusedAdam::step`] of several seeds' optimisers at once, `adams[i]` stepping
+    /// `modules[i]` (one shape for all) from the `i`-th block of `flat_grads` (their gradients
+    /// stacked: `critic_grads` / `actor_grads` of stacked networks) scaled by the `i`-th
+    /// step's clip factor in `stats` (`[seeds·STATS]`). **One dispatch** steps them all when
+    /// the optimisers are at the same step (the seeds train in lockstep; a seed whose update
+    /// was not committed is a step behind, and then each seed steps on its own, after one
+    /// dispatch per six seeds to cut the gradients and stats apart). The stacking and the
+    /// split of the results cost one dispatch per six seeds per buffer.
+    pub fn step_seeds<M: burn::module::Module>(
+        adams: &mut [&mut FusedAdam],
+        lr: f64,
+        modules: Vec<M>,
+        flat_grads: Tensor<1>,
+        stats: Tensor<1>,
+    ) -> Vec<(M, Tensor<1>)> {
+        let n = adams.len();
+        assert_eq!(modules.len(), n, "one module per optimiser");
+        let per = flat_grads.dims()[0] / n;
+        let same_time = adams.iter().all(|a| a.time == adams[0].time);
+        if !same_time {
+            let grads = split(flat_grads, &vec![per; n]);
+            let stats = split(stats, &vec![STATS; n]);
+            return adams
+                .iter_mut()
+                .zip(modules)
+                .zip(grads.into_iter().zip(stats))
+                .map(|((adam, m), (g, st))| adam.step(lr, m, g, st))
+                .collect();
+        }
+        let device = flat_grads.device();
+        let steps: Vec<AdamStep> = adams
+            .iter_mut()
+            .zip(&modules)
+            .map(|(adam, m)| adam.begin(m, &device))
+            .collect();
+        let (factor, eps) = (steps[0].factor, steps[0].eps);
+        let mut layouts = Vec::with_capacity(n);
+        let (mut params, mut mvs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for st in steps {
+            layouts.push(st.layout);
+            params.push(st.params);
+            mvs.push(st.mv);
+        }
+        let (p2, mv2) = Dispatch::fused_adam(
+            concat(params).into_dispatch(),
+            flat_grads.into_dispatch(),
+            concat(mvs).into_dispatch(),
+            stats.into_dispatch(),
+            lr as f32,
+            factor,
+            eps,
+            n,
+        );
+        let p2 = split(Tensor::from_dispatch(p2), &vec![per; n]);
+        let mv2 = split(Tensor::from_dispatch(mv2), &vec![2 * per; n]);
+        adams
+            .iter_mut()
+            .zip(modules)
+            .zip(layouts)
+            .zip(p2.into_iter().zip(mv2))
+            .map(|(((adam, m), layout), (p, mv))| adam.finish(m, layout, p, mv))
+            .collect()
+    }
+
+    /// The start of a step of `module`: the time step, the bias correction, the packed
+    /// parameters and moments (kept from the last step, or packed now with zero moments).
+    fn begin<M: burn::module::Module>(&mut self, module: &M, device: &Device) -> AdamStep {
         use crate::nets::host::optim::HostAdam;
         self.time += 1;
         let (b1, b2) = (HostAdam::BETA_1, HostAdam::BETA_2);
         let bc2 = (1.0 - b2.powi(self.time)).sqrt();
         let factor = bc2 / (1.0 - b1.powi(self.time));
         let eps = HostAdam::EPSILON * bc2;
-        let Params { layout, values } = Params::of(&module);
-        let device = flat_grads.device();
+        let Params { layout, values } = Params::of(module);
         let (params, mv) = match self.state.take() {
             Some(st) if st.layout == layout => {
                 let st = *st;
@@ -1660,19 +1839,27 @@ impl FusedAdam {
             // pack the parameters, zero moments.
             _ => {
                 let total = layout.iter().map(|(_, n)| n).sum::<usize>();
-                (concat(values), Tensor::<1>::zeros([2 * total], &device))
+                (concat(values), Tensor::<1>::zeros([2 * total], device))
             }
         };
-        let (p2, mv2) = Dispatch::fused_adam(
-            params.into_dispatch(),
-            flat_grads.into_dispatch(),
-            mv.into_dispatch(),
-            stats.into_dispatch(),
-            lr as f32,
+        AdamStep {
+            layout,
+            params,
+            mv,
             factor,
             eps,
-        );
-        let p2: Tensor<1> = Tensor::from_dispatch(p2);
+        }
+    }
+
+    /// The end of a step: `module` with the stepped parameters `p2` (packed), kept with the
+    /// moments `mv2` for the next step. Returns the module and `p2`.
+    fn finish<M: burn::module::Module>(
+        &mut self,
+        module: M,
+        layout: Vec<(burn::module::ParamId, usize)>,
+        p2: Tensor<1>,
+        mv2: Tensor<1>,
+    ) -> (M, Tensor<1>) {
         let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
         let parts = layout
             .iter()
@@ -1682,11 +1869,20 @@ impl FusedAdam {
         let module = module.map(&mut Replace { parts });
         self.state = Some(Box::new(PackedAdam {
             layout,
-            mv: Tensor::from_dispatch(mv2),
+            mv: mv2,
             params: p2.clone(),
         }));
         (module, p2)
     }
+}
+
+/// What [`FusedAdam::begin`] prepared for one step.
+struct AdamStep {
+    layout: Vec<(burn::module::ParamId, usize)>,
+    params: Tensor<1>,
+    mv: Tensor<1>,
+    factor: f32,
+    eps: f32,
 }
 
 /// Every float parameter of a module, in visit order: ids, lengths, flattened values.
@@ -2029,8 +2225,8 @@ mod tests {
                 &FusedCritic::new(&critic),
                 s.clone(),
                 upload(a.clone(), d),
-                obs,
-                act,
+                (obs, act),
+                SeedRows::ONE,
                 d,
             ));
             let t =
@@ -2050,8 +2246,8 @@ mod tests {
                 s.clone(),
                 upload(a.clone(), d),
                 None,
-                obs,
-                act,
+                (obs, act),
+                SeedRows::ONE,
                 d,
             ));
             close(&only, &q, 1e-5, &format!("Q alone, {what}"));
@@ -2061,8 +2257,8 @@ mod tests {
                 s.clone(),
                 upload(a.clone(), d),
                 td,
-                obs,
-                act,
+                (obs, act),
+                SeedRows::ONE,
                 d,
             ));
             let want: Vec<f32> = (0..rows).map(|i| rew[i] + nd[i] * q[i]).collect();

@@ -163,6 +163,14 @@ impl Inner {
         })
     }
 
+    /// RL with RFM on WebGPU: run the updates with the other seeds' of `gather`.
+    #[cfg(feature = "webgpu")]
+    fn join_gather(&mut self, gather: crate::trainer::seam::batch::SeedGather, index: usize) {
+        if let Inner::Rl(t) = self {
+            t.join_gather(gather, index);
+        }
+    }
+
     /// This trainer with its networks replaced by `tensors` (same shapes).
     fn with_weights(self, tensors: Vec<NamedTensor>) -> Result<Self, String> {
         Ok(match self {

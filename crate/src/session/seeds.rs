@@ -2,7 +2,9 @@
 //! same experiment with `seed + i`, its own networks, optimisers, replay buffer and env. They
 //! step in lockstep, one step each per session step, as concurrent futures: on the CPU each
 //! step runs to completion in turn (the seeds one after another); on WebGPU a seed that waits on
-//! a readback lets the next one submit its work, so the N readbacks' round trips overlap.
+//! a readback lets the next one submit its work, so the readbacks' round trips overlap, and the
+//! RFM updates of all the seeds run as one, in the same kernels (`trainer::seam::batch`: each
+//! step is a gather round; a seed leaves it when its step ends).
 //!
 //! Snapshots and checkpoints hold every seed: seed 0's tensors under their own names (a
 //! one-seed file is what it always was) and seed `i`'s under `seed<i>/<name>`.
@@ -15,7 +17,12 @@ use crate::spec::ExperimentSpec;
 use crate::trainer::NamedTensor;
 
 /// The experiment's seeds, seed 0 (the spec's own `seed`) first. Never empty.
-pub(crate) struct Seeds(Vec<Inner>);
+pub(crate) struct Seeds {
+    all: Vec<Inner>,
+    /// WebGPU, several seeds: the gather their updates run in together.
+    #[cfg(feature = "webgpu")]
+    gather: Option<crate::trainer::seam::batch::SeedGather>,
+}
 
 /// The seed value of seed index `i` of `cfg`: `seed + i`.
 pub fn seed_of(cfg: &ExperimentSpec, i: usize) -> u64 {
@@ -59,51 +66,92 @@ impl Seeds {
         cfg: &ExperimentSpec,
         device: &ComputeDevice,
     ) -> Result<Self, SessionError> {
-        (0..cfg.seeds.max(1))
+        let all = (0..cfg.seeds.max(1))
             .map(|i| Inner::build(&seed_spec(cfg, i), device))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::from_trainers(all))
     }
 
     /// Seeds of these trainers, in order (e.g. the benchmark's pre-filled ones). Not empty.
+    /// On WebGPU several seeds' updates run in the same kernels.
     pub(crate) fn from_trainers(all: Vec<Inner>) -> Self {
         assert!(!all.is_empty(), "at least one seed");
-        Self(all)
+        Self::gathered(all)
+    }
+
+    /// `all` with their updates joined in one gather when there are several (WebGPU).
+    fn gathered(mut all: Vec<Inner>) -> Self {
+        #[cfg(feature = "webgpu")]
+        {
+            let gather = (all.len() > 1).then(|| {
+                let g = crate::trainer::seam::batch::SeedGather::new(all.len());
+                for (i, t) in all.iter_mut().enumerate() {
+                    t.join_gather(g.clone(), i);
+                }
+                g
+            });
+            Self { all, gather }
+        }
+        #[cfg(not(feature = "webgpu"))]
+        {
+            let _ = &mut all;
+            Self { all }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.all.len()
     }
 
     /// Seed 0, the spec's own: its env is the one drawn, its step count the session's.
     pub(crate) fn primary(&self) -> &Inner {
-        &self.0[0]
+        &self.all[0]
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&Inner> {
-        self.0.get(i)
+        self.all.get(i)
     }
 
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Inner> {
-        self.0.get_mut(i)
+        self.all.get_mut(i)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Inner> {
-        self.0.iter()
+        self.all.iter()
     }
 
     /// One step of every seed, concurrently (module docs); point `i` is seed `i`'s.
     pub(crate) async fn step(&mut self) -> Vec<Result<MetricPoint, SessionError>> {
-        join_all(self.0.iter_mut().enumerate().map(|(i, t)| async move {
-            t.step().await.map(|p| MetricPoint { seed_index: i, ..p })
+        #[cfg(feature = "webgpu")]
+        let gather = self.gather.clone();
+        #[cfg(feature = "webgpu")]
+        if let Some(g) = &gather {
+            g.open_round();
+        }
+        let points = join_all(self.all.iter_mut().enumerate().map(|(i, t)| {
+            #[cfg(feature = "webgpu")]
+            let gather = gather.clone();
+            async move {
+                let point = t.step().await.map(|p| MetricPoint { seed_index: i, ..p });
+                #[cfg(feature = "webgpu")]
+                if let Some(g) = &gather {
+                    g.leave(i);
+                }
+                point
+            }
         }))
-        .await
+        .await;
+        #[cfg(feature = "webgpu")]
+        if let Some(g) = &gather {
+            g.close_round();
+        }
+        points
     }
 
     /// Every seed's weights, named as the module docs say.
     pub(crate) async fn export(&self) -> Result<Vec<NamedTensor>, SessionError> {
         let mut all = Vec::new();
-        for (i, t) in self.0.iter().enumerate() {
+        for (i, t) in self.all.iter().enumerate() {
             let p = prefix(i);
             all.extend(t.export().await?.into_iter().map(|mut x| {
                 x.name.insert_str(0, &p);
@@ -116,7 +164,7 @@ impl Seeds {
     /// These seeds with their networks replaced by `tensors` (named as [`Seeds::export`] names
     /// them, same shapes); the file must hold exactly this many seeds.
     pub(crate) fn with_weights(self, tensors: Vec<NamedTensor>) -> Result<Self, String> {
-        let n = self.0.len();
+        let n = self.all.len();
         let mut by_seed: Vec<Vec<NamedTensor>> = (0..n).map(|_| Vec::new()).collect();
         let mut held = 0;
         for mut t in tensors {
@@ -135,7 +183,7 @@ impl Seeds {
                 s(n)
             ));
         }
-        self.0
+        self.all
             .into_iter()
             .zip(by_seed)
             .enumerate()
@@ -149,7 +197,7 @@ impl Seeds {
                 })
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+            .map(Self::gathered)
     }
 }
 

@@ -240,6 +240,15 @@ impl Trainer {
         &self.device
     }
 
+    /// RFM on WebGPU: run the updates in the same kernels as the other seeds' of `gather`
+    /// (`index`: this run's seed index); SAC and the CPU ignore it.
+    #[cfg(feature = "webgpu")]
+    pub(crate) fn join_gather(&mut self, gather: seam::batch::SeedGather, index: usize) {
+        if let Learner::Rfm(agent) = &mut self.agent {
+            agent.join_gather(gather, index);
+        }
+    }
+
     /// The agent kind (`cfg.agent`).
     pub fn agent(&self) -> Agent {
         self.cfg.agent

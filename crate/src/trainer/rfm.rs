@@ -115,6 +115,12 @@ impl RfmAgent {
         }
     }
 
+    /// Run the fused updates with other seeds' (`Nets::join_gather`).
+    #[cfg(feature = "webgpu")]
+    pub(crate) fn join_gather(&mut self, gather: super::seam::batch::SeedGather, index: usize) {
+        self.nets.join_gather(gather, index);
+    }
+
     /// An action in `[-1, 1]^act` for one observation.
     pub async fn act(
         &mut self,

@@ -25,7 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{act as activate, act_grad, buffer, grid, upload};
+use super::{SeedRows, act as activate, act_grad, buffer, grid, upload};
 use crate::nets::PolicyConfig;
 
 /// Floats of a row's tape: `h_0 … h_B` and `δ_0 … δ_B` (`hidden` each, `B = blocks`), the
@@ -51,6 +51,7 @@ pub trait ActorStepKernels: Backend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 
     /// Every parameter's gradient `[params]` in visit order ([`actor_grads_kernel`]).
@@ -65,6 +66,7 @@ pub trait ActorStepKernels: Backend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 }
 
@@ -80,6 +82,7 @@ impl ActorStepKernels for CubeBackend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let width = tape_width(hidden, blocks, act);
         let tape = empty(&x, burn::tensor::Shape::new([rows, width]));
@@ -93,12 +96,14 @@ impl ActorStepKernels for CubeBackend {
             buffer(target),
             buffer(actor),
             tape.clone().into_buffer_arg(),
-            1.0 / (rows * act) as f32,
+            1.0 / (rows / seeds.n * act) as f32,
             input,
             cond,
             act,
             hidden,
             blocks,
+            seeds.n,
+            seeds.rows,
         );
         tape
     }
@@ -113,6 +118,7 @@ impl ActorStepKernels for CubeBackend {
         act: usize,
         hidden: usize,
         blocks: usize,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let grads = empty(&tape, burn::tensor::Shape::new([params]));
         let (count, dim) = grid(params, 64);
@@ -129,6 +135,8 @@ impl ActorStepKernels for CubeBackend {
             act,
             hidden,
             blocks,
+            seeds.n,
+            seeds.rows,
         );
         grads
     }
@@ -152,12 +160,20 @@ fn actor_tape_kernel(
     #[comptime] act: usize,
     #[comptime] ch: usize,
     #[comptime] blocks: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
     let row = ABSOLUTE_POS;
     let width = comptime![2 * (blocks + 1) * ch + act + 1];
     if row * width >= tape.len() {
         terminate!();
     }
+    // This row's seed's policy (`SeedRows`).
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = (row / rps) % seeds;
+    }
+    let wa = seed * (actor.len() / seeds);
     let cond_at = comptime![(input + 1) * ch];
     let blocks_at = comptime![(input + 1 + cond) * ch];
     let out_at = comptime![(input + 1 + cond) * ch + blocks * (ch * ch + ch)];
@@ -168,12 +184,12 @@ fn actor_tape_kernel(
     let mut h = Array::<f32>::new(ch);
     let mut g = Array::<f32>::new(ch);
     for k in 0..ch {
-        let mut acc = actor[input * ch + k];
+        let mut acc = actor[wa + input * ch + k];
         for i in 0..input {
-            acc += x[row * input + i] * actor[i * ch + k];
+            acc += x[row * input + i] * actor[wa + i * ch + k];
         }
         for i in 0..cond {
-            acc += c[row * cond + i] * actor[cond_at + i * ch + k];
+            acc += c[row * cond + i] * actor[wa + cond_at + i * ch + k];
         }
         z[k] = acc;
         let v = activate(acc, true);
@@ -183,9 +199,9 @@ fn actor_tape_kernel(
     for b in 0..blocks {
         let off = blocks_at + b * (ch * ch + ch);
         for k in 0..ch {
-            let mut acc = actor[off + ch * ch + k];
+            let mut acc = actor[wa + off + ch * ch + k];
             for m in 0..ch {
-                acc += h[m] * actor[off + m * ch + k];
+                acc += h[m] * actor[wa + off + m * ch + k];
             }
             z[(b + 1) * ch + k] = acc;
         }
@@ -201,16 +217,16 @@ fn actor_tape_kernel(
         g[m] = 0.0f32;
     }
     for j in 0..act {
-        let mut o = actor[out_at + ch * act + j];
+        let mut o = actor[wa + out_at + ch * act + j];
         for m in 0..ch {
-            o += h[m] * actor[out_at + m * act + j];
+            o += h[m] * actor[wa + out_at + m * act + j];
         }
         let e = o - target[row * act + j];
         sq += e * e;
         let d = 2.0f32 * e * inv_n;
         tape[tb + 2 * dl + j] = d;
         for m in 0..ch {
-            g[m] += actor[out_at + m * act + j] * d;
+            g[m] += actor[wa + out_at + m * act + j] * d;
         }
     }
     // Down the blocks: δ_{b+1} = g·gelu'(z_{b+1}); g += W_b δ_{b+1} (the residual keeps g).
@@ -225,7 +241,7 @@ fn actor_tape_kernel(
         for m in 0..ch {
             let mut v = g[m];
             for k in 0..ch {
-                v += actor[off + m * ch + k] * h[k];
+                v += actor[wa + off + m * ch + k] * h[k];
             }
             g[m] = v;
         }
@@ -251,35 +267,45 @@ fn actor_grads_kernel(
     #[comptime] act: usize,
     #[comptime] ch: usize,
     #[comptime] blocks: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
-    let p = ABSOLUTE_POS;
-    if p >= grads.len() {
+    let id = ABSOLUTE_POS;
+    if id >= grads.len() {
         terminate!();
     }
+    // Seed `id / params`'s parameter `p`, summed over that seed's rows (`SeedRows`: seed-major).
+    let params = grads.len() / seeds;
+    let p = id % params;
     let width = comptime![2 * (blocks + 1) * ch + act + 1];
     let cond_at = comptime![(input + 1) * ch];
     let blocks_at = comptime![(input + 1 + cond) * ch];
     let out_at = comptime![(input + 1 + cond) * ch + blocks * (ch * ch + ch)];
     let lw = comptime![ch * ch + ch];
     let dl = comptime![(blocks + 1) * ch];
-    let rows = tape.len() / width;
+    let mut r0 = 0usize;
+    let mut r1 = tape.len() / width;
+    if comptime![seeds > 1] {
+        r0 = (id / params) * rps;
+        r1 = r0 + rps;
+    }
     let mut acc = 0.0f32;
     if p < input * ch {
         let i = p / ch;
         let j = p % ch;
-        for r in 0..rows {
+        for r in r0..r1 {
             acc += x[r * input + i] * tape[r * width + dl + j];
         }
     } else if p < cond_at {
         let j = p - input * ch;
-        for r in 0..rows {
+        for r in r0..r1 {
             acc += tape[r * width + dl + j];
         }
     } else if p < blocks_at {
         let q = p - cond_at;
         let i = q / ch;
         let j = q % ch;
-        for r in 0..rows {
+        for r in r0..r1 {
             acc += c[r * cond + i] * tape[r * width + dl + j];
         }
     } else if p < out_at {
@@ -289,13 +315,13 @@ fn actor_grads_kernel(
         if q2 < ch * ch {
             let i = q2 / ch;
             let j = q2 % ch;
-            for r in 0..rows {
+            for r in r0..r1 {
                 let t = r * width;
                 acc += tape[t + b * ch + i] * tape[t + dl + (b + 1) * ch + j];
             }
         } else {
             let j = q2 - ch * ch;
-            for r in 0..rows {
+            for r in r0..r1 {
                 acc += tape[r * width + dl + (b + 1) * ch + j];
             }
         }
@@ -304,18 +330,18 @@ fn actor_grads_kernel(
         if q < ch * act {
             let i = q / act;
             let j = q % act;
-            for r in 0..rows {
+            for r in r0..r1 {
                 let t = r * width;
                 acc += tape[t + blocks * ch + i] * tape[t + 2 * dl + j];
             }
         } else {
             let j = q - ch * act;
-            for r in 0..rows {
+            for r in r0..r1 {
                 acc += tape[r * width + 2 * dl + j];
             }
         }
     }
-    grads[p] = acc;
+    grads[id] = acc;
 }
 
 /// The actor step's gradients for `policy` packed in visit order (`packed`), at the rows
@@ -330,6 +356,7 @@ pub fn actor_grads(
     x: Tensor<1>,
     c: Vec<f32>,
     target: Tensor<1>,
+    seeds: SeedRows,
     device: &Device,
 ) -> (Tensor<1>, Tensor<1>) {
     let (input, act) = (policy.state_dim + policy.act_dim, policy.act_dim);
@@ -348,6 +375,7 @@ pub fn actor_grads(
         act,
         hidden,
         blocks,
+        seeds,
     );
     let grads = Dispatch::fused_actor_grads(
         x.into_dispatch(),
@@ -359,8 +387,10 @@ pub fn actor_grads(
         act,
         hidden,
         blocks,
+        seeds,
     );
-    let sums = Dispatch::fused_grad_sums(grads.clone(), tape, tape_width(hidden, blocks, act));
+    let sums =
+        Dispatch::fused_grad_sums(grads.clone(), tape, tape_width(hidden, blocks, act), seeds);
     (Tensor::from_dispatch(grads), Tensor::from_dispatch(sums))
 }
 
@@ -430,7 +460,15 @@ mod tests {
                 x.extend_from_slice(&y[i * act..(i + 1) * act]);
             }
             let c = cfg.conditioning_rows(&t, 1.5);
-            let (g, sums) = actor_grads(&cfg, packed, upload(x, d), c, upload(tgt, d), d);
+            let (g, sums) = actor_grads(
+                &cfg,
+                packed,
+                upload(x, d),
+                c,
+                upload(tgt, d),
+                SeedRows::ONE,
+                d,
+            );
             let got = read(g);
             let (loss, norm) = super::super::sums::loss_and_norm(&read(sums), n * act);
             super::super::sums::assert_step_matches(

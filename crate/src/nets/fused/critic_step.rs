@@ -26,7 +26,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{FusedCritic, buffer, grid, upload};
+use super::{FusedCritic, SeedRows, buffer, grid, upload};
 
 /// Floats of a row's tape for a critic of `layers` hidden layers of `hidden` units: per head
 /// the activations, the pre-activation gradients and `∂L/∂q`, then the row's squared errors.
@@ -50,6 +50,7 @@ pub trait CriticStepKernels: Backend {
         act: usize,
         hidden: usize,
         layers: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 
     /// Every parameter's gradient `[params]` in the packed layout from the rows' inputs and
@@ -64,6 +65,7 @@ pub trait CriticStepKernels: Backend {
         act: usize,
         hidden: usize,
         layers: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 }
 
@@ -78,6 +80,7 @@ impl CriticStepKernels for CubeBackend {
         act: usize,
         hidden: usize,
         layers: usize,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let width = tape_width(hidden, layers);
         let tape = empty(&a, burn::tensor::Shape::new([rows, width]));
@@ -91,11 +94,13 @@ impl CriticStepKernels for CubeBackend {
             buffer(y),
             buffer(critic),
             tape.clone().into_buffer_arg(),
-            1.0 / rows as f32,
+            1.0 / (rows / seeds.n) as f32,
             obs,
             act,
             hidden,
             layers,
+            seeds.n,
+            seeds.rows,
         );
         tape
     }
@@ -109,6 +114,7 @@ impl CriticStepKernels for CubeBackend {
         act: usize,
         hidden: usize,
         layers: usize,
+        seeds: SeedRows,
     ) -> CubeTensor {
         let grads = empty(&tape, burn::tensor::Shape::new([params]));
         let (count, dim) = grid(params, 64);
@@ -124,6 +130,8 @@ impl CriticStepKernels for CubeBackend {
             act,
             hidden,
             layers,
+            seeds.n,
+            seeds.rows,
         );
         grads
     }
@@ -145,11 +153,19 @@ fn critic_tape_kernel(
     #[comptime] act: usize,
     #[comptime] ch: usize,
     #[comptime] layers: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
     let row = ABSOLUTE_POS;
     if row >= y.len() {
         terminate!();
     }
+    // This row's seed's critic (`SeedRows`).
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = (row / rps) % seeds;
+    }
+    let wq = seed * (critic.len() / seeds);
     let input = comptime![obs + act];
     let head = comptime![(obs + act + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1];
     let hw = comptime![2 * layers * ch + 1];
@@ -165,12 +181,12 @@ fn critic_tape_kernel(
         let base = hd * head;
         let tb = row * width + hd * hw;
         for k in 0..ch {
-            let mut acc = critic[base + input * ch + k];
+            let mut acc = critic[wq + base + input * ch + k];
             for m in 0..obs {
-                acc += s[row * obs + m] * critic[base + m * ch + k];
+                acc += s[row * obs + m] * critic[wq + base + m * ch + k];
             }
             for j in 0..act {
-                acc += a[row * act + j] * critic[base + (obs + j) * ch + k];
+                acc += a[row * act + j] * critic[wq + base + (obs + j) * ch + k];
             }
             z[k] = acc;
             let mut h = acc;
@@ -182,13 +198,13 @@ fn critic_tape_kernel(
         for l in 1..layers {
             let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
             for k in 0..ch {
-                let mut acc = critic[off + ch * ch + k];
+                let mut acc = critic[wq + off + ch * ch + k];
                 for m in 0..ch {
                     let mut h = z[(l - 1) * ch + m];
                     if h < 0.0f32 {
                         h = 0.0f32;
                     }
-                    acc += h * critic[off + m * ch + k];
+                    acc += h * critic[wq + off + m * ch + k];
                 }
                 z[l * ch + k] = acc;
                 let mut h = acc;
@@ -199,13 +215,13 @@ fn critic_tape_kernel(
             }
         }
         let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-        let mut q = critic[off + ch];
+        let mut q = critic[wq + off + ch];
         for m in 0..ch {
             let mut h = z[(layers - 1) * ch + m];
             if h < 0.0f32 {
                 h = 0.0f32;
             }
-            q += h * critic[off + m];
+            q += h * critic[wq + off + m];
         }
         let e = q - target;
         sq += e * e;
@@ -215,7 +231,7 @@ fn critic_tape_kernel(
         for m in 0..ch {
             let mut v = 0.0f32;
             if z[(layers - 1) * ch + m] > 0.0f32 {
-                v = dq * critic[off + m];
+                v = dq * critic[wq + off + m];
             }
             g[m] = v;
             tape[tb + dl + (layers - 1) * ch + m] = v;
@@ -227,7 +243,7 @@ fn critic_tape_kernel(
                 let mut v = 0.0f32;
                 if z[(l - 1) * ch + m] > 0.0f32 {
                     for k in 0..ch {
-                        v += critic[off + m * ch + k] * g[k];
+                        v += critic[wq + off + m * ch + k] * g[k];
                     }
                 }
                 g2[m] = v;
@@ -256,11 +272,16 @@ fn critic_grads_kernel(
     #[comptime] act: usize,
     #[comptime] ch: usize,
     #[comptime] layers: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
-    let p = ABSOLUTE_POS;
-    if p >= grads.len() {
+    let id = ABSOLUTE_POS;
+    if id >= grads.len() {
         terminate!();
     }
+    // Seed `id / params`'s parameter `p`, summed over that seed's rows (`SeedRows`: seed-major).
+    let params = grads.len() / seeds;
+    let p = id % params;
     let input = comptime![obs + act];
     let head = comptime![(obs + act + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1];
     let hw = comptime![2 * layers * ch + 1];
@@ -268,7 +289,12 @@ fn critic_grads_kernel(
     let dl = comptime![layers * ch];
     let lw = comptime![ch * ch + ch];
     let hidden_len = comptime![(layers - 1) * (ch * ch + ch)];
-    let rows = tape.len() / width;
+    let mut r0 = 0usize;
+    let mut r1 = tape.len() / width;
+    if comptime![seeds > 1] {
+        r0 = (id / params) * rps;
+        r1 = r0 + rps;
+    }
     let tb = (p / head) * hw;
     let q = p % head;
     let mut acc = 0.0f32;
@@ -276,17 +302,17 @@ fn critic_grads_kernel(
         let i = q / ch;
         let j = q % ch;
         if i < obs {
-            for r in 0..rows {
+            for r in r0..r1 {
                 acc += s[r * obs + i] * tape[r * width + tb + dl + j];
             }
         } else {
-            for r in 0..rows {
+            for r in r0..r1 {
                 acc += a[r * act + i - obs] * tape[r * width + tb + dl + j];
             }
         }
     } else if q < (input + 1) * ch {
         let j = q - input * ch;
-        for r in 0..rows {
+        for r in r0..r1 {
             acc += tape[r * width + tb + dl + j];
         }
     } else {
@@ -297,31 +323,31 @@ fn critic_grads_kernel(
             if q3 < ch * ch {
                 let i = q3 / ch;
                 let j = q3 % ch;
-                for r in 0..rows {
+                for r in r0..r1 {
                     let t = r * width + tb;
                     acc += tape[t + (l - 1) * ch + i] * tape[t + dl + l * ch + j];
                 }
             } else {
                 let j = q3 - ch * ch;
-                for r in 0..rows {
+                for r in r0..r1 {
                     acc += tape[r * width + tb + dl + l * ch + j];
                 }
             }
         } else {
             let q3 = q2 - hidden_len;
             if q3 < ch {
-                for r in 0..rows {
+                for r in r0..r1 {
                     let t = r * width + tb;
                     acc += tape[t + (layers - 1) * ch + q3] * tape[t + 2 * dl];
                 }
             } else {
-                for r in 0..rows {
+                for r in r0..r1 {
                     acc += tape[r * width + tb + 2 * dl];
                 }
             }
         }
     }
-    grads[p] = acc;
+    grads[id] = acc;
 }
 
 /// The critic step's gradients toward the TD target `y` (`[rows, 1]` on the device) at the
@@ -332,8 +358,8 @@ pub fn critic_grads(
     s: Vec<f32>,
     a: Vec<f32>,
     y: Tensor<2>,
-    obs: usize,
-    act: usize,
+    (obs, act): (usize, usize),
+    seeds: SeedRows,
     device: &Device,
 ) -> (Tensor<1>, Tensor<1>) {
     let rows = y.dims()[0];
@@ -355,6 +381,7 @@ pub fn critic_grads(
         act,
         ch,
         layers,
+        seeds,
     );
     let grads = Dispatch::fused_critic_grads(
         s.into_dispatch(),
@@ -365,8 +392,9 @@ pub fn critic_grads(
         act,
         ch,
         layers,
+        seeds,
     );
-    let sums = Dispatch::fused_grad_sums(grads.clone(), tape, tape_width(ch, layers));
+    let sums = Dispatch::fused_grad_sums(grads.clone(), tape, tape_width(ch, layers), seeds);
     (Tensor::from_dispatch(grads), Tensor::from_dispatch(sums))
 }
 
@@ -417,7 +445,7 @@ mod tests {
             let module = crate::nets::host::load::critic_module(&host, &cfg, d);
             let packed = FusedCritic::new(&module);
             let yd = Tensor::<2>::from_data(TensorData::new(y, [rows, 1]), d);
-            let (g, sums) = critic_grads(&packed, s, a, yd, obs, act, d);
+            let (g, sums) = critic_grads(&packed, s, a, yd, (obs, act), SeedRows::ONE, d);
             let got = pollster::block_on(read_f32(g)).unwrap();
             let (loss, norm) = super::super::sums::loss_and_norm(
                 &pollster::block_on(read_f32(sums.clone())).unwrap(),

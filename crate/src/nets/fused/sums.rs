@@ -11,7 +11,7 @@ use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::{buffer, grid};
+use super::{SeedRows, buffer, grid};
 
 /// Threads of [`grad_sums_kernel`], and pairs of partial sums it writes.
 pub const PARTS: usize = 256;
@@ -23,24 +23,36 @@ pub(super) fn empty(like: &CubeTensor, shape: burn::tensor::Shape) -> CubeTensor
 
 #[backend_extension(Cube)]
 pub trait SumKernels: Backend {
-    /// `[2·PARTS]` partial sums: of the squared gradients, and of the tapes' (rows of `width`)
-    /// last floats ([`grad_sums_kernel`]).
+    /// `[seeds·2·PARTS]` partial sums, per seed: of the squared gradients, and of the tapes'
+    /// (rows of `width`) last floats ([`grad_sums_kernel`]; the gradients of `seeds.n`
+    /// networks stacked, the tapes' rows seed-major).
     fn fused_grad_sums(
         grads: FloatTensor<Self>,
         tape: FloatTensor<Self>,
         width: usize,
+        seeds: SeedRows,
     ) -> FloatTensor<Self>;
 
-    /// `[4]`: `(loss, norm, clip factor, 0)` of a step from its partial sums
+    /// `[seeds·4]`: per seed `(loss, norm, clip factor, 0)` of a step from its partial sums
     /// ([`step_stats_kernel`]), on the device, so Adam can scale by the factor without a
     /// readback in between.
-    fn fused_step_stats(sums: FloatTensor<Self>, count: f32, max_norm: f32) -> FloatTensor<Self>;
+    fn fused_step_stats(
+        sums: FloatTensor<Self>,
+        count: f32,
+        max_norm: f32,
+        seeds: usize,
+    ) -> FloatTensor<Self>;
 }
 
 impl SumKernels for CubeBackend {
-    fn fused_grad_sums(grads: CubeTensor, tape: CubeTensor, width: usize) -> CubeTensor {
-        let out = empty(&grads, burn::tensor::Shape::new([2 * PARTS]));
-        let (count, dim) = grid(PARTS, 64);
+    fn fused_grad_sums(
+        grads: CubeTensor,
+        tape: CubeTensor,
+        width: usize,
+        seeds: SeedRows,
+    ) -> CubeTensor {
+        let out = empty(&grads, burn::tensor::Shape::new([seeds.n * 2 * PARTS]));
+        let (count, dim) = grid(seeds.n * PARTS, 64);
         grad_sums_kernel::launch(
             &out.client,
             count,
@@ -50,13 +62,15 @@ impl SumKernels for CubeBackend {
             out.clone().into_buffer_arg(),
             width,
             PARTS,
+            seeds.n,
+            seeds.rows,
         );
         out
     }
 
-    fn fused_step_stats(sums: CubeTensor, count: f32, max_norm: f32) -> CubeTensor {
-        let out = empty(&sums, burn::tensor::Shape::new([STATS]));
-        let (count_cubes, dim) = grid(1, 1);
+    fn fused_step_stats(sums: CubeTensor, count: f32, max_norm: f32, seeds: usize) -> CubeTensor {
+        let out = empty(&sums, burn::tensor::Shape::new([seeds * STATS]));
+        let (count_cubes, dim) = grid(seeds, 64);
         step_stats_kernel::launch(
             &out.client,
             count_cubes,
@@ -65,6 +79,7 @@ impl SumKernels for CubeBackend {
             out.clone().into_buffer_arg(),
             count,
             max_norm,
+            seeds,
         );
         out
     }
@@ -77,21 +92,29 @@ pub const STATS: usize = 4;
 /// Where [`FusedAdam`](super::FusedAdam) reads the clip factor in a step's stats.
 pub const STATS_CLIP: usize = 2;
 
-/// One thread: the partial sums' totals (in pairs: squared gradients, squared errors) →
-/// `out = [Σe / count, √Σg², clip factor, 0]`. The factor is the host's
+/// One thread per seed: its partial sums' totals (in pairs: squared gradients, squared errors)
+/// → its `out = [Σe / count, √Σg², clip factor, 0]`. The factor is the host's
 /// `nets::host::optim::clip_scale`: `max / (norm + 1e-6)` when the norm is finite and above
 /// `max`, else 1 (a non-finite step is never committed, so its factor does not matter).
 #[cube(launch)]
-fn step_stats_kernel(sums: &[f32], out: &mut [f32], count: f32, max_norm: f32) {
-    if ABSOLUTE_POS > 0 {
+fn step_stats_kernel(
+    sums: &[f32],
+    out: &mut [f32],
+    count: f32,
+    max_norm: f32,
+    #[comptime] seeds: usize,
+) {
+    let seed = ABSOLUTE_POS;
+    if seed >= seeds {
         terminate!();
     }
     let mut g = 0.0f32;
     let mut e = 0.0f32;
-    let pairs = sums.len() / 2;
+    let pairs = sums.len() / (2 * seeds);
+    let at = seed * 2 * pairs;
     for k in 0..pairs {
-        g += sums[2 * k];
-        e += sums[2 * k + 1];
+        g += sums[at + 2 * k];
+        e += sums[at + 2 * k + 1];
     }
     let norm = g.sqrt();
     let mut scale = 1.0f32;
@@ -99,14 +122,17 @@ fn step_stats_kernel(sums: &[f32], out: &mut [f32], count: f32, max_norm: f32) {
     if norm <= 3.402_823_5e38f32 && norm > max_norm {
         scale = max_norm / (norm + 1.0e-6f32);
     }
-    out[0] = e / count;
-    out[1] = norm;
-    out[2] = scale;
-    out[3] = 0.0f32;
+    let o = seed * comptime![STATS];
+    out[o] = e / count;
+    out[o + 1] = norm;
+    out[o + 2] = scale;
+    out[o + 3] = 0.0f32;
 }
 
-/// `parts` threads: `out[2t] = Σ grads[p]²` over `p ≡ t (mod parts)`, `out[2t + 1]` the same
-/// stride of the rows' squared errors (each tape row's last float).
+/// `parts` threads per seed: for seed `s`'s thread `t`, `out[2(s·parts + t)] = Σ grads[p]²`
+/// over its gradients' `p ≡ t (mod parts)`, `out[2(s·parts + t) + 1]` the same stride of its
+/// rows' squared errors (each tape row's last float). Seed `s`'s gradients are the `s`-th of
+/// `seeds` equal blocks, its rows the `s`-th `rps` rows (one seed: all of them).
 #[cube(launch)]
 fn grad_sums_kernel(
     grads: &[f32],
@@ -114,39 +140,56 @@ fn grad_sums_kernel(
     out: &mut [f32],
     #[comptime] width: usize,
     #[comptime] parts: usize,
+    #[comptime] seeds: usize,
+    #[comptime] rps: usize,
 ) {
-    let t = ABSOLUTE_POS;
-    if t >= parts {
+    let id = ABSOLUTE_POS;
+    if id >= seeds * parts {
         terminate!();
     }
+    let seed = id / parts;
+    let t = id % parts;
     let mut g = 0.0f32;
-    let n = grads.len();
+    let n = grads.len() / seeds;
+    let g0 = seed * n;
     for k in 0..(n / parts + 1) {
         let p = k * parts + t;
         if p < n {
-            g += grads[p] * grads[p];
+            let v = grads[g0 + p];
+            g += v * v;
         }
     }
     let mut e = 0.0f32;
-    let rows = tape.len() / width;
+    let mut rows = tape.len() / width;
+    if comptime![seeds > 1] {
+        rows = rps;
+    }
+    let r0 = seed * rows;
     for k in 0..(rows / parts + 1) {
         let r = k * parts + t;
         if r < rows {
-            e += tape[r * width + width - 1];
+            e += tape[(r0 + r) * width + width - 1];
         }
     }
-    out[2 * t] = g;
-    out[2 * t + 1] = e;
+    out[2 * id] = g;
+    out[2 * id + 1] = e;
 }
 
 /// A step's stats on the device from its partial sums (one dispatch): loss (`Σ e / count`),
 /// norm and the global-norm clip's factor at `max_norm` ([`STATS`] floats; `FusedAdam` reads
 /// the factor, the host reads loss and norm when it next reads anything back).
 pub fn step_stats(sums: Tensor<1>, count: usize, max_norm: f32) -> Tensor<1> {
+    seeds_step_stats(sums, count, max_norm, 1)
+}
+
+/// [`step_stats`] of `seeds` steps at once from their partial sums (`fused_grad_sums` of
+/// stacked networks): `[seeds·STATS]`, seed by seed; `count` is one seed's.
+pub fn seeds_step_stats(sums: Tensor<1>, count: usize, max_norm: f32, seeds: usize) -> Tensor<1> {
     Tensor::from_dispatch(Dispatch::fused_step_stats(
         sums.into_dispatch(),
         count as f32,
         max_norm,
+        seeds,
     ))
 }
 

@@ -13,9 +13,9 @@ use std::cell::RefCell;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 
-use super::{NetsSpec, PolicyNets, RfmNets, StepLoss, UpdateOut, UpdateSpec};
 #[cfg(feature = "webgpu")]
-use super::{PosteriorStepError, PosteriorStepOut};
+use super::batch;
+use super::{NetsSpec, PolicyNets, RfmNets, StepLoss, UpdateOut, UpdateSpec};
 use crate::device::{ComputeDevice, DeviceError, read_f32, read_f32_pair};
 use crate::nets::critic::{Critic, polyak};
 #[cfg(feature = "webgpu")]
@@ -25,7 +25,7 @@ use crate::nets::host::{HostCritic, HostPolicy, load};
 use crate::nets::{OdeConfig, Policy, mse, squash};
 use crate::replay::Batch;
 #[cfg(feature = "webgpu")]
-use crate::rfm::posterior::{check_candidates, mean_ess};
+use crate::rfm::posterior::check_candidates;
 use crate::rng::Rng;
 use crate::trainer::weights::{NamedTensor, TensorStore, export_module, import_module};
 use crate::trainer::{loss_and_global_norm, scale_grads, tensor2};
@@ -76,6 +76,15 @@ impl Adam {
     /// The fused optimiser (`Adam::new` on a WebGPU device).
     #[cfg(feature = "webgpu")]
     fn fused(&mut self) -> &mut fused::FusedAdam {
+        match self {
+            Adam::Fused(adam) => adam,
+            Adam::Burn(_) => unreachable!("a WebGPU device steps with the fused Adam (Adam::new)"),
+        }
+    }
+
+    /// The fused optimiser itself (`Adam::new` on a WebGPU device).
+    #[cfg(feature = "webgpu")]
+    fn into_fused(self) -> fused::FusedAdam {
         match self {
             Adam::Fused(adam) => adam,
             Adam::Burn(_) => unreachable!("a WebGPU device steps with the fused Adam (Adam::new)"),
@@ -190,7 +199,8 @@ impl BurnActor {
         let c = cfg.conditioning_rows(t, self.lambda);
         let packed = adam.params_of(&self.policy);
         let dev = self.device.device();
-        let (grads, sums) = fused::actor_grads(cfg, packed, rows, c, target, dev);
+        let (grads, sums) =
+            fused::actor_grads(cfg, packed, rows, c, target, fused::SeedRows::ONE, dev);
         // The clip's factor on the device, so Adam is queued before any readback.
         let stats = fused::step_stats(sums, t.len() * d, self.grad_clip);
         let (policy, _) = adam.step(lr, self.policy.clone(), grads, stats.clone());
@@ -212,7 +222,8 @@ impl PolicyNets for BurnActor {
         #[cfg(feature = "webgpu")]
         if self.device.runs_custom_kernels() {
             let s = (o > 0).then(|| s.to_vec());
-            let out = self.with_fused(|policy| fused::sample(policy, None, y, s, dev));
+            let out = self
+                .with_fused(|policy| fused::sample(policy, None, y, s, fused::SeedRows::ONE, dev));
             return read_f32(out).await;
         }
         let s = (o > 0).then(|| tensor2(s.to_vec(), rows, o, dev));
@@ -332,6 +343,9 @@ pub struct BurnNets {
     /// target (`target` is stale; `target_module` unpacks it).
     #[cfg(feature = "webgpu")]
     target_packed: Option<Tensor<1>>,
+    /// The other seeds this one's fused updates run with, and its index among them.
+    #[cfg(feature = "webgpu")]
+    gather: Option<(batch::SeedGather, usize)>,
 }
 
 impl BurnNets {
@@ -356,6 +370,8 @@ impl BurnNets {
             staged_fused: None,
             #[cfg(feature = "webgpu")]
             target_packed: None,
+            #[cfg(feature = "webgpu")]
+            gather: None,
         }
     }
 
@@ -411,8 +427,8 @@ impl BurnNets {
             s.to_vec(),
             a.to_vec(),
             y,
-            cfg.obs_dim,
-            cfg.act_dim,
+            (cfg.obs_dim, cfg.act_dim),
+            fused::SeedRows::ONE,
             dev,
         );
         let stats = fused::step_stats(sums, rows, self.actor.grad_clip);
@@ -436,17 +452,24 @@ impl BurnNets {
         let target = self.packed_target();
         let td = Some((batch.rew.clone(), not_done));
         let dev = self.device.device();
-        let y = fused::q_min(&target, batch.next_obs.clone(), a_next, td, o, d, dev);
+        let y = fused::q_min(
+            &target,
+            batch.next_obs.clone(),
+            a_next,
+            td,
+            (o, d),
+            fused::SeedRows::ONE,
+            dev,
+        );
         self.fused_critic_step(&batch.obs, &batch.act, y, lr);
     }
 
     /// [`RfmNets::rfm_update`] on WebGPU, every step on the device from the host pipeline's
-    /// draws (drawn ahead, in its order): the scored sampling of the states and next states
-    /// (`fused::sample`), the pick, `x_t` and the actor's rows (`fused::pick`), the TD target
-    /// (`fused::q_min`) and the critic step, the candidates (`fused::candidates`), their `Q`
-    /// and `∇ₐQ` by the staged critic (`fused::q_and_grad`), the posterior (`fused::posterior`)
-    /// and the actor step on it, then **one readback**: both steps' stats and the posterior
-    /// (targets, ESS, the first non-finite `Q`).
+    /// draws (drawn ahead, in its order; [`batch::run_update_jobs`]): the scored sampling of
+    /// the states and next states, the pick, `x_t` and the actor's rows, the TD target and the
+    /// critic step, the candidates, their `Q` and `∇ₐQ` by the staged critic, the posterior
+    /// and the actor step on it, then **one readback**: both steps' stats and the posterior.
+    /// With a [`batch::SeedGather`] in a round, in the same kernels as the other seeds'.
     #[cfg(feature = "webgpu")]
     async fn fused_rfm_update(
         &mut self,
@@ -454,99 +477,91 @@ impl BurnNets {
         spec: &UpdateSpec<'_>,
         rng: &mut Rng,
     ) -> Result<UpdateOut, DeviceError> {
+        let job = self.update_job(batch, spec, rng);
+        let policy = self.actor.policy.config.clone();
+        let shapes = batch::Shapes {
+            policy: &policy,
+            lambda: self.actor.lambda,
+            grad_clip: self.actor.grad_clip,
+            obs: self.critic.config.obs_dim,
+            act: self.critic.config.act_dim,
+        };
+        let out = match &self.gather {
+            Some((g, i)) if g.joins(*i) => g.submit(*i, job, spec, &shapes, &self.device).await?,
+            _ => batch::run_update_jobs(vec![job], spec, &shapes, &self.device)
+                .await?
+                .pop()
+                .expect("one job, one result"),
+        };
+        Ok(self.stage_job(out))
+    }
+
+    /// This seed's part of a fused update: its draws, in the host pipeline's order
+    /// (`host_rfm_update`; the posterior's checks before its draws, as in
+    /// `checked_candidates`), its batch and its networks as they are (handles, no copies).
+    #[cfg(feature = "webgpu")]
+    fn update_job(
+        &mut self,
+        batch: &Batch,
+        spec: &UpdateSpec<'_>,
+        rng: &mut Rng,
+    ) -> batch::UpdateJob {
         use crate::rng;
         let post = &spec.posterior;
         let (n, c, k) = (batch.n, spec.candidates, post.k);
-        let (o, d) = (self.critic.config.obs_dim, self.critic.config.act_dim);
-        // The draws, in the host pipeline's order (`host_rfm_update`).
+        let d = self.critic.config.act_dim;
         let y0 = rng::normals(rng, 2 * n * c * d);
         let u = crate::trainer::pick_uniforms(rng, 2 * n);
         let t = super::posterior_times(rng, n);
         let e = rng::normals(rng, n * d);
-        // The posterior's checks come before its draws, as in `checked_candidates`.
         let checked = check_candidates(post.proposal, n * d, n, k, d)
-            .and_then(|()| post.estimator.validate());
+            .and_then(|()| post.estimator.validate())
+            .map_err(|e| e.to_string());
         let z = match checked {
             Ok(()) => rng::normals(rng, n * k * d),
             Err(_) => Vec::new(),
         };
-        let device = self.device.clone();
-        let dev = device.device();
-        // (1) + (2): the scored samples, the pick, x_t, the rows, a'.
-        if self.fused_critic.is_none() {
-            self.fused_critic = Some(fused::FusedCritic::new(&self.critic.valid()));
+        let critic = self
+            .fused_critic
+            .get_or_insert_with(|| fused::FusedCritic::new(&self.critic.valid()))
+            .clone();
+        batch::UpdateJob {
+            batch: batch.clone(),
+            y0,
+            u,
+            t,
+            e,
+            z,
+            checked,
+            policy: self.actor.with_fused(Clone::clone),
+            policy_module: self.actor.policy.clone(),
+            actor_opt: self.actor.opt.clone().into_fused(),
+            critic,
+            critic_module: self.critic.clone(),
+            critic_opt: self.critic_opt.clone().into_fused(),
+            target: self.packed_target(),
         }
-        let both = [batch.obs.as_slice(), batch.next_obs.as_slice()].concat();
-        let s = crate::trainer::repeat_rows(&both, o, c);
-        let sampled = self.actor.with_fused(|policy| {
-            fused::sample(policy, self.fused_critic.as_ref(), y0, Some(s), dev)
-        });
-        let picked = fused::pick(
-            sampled,
-            (&u, &t, &e),
-            &batch.obs,
-            post.path,
-            c,
-            post.lambda,
-            dev,
-        );
-        // (3): the TD target of the target critic and the critic step, staged.
-        self.fused_td_critic_step(batch, picked.a_next, spec.gamma, spec.critic_lr);
-        let critic_stats = match self.critic_stats.borrow().as_ref() {
-            Some(CriticStats::OnDevice(stats)) => (**stats).clone(),
-            _ => unreachable!("a fused critic step leaves its stats on the device"),
-        };
-        if let Err(e) = checked {
-            // Nothing to score: read the critic step alone.
-            let critic = self.staged_critic_loss().await?;
-            let posterior = Err(PosteriorStepError::Estimator(e.to_string()));
-            return Ok(UpdateOut { critic, posterior });
+    }
+
+    /// Stage this seed's part of a fused update; returns what it staged, to check.
+    #[cfg(feature = "webgpu")]
+    fn stage_job(&mut self, out: batch::JobOut) -> UpdateOut {
+        let (critic, opt, packed) = out.critic;
+        self.staged_fused = Some(packed);
+        self.staged = Some((critic, Adam::Fused(opt)));
+        *self.critic_stats.get_mut() = Some(CriticStats::Known(out.out.critic));
+        if let Some((policy, opt)) = out.actor {
+            self.actor.staged = Some((policy, Adam::Fused(opt)));
         }
-        // (4): the candidates, their Q and ∇ₐQ by the staged critic, the posterior.
-        let cand = fused::candidates(picked.xt.clone(), &t, z, (post.path, post.proposal), k, dev);
-        let staged = self
-            .staged_fused
-            .as_ref()
-            .expect("a fused critic step was staged");
-        let s_k = crate::trainer::repeat_rows(&batch.obs, o, k);
-        let qg = fused::q_and_grad(staged, s_k, cand.a, o, d, dev);
-        let settings = fused::PosteriorSettings::new(
-            post.estimator,
-            post.lambda,
-            post.regression,
-            cand.with_iw,
-        );
-        let target = fused::posterior(
-            qg,
-            (cand.x0, cand.x1, cand.log_iw),
-            picked.xt,
-            &t,
-            post.path,
-            k,
-            settings,
-            dev,
-        );
-        // (5): the actor step on that target, staged; then the one readback.
-        let actor = self
-            .actor
-            .fused_actor_stage(picked.rows, &t, target.clone(), spec.actor_lr);
-        let v = read_f32(fused::concat(vec![critic_stats, actor, target])).await?;
-        let critic = step_loss(&v[..fused::STATS])?;
-        *self.critic_stats.borrow_mut() = Some(CriticStats::Known(critic));
-        let actor = step_loss(&v[fused::STATS..2 * fused::STATS])?;
-        let out =
-            fused::posterior_out(&v[2 * fused::STATS..], n, d).map_err(DeviceError::Readback)?;
-        let posterior = if let Some(q) = out.bad_q {
-            Err(PosteriorStepError::NonFiniteQ(q))
-        } else if let Some(&v) = out.target.iter().find(|v| !v.is_finite()) {
-            Err(PosteriorStepError::NonFiniteTarget(v))
-        } else {
-            Ok(PosteriorStepOut {
-                actor,
-                mean_ess: mean_ess(&out.ess),
-            })
-        };
-        Ok(UpdateOut { critic, posterior })
+        out.out
+    }
+
+    /// Run this seed's fused updates with the other seeds' of `gather` (seed `index`).
+    #[cfg(feature = "webgpu")]
+    pub fn join_gather(&mut self, gather: batch::SeedGather, index: usize) {
+        if self.device.runs_custom_kernels() {
+            self.gather = Some((gather, index));
+        }
     }
 
     /// The Polyak target as a module: on WebGPU the packed copy the commits average (one
@@ -597,7 +612,14 @@ impl RfmNets for BurnNets {
                 self.fused_critic = Some(fused::FusedCritic::new(&self.critic.valid()));
             }
             let out = self.actor.with_fused(|policy| {
-                fused::sample(policy, self.fused_critic.as_ref(), y, Some(s.to_vec()), dev)
+                fused::sample(
+                    policy,
+                    self.fused_critic.as_ref(),
+                    y,
+                    Some(s.to_vec()),
+                    fused::SeedRows::ONE,
+                    dev,
+                )
             });
             let both = read_f32(out).await?;
             let (mut ys, mut q) = (Vec::with_capacity(rows * d), Vec::with_capacity(rows));
@@ -631,8 +653,8 @@ impl RfmNets for BurnNets {
                 s.to_vec(),
                 fused::upload(a.to_vec(), dev),
                 None,
-                o,
-                d,
+                (o, d),
+                fused::SeedRows::ONE,
                 dev,
             ))
             .await;
@@ -672,7 +694,7 @@ impl RfmNets for BurnNets {
             };
             let dev = self.device.device();
             let a = fused::upload(a.to_vec(), dev);
-            let out = fused::q_and_grad(&packed, s.to_vec(), a, o, d, dev);
+            let out = fused::q_and_grad(&packed, s.to_vec(), a, (o, d), fused::SeedRows::ONE, dev);
             let both = read_f32(out).await?;
             let (mut q, mut g) = (Vec::with_capacity(both.len() / (d + 1)), Vec::new());
             for row in both.chunks_exact(d + 1) {

@@ -81,6 +81,8 @@ macro_rules! forward_policy_nets {
     };
 }
 
+#[cfg(feature = "webgpu")]
+pub mod batch;
 pub mod burn;
 pub mod host;
 #[cfg(test)]
@@ -300,6 +302,17 @@ impl Nets {
 }
 
 forward_policy_nets!(Nets, dispatch);
+
+impl Nets {
+    /// Run this agent's fused updates in the same kernels as the other seeds' of `gather`
+    /// (`index`: this seed's); nothing changes off WebGPU.
+    #[cfg(feature = "webgpu")]
+    pub fn join_gather(&mut self, gather: batch::SeedGather, index: usize) {
+        if let Self::Burn(n) = self {
+            n.join_gather(gather, index);
+        }
+    }
+}
 
 impl RfmNets for Nets {
     async fn sample_scored(

@@ -315,3 +315,146 @@ fn a_critic_loss_is_asked_only_of_a_staged_step() {
         assert!(block(nets.staged_critic_loss()).is_err());
     }
 }
+
+/// Several seeds' updates in the same kernels (`batch`, WebGPU) against each seed's update
+/// alone, from the same weights, batches and draws: the same stats and, after the commits,
+/// the same weights. Seed 1 sits out the third round (it leaves without an update, so the
+/// others must not wait for it), which leaves its optimisers a step behind in the fourth
+/// (Adam's per-seed fallback).
+#[cfg(feature = "webgpu")]
+#[test]
+fn seeds_updated_in_the_same_kernels_match_each_seed_alone() {
+    use super::batch::SeedGather;
+    let dev = block(ComputeDevice::webgpu()).expect("a wgpu adapter (e.g. mesa-vulkan-drivers)");
+    let seeds = 3;
+    for (param, d) in [
+        (Parameterisation::Flow, 1),
+        (Parameterisation::Diffusion, 2),
+    ] {
+        let cfg = tiny(param);
+        let (o, n) = (3, cfg.batch_size);
+        let spec = nets_spec(&cfg, o, d);
+        let build = |i: usize| Nets::new(&spec, &dev, Impl::Burn, &mut seeded(cfg.seed + i as u64));
+        let mut alone: Vec<Nets> = (0..seeds).map(build).collect();
+        let mut together: Vec<Nets> = (0..seeds).map(build).collect();
+        let gather = SeedGather::new(seeds);
+        for (i, nets) in together.iter_mut().enumerate() {
+            nets.join_gather(gather.clone(), i);
+        }
+        let path = cfg.param.path();
+        let update = UpdateSpec {
+            candidates: cfg.candidates,
+            gamma: 0.9,
+            critic_lr: 1e-2,
+            actor_lr: 1e-2,
+            posterior: PosteriorStep {
+                path: &path,
+                proposal: &cfg.proposal,
+                estimator: &cfg.estimator,
+                k: cfg.posterior_samples,
+                regression: crate::trainer::rfm::regression(cfg.param),
+                lambda: cfg.lambda,
+            },
+        };
+        let r = &mut seeded(21);
+        for round in 0..4 {
+            let inputs: Vec<(Batch, u64)> = (0..seeds)
+                .map(|_| {
+                    let batch = Batch {
+                        n,
+                        obs: rng::normals(r, n * o),
+                        act: (0..n * d).map(|_| rng::uniform(r, -1.0, 1.0)).collect(),
+                        rew: rng::normals(r, n),
+                        next_obs: rng::normals(r, n * o),
+                        done: (0..n).map(|i| (i % 5 == 0) as u8 as f32).collect(),
+                    };
+                    (batch, rng::normal(r).to_bits() as u64)
+                })
+                .collect();
+            let sits_out = |i: usize| round == 2 && i == 1;
+            let want: Vec<Option<UpdateOut>> = alone
+                .iter_mut()
+                .zip(&inputs)
+                .enumerate()
+                .map(|(i, (nets, (batch, seed)))| {
+                    (!sits_out(i)).then(|| {
+                        block(nets.rfm_update(batch, &update, &mut seeded(*seed))).unwrap()
+                    })
+                })
+                .collect();
+            gather.open_round();
+            let got: Vec<Option<UpdateOut>> =
+                block(futures_util::future::join_all(
+                    together.iter_mut().zip(&inputs).enumerate().map(
+                        |(i, (nets, (batch, seed)))| {
+                            let (gather, update) = (gather.clone(), &update);
+                            async move {
+                                let out = if sits_out(i) {
+                                    None
+                                } else {
+                                    Some(
+                                        nets.rfm_update(batch, update, &mut seeded(*seed))
+                                            .await
+                                            .unwrap(),
+                                    )
+                                };
+                                gather.leave(i);
+                                out
+                            }
+                        },
+                    ),
+                ));
+            gather.close_round();
+            let ran = if round == 2 { seeds - 1 } else { seeds };
+            assert_eq!(
+                gather.last_batch(),
+                ran,
+                "{param} round {round}: one batch of every update"
+            );
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                let what = format!("{param} round {round} seed {i}");
+                let (Some(w), Some(g)) = (w, g) else {
+                    assert!(
+                        w.is_none() && g.is_none(),
+                        "{what}: sat out in one run only"
+                    );
+                    continue;
+                };
+                let (pw, pg) = (w.posterior.as_ref().unwrap(), g.posterior.as_ref().unwrap());
+                close(
+                    &[
+                        w.critic.loss,
+                        w.critic.norm,
+                        pw.actor.loss,
+                        pw.actor.norm,
+                        pw.mean_ess,
+                    ],
+                    &[
+                        g.critic.loss,
+                        g.critic.norm,
+                        pg.actor.loss,
+                        pg.actor.norm,
+                        pg.mean_ess,
+                    ],
+                    2e-4,
+                    &what,
+                );
+            }
+            for (i, (a, t)) in alone.iter_mut().zip(&mut together).enumerate() {
+                if !sits_out(i) {
+                    a.commit(0.1);
+                    t.commit(0.1);
+                }
+                for (x, y) in exported(a).iter().zip(&exported(t)) {
+                    assert_eq!(x.name, y.name);
+                    close(
+                        &x.data,
+                        &y.data,
+                        2e-4,
+                        &format!("{param} round {round} seed {i} {}", x.name),
+                    );
+                }
+            }
+        }
+    }
+}
