@@ -1,12 +1,15 @@
 /**
- * The user journey's rough edges, end to end (headless Chromium, CPU backend):
+ * The user journey's rough edges, end to end (headless Chromium, CPU backend; the last one on
+ * WebGPU):
  *
  * - switching the mode brings that mode's defaults (all but the seed) and says so;
  * - loading a weights file opens its experiment at its step count, with the curves afresh (no two runs on one curve);
  * - the greedy-evaluation curve and the CSV's evalReturn column fill in as the core evaluates;
  * - a training worker that dies mid-run is noticed, and training goes on from the autosave;
  * - several seeds at once: the other seeds' faint curves are drawn, the density shows any seed
- *   or all of them pooled, and the CSV says which seed each point is of.
+ *   or all of them pooled, and the CSV says which seed each point is of;
+ * - several seeds on WebGPU (SwiftShader here), whose updates run in the same kernels: each
+ *   seed trains on its own (its own losses), every seed's curve is drawn.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -315,5 +318,38 @@ describe("journey (CPU)", () => {
     // The page's own warning about the lost worker is a console warning, not an error.
     assert.deepEqual(errors, []);
     await ctx.close();
+  });
+});
+
+describe("journey (WebGPU)", () => {
+  test("two seeds on WebGPU: updated in the same kernels, each its own run, both seeds' curves drawn", async () => {
+    const gpu = await launch({ webgpu: true });
+    try {
+      const page = await gpu.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${server.url}?backend=webgpu&paused`);
+      await waitState(page, ["paused"], 300_000);
+      assert.equal(await page.getAttribute("#backend", "data-kind"), "webgpu", `backend: ${await page.textContent("#backend")}`);
+      await page.click("#advanced-settings > summary");
+      // One batch of warm-up, then a few updates (each about a second per seed on SwiftShader).
+      await setField(page, "#cfg-warmup", "128");
+      await setField(page, "#cfg-steps", "136");
+      await setField(page, "#cfg-seeds", "2");
+      await playToBudget(page);
+      assert.equal(await stepOf(page), 136, "both seeds stop at the budget");
+      assert.equal(await page.getAttribute("#curve-losses", "data-seed-lines"), "1");
+      assert.ok((await ink(page, "curve-losses")) > 0, "the loss chart is drawn");
+      const rows = await exportCsv(page);
+      const losses = (s: string) => rows.filter((r) => r.seedIndex === s && r.criticLoss !== "").map((r) => Number(r.criticLoss));
+      const [l0, l1] = [losses("0"), losses("1")];
+      assert.ok(l0.length >= 5 && l1.length >= 5, `updates per seed: ${l0.length}, ${l1.length}`);
+      assert.ok([...l0, ...l1].every(Number.isFinite), JSON.stringify([l0, l1]));
+      // Independent runs (seeds 0 and 1, their own batches and draws) in the same kernels.
+      assert.notDeepEqual(l0, l1, "each seed has its own losses");
+      await screenshot(page, "journey-webgpu-two-seeds");
+      assert.deepEqual(errors, []);
+    } finally {
+      await gpu.close();
+    }
   });
 });

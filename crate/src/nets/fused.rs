@@ -1103,6 +1103,17 @@ fn grid(n: usize, per_cube: usize) -> (CubeCount, CubeDim) {
     )
 }
 
+/// Index `i` of the seed whose block starts at `base` ([`SeedRows`]): `base + i`, and for one
+/// seed `i` itself, so a one-seed kernel's loops carry no offset.
+#[cube]
+pub(crate) fn at(base: usize, i: usize, #[comptime] seeds: usize) -> usize {
+    let mut out = i;
+    if comptime![seeds > 1] {
+        out = base + i;
+    }
+    out
+}
+
 /// `tanh` with its argument clamped to ±15 (exact in f32; WGSL's `tanh` overflows beyond).
 /// (Two branches, as the kernel language writes a clamp of a scalar.)
 #[cube]
@@ -1177,9 +1188,9 @@ fn ode_kernel(
     let mut f1 = Array::<f32>::new(act);
     // The state's first-layer contribution and the bias, the same at every step.
     for k in 0..hidden {
-        let mut acc = actor[wa + (obs + act) * hidden + k];
+        let mut acc = actor[at(wa, (obs + act) * hidden + k, seeds)];
         for m in 0..obs {
-            acc += s[row * obs + m] * actor[wa + m * hidden + k];
+            acc += s[row * obs + m] * actor[at(wa, m * hidden + k, seeds)];
         }
         hs[k] = acc;
     }
@@ -1202,18 +1213,18 @@ fn ode_kernel(
             }
             let g = i + stage;
             for k in 0..hidden {
-                let mut acc = hs[k] + cond[wc + g * hidden + k];
+                let mut acc = hs[k] + cond[at(wc, g * hidden + k, seeds)];
                 for j in 0..act {
-                    acc += x[j] * actor[wa + (obs + j) * hidden + k];
+                    acc += x[j] * actor[at(wa, (obs + j) * hidden + k, seeds)];
                 }
                 h1[k] = gelu_tanh(acc);
             }
             for b in 0..blocks {
                 let off = blocks_off + b * (hidden * hidden + hidden);
                 for k in 0..hidden {
-                    let mut acc = actor[wa + off + hidden * hidden + k];
+                    let mut acc = actor[at(wa, off + hidden * hidden + k, seeds)];
                     for m in 0..hidden {
-                        acc += h1[m] * actor[wa + off + m * hidden + k];
+                        acc += h1[m] * actor[at(wa, off + m * hidden + k, seeds)];
                     }
                     h2[k] = h1[k] + gelu_tanh(acc);
                 }
@@ -1224,9 +1235,9 @@ fn ode_kernel(
             let a = coef[2 * g];
             let bb = coef[2 * g + 1];
             for j in 0..act {
-                let mut acc = actor[wa + out_off + hidden * act + j];
+                let mut acc = actor[at(wa, out_off + hidden * act + j, seeds)];
                 for m in 0..hidden {
-                    acc += h1[m] * actor[wa + out_off + m * act + j];
+                    acc += h1[m] * actor[at(wa, out_off + m * act + j, seeds)];
                 }
                 let f = a * x[j] + bb * acc;
                 if stage == 0 {
@@ -1259,12 +1270,12 @@ fn ode_kernel(
         for hd in 0..2usize {
             let base = hd * head;
             for k in 0..ch {
-                let mut acc = critic[wq + base + input * ch + k];
+                let mut acc = critic[at(wq, base + input * ch + k, seeds)];
                 for m in 0..obs {
-                    acc += s[row * obs + m] * critic[wq + base + m * ch + k];
+                    acc += s[row * obs + m] * critic[at(wq, base + m * ch + k, seeds)];
                 }
                 for j in 0..act {
-                    acc += tanh_c(y[j]) * critic[wq + base + (obs + j) * ch + k];
+                    acc += tanh_c(y[j]) * critic[at(wq, base + (obs + j) * ch + k, seeds)];
                 }
                 if acc < 0.0f32 {
                     acc = 0.0f32;
@@ -1274,9 +1285,9 @@ fn ode_kernel(
             for l in 1..layers {
                 let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
                 for k in 0..ch {
-                    let mut acc = critic[wq + off + ch * ch + k];
+                    let mut acc = critic[at(wq, off + ch * ch + k, seeds)];
                     for m in 0..ch {
-                        acc += c1[m] * critic[wq + off + m * ch + k];
+                        acc += c1[m] * critic[at(wq, off + m * ch + k, seeds)];
                     }
                     if acc < 0.0f32 {
                         acc = 0.0f32;
@@ -1288,9 +1299,9 @@ fn ode_kernel(
                 }
             }
             let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-            let mut qh = critic[wq + off + ch];
+            let mut qh = critic[at(wq, off + ch, seeds)];
             for m in 0..ch {
-                qh += c1[m] * critic[wq + off + m];
+                qh += c1[m] * critic[at(wq, off + m, seeds)];
             }
             if hd == 0 || qh < q {
                 q = qh;
@@ -1343,37 +1354,37 @@ fn q_grad_kernel(
         let base = hd * head;
         let zb = hd * per_head;
         for k in 0..ch {
-            let mut acc = critic[wq + base + input * ch + k];
+            let mut acc = critic[at(wq, base + input * ch + k, seeds)];
             for m in 0..obs {
-                acc += s[row * obs + m] * critic[wq + base + m * ch + k];
+                acc += s[row * obs + m] * critic[at(wq, base + m * ch + k, seeds)];
             }
             for j in 0..act {
-                acc += a[row * act + j] * critic[wq + base + (obs + j) * ch + k];
+                acc += a[row * act + j] * critic[at(wq, base + (obs + j) * ch + k, seeds)];
             }
             z[zb + k] = acc;
         }
         for l in 1..layers {
             let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
             for k in 0..ch {
-                let mut acc = critic[wq + off + ch * ch + k];
+                let mut acc = critic[at(wq, off + ch * ch + k, seeds)];
                 for m in 0..ch {
                     let mut h = z[zb + (l - 1) * ch + m];
                     if h < 0.0f32 {
                         h = 0.0f32;
                     }
-                    acc += h * critic[wq + off + m * ch + k];
+                    acc += h * critic[at(wq, off + m * ch + k, seeds)];
                 }
                 z[zb + l * ch + k] = acc;
             }
         }
         let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-        let mut qh = critic[wq + off + ch];
+        let mut qh = critic[at(wq, off + ch, seeds)];
         for m in 0..ch {
             let mut h = z[zb + (layers - 1) * ch + m];
             if h < 0.0f32 {
                 h = 0.0f32;
             }
-            qh += h * critic[wq + off + m];
+            qh += h * critic[at(wq, off + m, seeds)];
         }
         if hd == 0 || qh < q {
             q = qh;
@@ -1397,7 +1408,7 @@ fn q_grad_kernel(
         for m in 0..ch {
             let mut v = 0.0f32;
             if z[zb + (layers - 1) * ch + m] > 0.0f32 {
-                v = critic[wq + off + m];
+                v = critic[at(wq, off + m, seeds)];
             }
             g[m] = v;
         }
@@ -1408,7 +1419,7 @@ fn q_grad_kernel(
                 let mut v = 0.0f32;
                 if z[zb + (l - 1) * ch + m] > 0.0f32 {
                     for k in 0..ch {
-                        v += critic[wq + off + m * ch + k] * g[k];
+                        v += critic[at(wq, off + m * ch + k, seeds)] * g[k];
                     }
                 }
                 g2[m] = v;
@@ -1420,7 +1431,7 @@ fn q_grad_kernel(
         for j in 0..act {
             let mut v = 0.0f32;
             for k in 0..ch {
-                v += critic[wq + base + (obs + j) * ch + k] * g[k];
+                v += critic[at(wq, base + (obs + j) * ch + k, seeds)] * g[k];
             }
             out[row * width + 1 + j] = v;
         }
@@ -1770,20 +1781,28 @@ impl FusedAdam {
         modules: Vec<M>,
         flat_grads: Tensor<1>,
         stats: Tensor<1>,
-    ) -> Vec<(M, Tensor<1>)> {
+    ) -> (Vec<(M, Tensor<1>)>, Tensor<1>) {
         let n = adams.len();
         assert_eq!(modules.len(), n, "one module per optimiser");
+        if n == 1 {
+            // One seed: its own step, nothing to stack or cut apart.
+            let module = modules.into_iter().next().expect("one module");
+            let (m, p) = adams[0].step(lr, module, flat_grads, stats);
+            return (vec![(m, p.clone())], p);
+        }
         let per = flat_grads.dims()[0] / n;
         let same_time = adams.iter().all(|a| a.time == adams[0].time);
         if !same_time {
             let grads = split(flat_grads, &vec![per; n]);
             let stats = split(stats, &vec![STATS; n]);
-            return adams
+            let out: Vec<(M, Tensor<1>)> = adams
                 .iter_mut()
                 .zip(modules)
                 .zip(grads.into_iter().zip(stats))
                 .map(|((adam, m), (g, st))| adam.step(lr, m, g, st))
                 .collect();
+            let stacked = concat(out.iter().map(|(_, p)| p.clone()).collect());
+            return (out, stacked);
         }
         let device = flat_grads.device();
         let steps: Vec<AdamStep> = adams
@@ -1809,15 +1828,17 @@ impl FusedAdam {
             eps,
             n,
         );
-        let p2 = split(Tensor::from_dispatch(p2), &vec![per; n]);
+        let stacked: Tensor<1> = Tensor::from_dispatch(p2);
+        let p2 = split(stacked.clone(), &vec![per; n]);
         let mv2 = split(Tensor::from_dispatch(mv2), &vec![2 * per; n]);
-        adams
+        let out = adams
             .iter_mut()
             .zip(modules)
             .zip(layouts)
             .zip(p2.into_iter().zip(mv2))
             .map(|(((adam, m), layout), (p, mv))| adam.finish(m, layout, p, mv))
-            .collect()
+            .collect();
+        (out, stacked)
     }
 
     /// The start of a step of `module`: the time step, the bias correction, the packed

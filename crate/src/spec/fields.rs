@@ -421,7 +421,7 @@ pub const FIELDS: &[Field] = &[
     Field {
         key: "seeds",
         label: "Seeds at once",
-        help: "Train this many independent runs side by side (seeds seed, seed + 1, …) to see how much the result depends on luck: faint curves are the other seeds, and the density can show any seed or all of them. Each seed costs a full run's time (on WebGPU their readbacks overlap).",
+        help: "Train this many independent runs side by side (seeds seed, seed + 1, …) to see how much the result depends on luck: faint curves are the other seeds, and the density can show any seed or all of them. On the CPU each seed costs a full run's time; on WebGPU the seeds' updates run together, in the same GPU kernels.",
         kind: Kind::Int {
             min: 1,
             max: MAX_SEEDS as u64,

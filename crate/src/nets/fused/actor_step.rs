@@ -25,7 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{SeedRows, act as activate, act_grad, buffer, grid, upload};
+use super::{SeedRows, act as activate, act_grad, at, buffer, grid, upload};
 use crate::nets::PolicyConfig;
 
 /// Floats of a row's tape: `h_0 … h_B` and `δ_0 … δ_B` (`hidden` each, `B = blocks`), the
@@ -184,12 +184,12 @@ fn actor_tape_kernel(
     let mut h = Array::<f32>::new(ch);
     let mut g = Array::<f32>::new(ch);
     for k in 0..ch {
-        let mut acc = actor[wa + input * ch + k];
+        let mut acc = actor[at(wa, input * ch + k, seeds)];
         for i in 0..input {
-            acc += x[row * input + i] * actor[wa + i * ch + k];
+            acc += x[row * input + i] * actor[at(wa, i * ch + k, seeds)];
         }
         for i in 0..cond {
-            acc += c[row * cond + i] * actor[wa + cond_at + i * ch + k];
+            acc += c[row * cond + i] * actor[at(wa, cond_at + i * ch + k, seeds)];
         }
         z[k] = acc;
         let v = activate(acc, true);
@@ -199,9 +199,9 @@ fn actor_tape_kernel(
     for b in 0..blocks {
         let off = blocks_at + b * (ch * ch + ch);
         for k in 0..ch {
-            let mut acc = actor[wa + off + ch * ch + k];
+            let mut acc = actor[at(wa, off + ch * ch + k, seeds)];
             for m in 0..ch {
-                acc += h[m] * actor[wa + off + m * ch + k];
+                acc += h[m] * actor[at(wa, off + m * ch + k, seeds)];
             }
             z[(b + 1) * ch + k] = acc;
         }
@@ -217,16 +217,16 @@ fn actor_tape_kernel(
         g[m] = 0.0f32;
     }
     for j in 0..act {
-        let mut o = actor[wa + out_at + ch * act + j];
+        let mut o = actor[at(wa, out_at + ch * act + j, seeds)];
         for m in 0..ch {
-            o += h[m] * actor[wa + out_at + m * act + j];
+            o += h[m] * actor[at(wa, out_at + m * act + j, seeds)];
         }
         let e = o - target[row * act + j];
         sq += e * e;
         let d = 2.0f32 * e * inv_n;
         tape[tb + 2 * dl + j] = d;
         for m in 0..ch {
-            g[m] += actor[wa + out_at + m * act + j] * d;
+            g[m] += actor[at(wa, out_at + m * act + j, seeds)] * d;
         }
     }
     // Down the blocks: δ_{b+1} = g·gelu'(z_{b+1}); g += W_b δ_{b+1} (the residual keeps g).
@@ -241,7 +241,7 @@ fn actor_tape_kernel(
         for m in 0..ch {
             let mut v = g[m];
             for k in 0..ch {
-                v += actor[wa + off + m * ch + k] * h[k];
+                v += actor[at(wa, off + m * ch + k, seeds)] * h[k];
             }
             g[m] = v;
         }

@@ -26,7 +26,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{FusedCritic, SeedRows, buffer, grid, upload};
+use super::{FusedCritic, SeedRows, at, buffer, grid, upload};
 
 /// Floats of a row's tape for a critic of `layers` hidden layers of `hidden` units: per head
 /// the activations, the pre-activation gradients and `∂L/∂q`, then the row's squared errors.
@@ -181,12 +181,12 @@ fn critic_tape_kernel(
         let base = hd * head;
         let tb = row * width + hd * hw;
         for k in 0..ch {
-            let mut acc = critic[wq + base + input * ch + k];
+            let mut acc = critic[at(wq, base + input * ch + k, seeds)];
             for m in 0..obs {
-                acc += s[row * obs + m] * critic[wq + base + m * ch + k];
+                acc += s[row * obs + m] * critic[at(wq, base + m * ch + k, seeds)];
             }
             for j in 0..act {
-                acc += a[row * act + j] * critic[wq + base + (obs + j) * ch + k];
+                acc += a[row * act + j] * critic[at(wq, base + (obs + j) * ch + k, seeds)];
             }
             z[k] = acc;
             let mut h = acc;
@@ -198,13 +198,13 @@ fn critic_tape_kernel(
         for l in 1..layers {
             let off = base + (input + 1) * ch + (l - 1) * (ch * ch + ch);
             for k in 0..ch {
-                let mut acc = critic[wq + off + ch * ch + k];
+                let mut acc = critic[at(wq, off + ch * ch + k, seeds)];
                 for m in 0..ch {
                     let mut h = z[(l - 1) * ch + m];
                     if h < 0.0f32 {
                         h = 0.0f32;
                     }
-                    acc += h * critic[wq + off + m * ch + k];
+                    acc += h * critic[at(wq, off + m * ch + k, seeds)];
                 }
                 z[l * ch + k] = acc;
                 let mut h = acc;
@@ -215,13 +215,13 @@ fn critic_tape_kernel(
             }
         }
         let off = base + (input + 1) * ch + (layers - 1) * (ch * ch + ch);
-        let mut q = critic[wq + off + ch];
+        let mut q = critic[at(wq, off + ch, seeds)];
         for m in 0..ch {
             let mut h = z[(layers - 1) * ch + m];
             if h < 0.0f32 {
                 h = 0.0f32;
             }
-            q += h * critic[wq + off + m];
+            q += h * critic[at(wq, off + m, seeds)];
         }
         let e = q - target;
         sq += e * e;
@@ -231,7 +231,7 @@ fn critic_tape_kernel(
         for m in 0..ch {
             let mut v = 0.0f32;
             if z[(layers - 1) * ch + m] > 0.0f32 {
-                v = dq * critic[wq + off + m];
+                v = dq * critic[at(wq, off + m, seeds)];
             }
             g[m] = v;
             tape[tb + dl + (layers - 1) * ch + m] = v;
@@ -243,7 +243,7 @@ fn critic_tape_kernel(
                 let mut v = 0.0f32;
                 if z[(l - 1) * ch + m] > 0.0f32 {
                     for k in 0..ch {
-                        v += critic[wq + off + m * ch + k] * g[k];
+                        v += critic[at(wq, off + m * ch + k, seeds)] * g[k];
                     }
                 }
                 g2[m] = v;

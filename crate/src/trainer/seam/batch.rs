@@ -160,13 +160,14 @@ pub(crate) async fn run_update_jobs(
     let y = fused::q_min(&target, next_obs, picked.a_next, td, (o, d), rows(n), dev);
     let (grads, sums) = fused::critic_grads(&critic, obs, act, y, (o, d), rows(n), dev);
     let critic_stats = fused::seeds_step_stats(sums, n, shapes.grad_clip, seeds);
-    let stepped = FusedAdam::step_seeds(
+    let (stepped, staged_all) = FusedAdam::step_seeds(
         &mut critic_opts.iter_mut().collect::<Vec<_>>(),
         spec.critic_lr,
         critic_modules,
         grads,
         critic_stats.clone(),
     );
+    let stepped_cfg = stepped[0].0.config.clone();
     let staged: Vec<FusedCritic> = stepped
         .iter()
         .map(|(m, p)| FusedCritic::from_packed(p.clone(), &m.config))
@@ -193,7 +194,7 @@ pub(crate) async fn run_update_jobs(
     }
     // (4): the candidates, their Q and ∇ₐQ by the staged critics, the posteriors.
     let cand = fused::candidates(picked.xt.clone(), &t, z, (post.path, post.proposal), k, dev);
-    let staged_all = stack_critics(staged.iter().collect());
+    let staged_all = FusedCritic::from_packed(staged_all, &stepped_cfg);
     let qg = fused::q_and_grad(&staged_all, s_k, cand.a, (o, d), rows(n * k), dev);
     let settings =
         fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, cand.with_iw);
@@ -229,7 +230,7 @@ pub(crate) async fn run_update_jobs(
         dev,
     );
     let actor_stats = fused::seeds_step_stats(sums, n * d, shapes.grad_clip, seeds);
-    let actors = FusedAdam::step_seeds(
+    let (actors, _) = FusedAdam::step_seeds(
         &mut actor_opts.iter_mut().collect::<Vec<_>>(),
         spec.actor_lr,
         policies,
