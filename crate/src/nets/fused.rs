@@ -1747,6 +1747,21 @@ impl FusedAdam {
         flat_grads: Tensor<1>,
         stats: Tensor<1>,
     ) -> (M, Tensor<1>) {
+        self.step_with(lr, module, flat_grads, stats, true)
+    }
+
+    /// [`FusedAdam::step`], the module's tensors replaced only with `unpack` (else the module
+    /// comes back as it was, its parameters only in the packed result: one dispatch per six
+    /// parameters saved, for a caller that keeps the packed copy as the truth and unpacks it
+    /// when it needs the module, as the seam does with its critics).
+    fn step_with<M: burn::module::Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        flat_grads: Tensor<1>,
+        stats: Tensor<1>,
+        unpack: bool,
+    ) -> (M, Tensor<1>) {
         let device = flat_grads.device();
         let step = self.begin(&module, &device);
         let (p2, mv2) = Dispatch::fused_adam(
@@ -1762,8 +1777,8 @@ impl FusedAdam {
         self.finish(
             module,
             step.layout,
-            Tensor::from_dispatch(p2),
-            Tensor::from_dispatch(mv2),
+            (Tensor::from_dispatch(p2), Tensor::from_dispatch(mv2)),
+            unpack,
         )
     }
 
@@ -1779,15 +1794,15 @@ impl FusedAdam {
         adams: &mut [&mut FusedAdam],
         lr: f64,
         modules: Vec<M>,
-        flat_grads: Tensor<1>,
-        stats: Tensor<1>,
+        (flat_grads, stats): (Tensor<1>, Tensor<1>),
+        unpack: bool,
     ) -> (Vec<(M, Tensor<1>)>, Tensor<1>) {
         let n = adams.len();
         assert_eq!(modules.len(), n, "one module per optimiser");
         if n == 1 {
             // One seed: its own step, nothing to stack or cut apart.
             let module = modules.into_iter().next().expect("one module");
-            let (m, p) = adams[0].step(lr, module, flat_grads, stats);
+            let (m, p) = adams[0].step_with(lr, module, flat_grads, stats, unpack);
             return (vec![(m, p.clone())], p);
         }
         let per = flat_grads.dims()[0] / n;
@@ -1799,7 +1814,7 @@ impl FusedAdam {
                 .iter_mut()
                 .zip(modules)
                 .zip(grads.into_iter().zip(stats))
-                .map(|((adam, m), (g, st))| adam.step(lr, m, g, st))
+                .map(|((adam, m), (g, st))| adam.step_with(lr, m, g, st, unpack))
                 .collect();
             let stacked = concat(out.iter().map(|(_, p)| p.clone()).collect());
             return (out, stacked);
@@ -1836,7 +1851,7 @@ impl FusedAdam {
             .zip(modules)
             .zip(layouts)
             .zip(p2.into_iter().zip(mv2))
-            .map(|(((adam, m), layout), (p, mv))| adam.finish(m, layout, p, mv))
+            .map(|(((adam, m), layout), p_mv)| adam.finish(m, layout, p_mv, unpack))
             .collect();
         (out, stacked)
     }
@@ -1872,22 +1887,26 @@ impl FusedAdam {
         }
     }
 
-    /// The end of a step: `module` with the stepped parameters `p2` (packed), kept with the
-    /// moments `mv2` for the next step. Returns the module and `p2`.
+    /// The end of a step: the stepped parameters `p2` (packed), kept with the moments `mv2`
+    /// for the next step, and with `unpack` put into `module`. Returns the module and `p2`.
     fn finish<M: burn::module::Module>(
         &mut self,
         module: M,
         layout: Vec<(burn::module::ParamId, usize)>,
-        p2: Tensor<1>,
-        mv2: Tensor<1>,
+        (p2, mv2): (Tensor<1>, Tensor<1>),
+        unpack: bool,
     ) -> (M, Tensor<1>) {
-        let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
-        let parts = layout
-            .iter()
-            .map(|(id, _)| *id)
-            .zip(split(p2.clone(), &lens))
-            .collect();
-        let module = module.map(&mut Replace { parts });
+        let module = if unpack {
+            let lens: Vec<usize> = layout.iter().map(|(_, n)| *n).collect();
+            let parts = layout
+                .iter()
+                .map(|(id, _)| *id)
+                .zip(split(p2.clone(), &lens))
+                .collect();
+            module.map(&mut Replace { parts })
+        } else {
+            module
+        };
         self.state = Some(Box::new(PackedAdam {
             layout,
             mv: mv2,

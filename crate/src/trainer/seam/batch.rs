@@ -52,7 +52,8 @@ pub(crate) struct UpdateJob {
 
 /// What a seed stages from its part of [`run_update_jobs`].
 pub(crate) struct JobOut {
-    /// The stepped critic, its optimiser and its packing (the sampler's after the commit).
+    /// The stepped critic (its module's tensors not replaced: the packing is the critic, as the
+    /// seam's `fused_critic` always is), its optimiser and its packing.
     pub critic: (Critic, FusedAdam, FusedCritic),
     /// The stepped policy and its optimiser (`None` when the posterior's checks failed).
     pub actor: Option<(Policy, FusedAdam)>,
@@ -160,12 +161,13 @@ pub(crate) async fn run_update_jobs(
     let y = fused::q_min(&target, next_obs, picked.a_next, td, (o, d), rows(n), dev);
     let (grads, sums) = fused::critic_grads(&critic, obs, act, y, (o, d), rows(n), dev);
     let critic_stats = fused::seeds_step_stats(sums, n, shapes.grad_clip, seeds);
+    // The critics stay packed (the seam unpacks one when a view or an export needs it).
     let (stepped, staged_all) = FusedAdam::step_seeds(
         &mut critic_opts.iter_mut().collect::<Vec<_>>(),
         spec.critic_lr,
         critic_modules,
-        grads,
-        critic_stats.clone(),
+        (grads, critic_stats.clone()),
+        false,
     );
     let stepped_cfg = stepped[0].0.config.clone();
     let staged: Vec<FusedCritic> = stepped
@@ -234,8 +236,8 @@ pub(crate) async fn run_update_jobs(
         &mut actor_opts.iter_mut().collect::<Vec<_>>(),
         spec.actor_lr,
         policies,
-        grads,
-        actor_stats.clone(),
+        (grads, actor_stats.clone()),
+        true,
     );
     // The one readback: every seed's stats and posterior.
     let v = read_f32(fused::concat(vec![critic_stats, actor_stats, target])).await?;

@@ -564,6 +564,17 @@ impl BurnNets {
         }
     }
 
+    /// The committed critic as a module (plain device): on WebGPU its packed copy, which a
+    /// fused update steps without unpacking (one dispatch per six parameters to unpack it
+    /// here), elsewhere the module itself.
+    fn critic_module(&self) -> Critic {
+        #[cfg(feature = "webgpu")]
+        if let Some(packed) = &self.fused_critic {
+            return fused::unpack_into(self.critic.valid(), packed.packed().clone());
+        }
+        self.critic.valid()
+    }
+
     /// The Polyak target as a module: on WebGPU the packed copy the commits average (one
     /// dispatch per six parameters to unpack it), elsewhere the module itself.
     fn target_module(&self) -> Critic {
@@ -665,7 +676,7 @@ impl RfmNets for BurnNets {
 
     async fn q_min(&self, s: &[f32], a: &[f32]) -> Result<Vec<f32>, DeviceError> {
         let (s, a) = self.rows(s, a);
-        read_f32(self.critic.valid().q_min(s, a)).await
+        read_f32(self.critic_module().q_min(s, a)).await
     }
 
     async fn q_and_grad(
@@ -809,7 +820,7 @@ impl RfmNets for BurnNets {
 
     async fn export(&self, out: &mut Vec<NamedTensor>) -> Result<(), DeviceError> {
         self.actor.export_actor("actor", out).await?;
-        export_module("critic", &self.critic, out).await?;
+        export_module("critic", &self.critic_module(), out).await?;
         export_module("target", &self.target_module(), out).await
     }
 

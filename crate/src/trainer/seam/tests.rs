@@ -58,6 +58,24 @@ fn both_on(cfg: &TrainConfig, o: usize, d: usize, burn_device: &ComputeDevice) -
     )
 }
 
+/// The whole update's settings the tests use: `cfg`'s, discount 0.9, both learning rates 1e-2.
+fn update_spec<'a>(cfg: &'a TrainConfig, path: &'a crate::rfm::path::Path) -> UpdateSpec<'a> {
+    UpdateSpec {
+        candidates: cfg.candidates,
+        gamma: 0.9,
+        critic_lr: 1e-2,
+        actor_lr: 1e-2,
+        posterior: PosteriorStep {
+            path,
+            proposal: &cfg.proposal,
+            estimator: &cfg.estimator,
+            k: cfg.posterior_samples,
+            regression: crate::trainer::rfm::regression(cfg.param),
+            lambda: cfg.lambda,
+        },
+    }
+}
+
 fn exported(n: &Nets) -> Vec<NamedTensor> {
     let mut out = Vec::new();
     block(n.export(&mut out)).unwrap();
@@ -148,20 +166,7 @@ fn seam_parity(burn_device: &ComputeDevice, tol: f32) {
             if it % 2 == 1 {
                 // A whole update (on WebGPU all on the device, one readback), the same draws.
                 let path = cfg.param.path();
-                let spec = UpdateSpec {
-                    candidates: cfg.candidates,
-                    gamma: 0.9,
-                    critic_lr: 1e-2,
-                    actor_lr: 1e-2,
-                    posterior: PosteriorStep {
-                        path: &path,
-                        proposal: &cfg.proposal,
-                        estimator: &cfg.estimator,
-                        k: cfg.posterior_samples,
-                        regression: crate::trainer::rfm::regression(cfg.param),
-                        lambda: cfg.lambda,
-                    },
-                };
+                let spec = update_spec(&cfg, &path);
                 let seed = 100 + it as u64;
                 let [uh, ub] = [&mut host, &mut burn]
                     .map(|nets| block(nets.rfm_update(&batch, &spec, &mut seeded(seed))).unwrap());
@@ -342,20 +347,7 @@ fn seeds_updated_in_the_same_kernels_match_each_seed_alone() {
             nets.join_gather(gather.clone(), i);
         }
         let path = cfg.param.path();
-        let update = UpdateSpec {
-            candidates: cfg.candidates,
-            gamma: 0.9,
-            critic_lr: 1e-2,
-            actor_lr: 1e-2,
-            posterior: PosteriorStep {
-                path: &path,
-                proposal: &cfg.proposal,
-                estimator: &cfg.estimator,
-                k: cfg.posterior_samples,
-                regression: crate::trainer::rfm::regression(cfg.param),
-                lambda: cfg.lambda,
-            },
-        };
+        let update = update_spec(&cfg, &path);
         let r = &mut seeded(21);
         for round in 0..4 {
             let inputs: Vec<(Batch, u64)> = (0..seeds)
