@@ -230,7 +230,7 @@ impl FusedKernels for CubeBackend {
             burn::tensor::Shape::new([rows, width]),
             y0.dtype,
         );
-        let (count, dim) = grid(rows, 64);
+        let (count, dim) = row_grid(rows, seeds, 64);
         ode_kernel::launch(
             &out.client,
             count,
@@ -279,7 +279,7 @@ impl FusedKernels for CubeBackend {
             burn::tensor::Shape::new([rows, width]),
             a.dtype,
         );
-        let (count, dim) = grid(rows, 64);
+        let (count, dim) = row_grid(rows, seeds, 64);
         q_grad_kernel::launch(
             &out.client,
             count,
@@ -1095,6 +1095,29 @@ fn buffer(t: CubeTensor) -> BufferArg {
     burn_cubecl::kernel::into_contiguous(t).into_buffer_arg()
 }
 
+/// One thread per row of a launch over `seeds` ([`SeedRows`]): one seed, [`grid`]; several,
+/// cubes `(x, b)`, `b` the block of `seeds.rows` rows (`rows / seeds.rows` of them), `x` enough
+/// cubes of `per_cube` threads for one block, so no cube spans two seeds.
+pub(crate) fn row_grid(rows: usize, seeds: SeedRows, per_cube: usize) -> (CubeCount, CubeDim) {
+    if seeds.n == 1 {
+        return grid(rows, per_cube);
+    }
+    assert_eq!(
+        rows % seeds.rows,
+        0,
+        "{rows} rows in blocks of {}",
+        seeds.rows
+    );
+    (
+        CubeCount::Static(
+            seeds.rows.div_ceil(per_cube) as u32,
+            (rows / seeds.rows) as u32,
+            1,
+        ),
+        CubeDim::new_1d(per_cube as u32),
+    )
+}
+
 /// One thread per item: `n` items in 1-D cubes of `per_cube` threads.
 fn grid(n: usize, per_cube: usize) -> (CubeCount, CubeDim) {
     (
@@ -1165,16 +1188,27 @@ fn ode_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    let row = ABSOLUTE_POS;
+    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
+    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
+    // networks (an offset the same for the whole cube).
+    let mut row = ABSOLUTE_POS;
+    let mut seed = 0usize;
+    let mut outside = false;
+    if comptime![seeds > 1] {
+        let local = usize::cast_from(ABSOLUTE_POS_X);
+        let block = usize::cast_from(CUBE_POS_Y);
+        row = block * rps + local;
+        seed = block % seeds;
+        outside = local >= rps;
+    }
     let width = comptime![act + if layers > 0 { 1 } else { 0 }];
     if row * width >= out.len() {
         terminate!();
     }
-    // This row's seed's networks (`SeedRows`): each buffer holds `seeds` of them, stacked.
-    let mut seed = 0usize;
-    if comptime![seeds > 1] {
-        seed = (row / rps) % seeds;
+    if outside {
+        terminate!();
     }
+    // This row's seed's networks (`SeedRows`): each buffer holds `seeds` of them, stacked.
     let wa = seed * (actor.len() / seeds);
     let wc = seed * (cond.len() / seeds);
     let wq = seed * (critic.len() / seeds);
@@ -1333,14 +1367,25 @@ fn q_grad_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    let row = ABSOLUTE_POS;
+    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
+    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
+    // networks (an offset the same for the whole cube).
+    let mut row = ABSOLUTE_POS;
+    let mut seed = 0usize;
+    let mut outside = false;
+    if comptime![seeds > 1] {
+        let local = usize::cast_from(ABSOLUTE_POS_X);
+        let block = usize::cast_from(CUBE_POS_Y);
+        row = block * rps + local;
+        seed = block % seeds;
+        outside = local >= rps;
+    }
     let width = comptime![if grad { 1 + act } else { 1 }];
     if row * width >= out.len() {
         terminate!();
     }
-    let mut seed = 0usize;
-    if comptime![seeds > 1] {
-        seed = (row / rps) % seeds;
+    if outside {
+        terminate!();
     }
     let wq = seed * (critic.len() / seeds);
     let input = comptime![obs + act];

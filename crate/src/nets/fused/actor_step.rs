@@ -25,7 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{SeedRows, act as activate, act_grad, at, buffer, grid, upload};
+use super::{SeedRows, act as activate, act_grad, at, buffer, grid, row_grid, upload};
 use crate::nets::PolicyConfig;
 
 /// Floats of a row's tape: `h_0 … h_B` and `δ_0 … δ_B` (`hidden` each, `B = blocks`), the
@@ -86,7 +86,7 @@ impl ActorStepKernels for CubeBackend {
     ) -> CubeTensor {
         let width = tape_width(hidden, blocks, act);
         let tape = empty(&x, burn::tensor::Shape::new([rows, width]));
-        let (count, dim) = grid(rows, 64);
+        let (count, dim) = row_grid(rows, seeds, 64);
         actor_tape_kernel::launch(
             &tape.client,
             count,
@@ -163,16 +163,27 @@ fn actor_tape_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    let row = ABSOLUTE_POS;
+    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
+    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
+    // networks (an offset the same for the whole cube).
+    let mut row = ABSOLUTE_POS;
+    let mut seed = 0usize;
+    let mut outside = false;
+    if comptime![seeds > 1] {
+        let local = usize::cast_from(ABSOLUTE_POS_X);
+        let block = usize::cast_from(CUBE_POS_Y);
+        row = block * rps + local;
+        seed = block % seeds;
+        outside = local >= rps;
+    }
     let width = comptime![2 * (blocks + 1) * ch + act + 1];
     if row * width >= tape.len() {
         terminate!();
     }
-    // This row's seed's policy (`SeedRows`).
-    let mut seed = 0usize;
-    if comptime![seeds > 1] {
-        seed = (row / rps) % seeds;
+    if outside {
+        terminate!();
     }
+    // This row's seed's policy (`SeedRows`).
     let wa = seed * (actor.len() / seeds);
     let cond_at = comptime![(input + 1) * ch];
     let blocks_at = comptime![(input + 1 + cond) * ch];

@@ -26,7 +26,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{FusedCritic, SeedRows, at, buffer, grid, upload};
+use super::{FusedCritic, SeedRows, at, buffer, grid, row_grid, upload};
 
 /// Floats of a row's tape for a critic of `layers` hidden layers of `hidden` units: per head
 /// the activations, the pre-activation gradients and `∂L/∂q`, then the row's squared errors.
@@ -84,7 +84,7 @@ impl CriticStepKernels for CubeBackend {
     ) -> CubeTensor {
         let width = tape_width(hidden, layers);
         let tape = empty(&a, burn::tensor::Shape::new([rows, width]));
-        let (count, dim) = grid(rows, 64);
+        let (count, dim) = row_grid(rows, seeds, 64);
         critic_tape_kernel::launch(
             &tape.client,
             count,
@@ -156,15 +156,26 @@ fn critic_tape_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    let row = ABSOLUTE_POS;
+    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
+    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
+    // networks (an offset the same for the whole cube).
+    let mut row = ABSOLUTE_POS;
+    let mut seed = 0usize;
+    let mut outside = false;
+    if comptime![seeds > 1] {
+        let local = usize::cast_from(ABSOLUTE_POS_X);
+        let block = usize::cast_from(CUBE_POS_Y);
+        row = block * rps + local;
+        seed = block % seeds;
+        outside = local >= rps;
+    }
     if row >= y.len() {
         terminate!();
     }
-    // This row's seed's critic (`SeedRows`).
-    let mut seed = 0usize;
-    if comptime![seeds > 1] {
-        seed = (row / rps) % seeds;
+    if outside {
+        terminate!();
     }
+    // This row's seed's critic (`SeedRows`).
     let wq = seed * (critic.len() / seeds);
     let input = comptime![obs + act];
     let head = comptime![(obs + act + 1) * ch + (layers - 1) * (ch * ch + ch) + ch + 1];
