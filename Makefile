@@ -48,8 +48,11 @@ test-wasm-webgpu:
 # mesa-vulkan-drivers). Its own native build with wgpu (~15 min cold here), so not part of
 # `make test`. The first run on a machine also waits a few minutes while lavapipe compiles the
 # fused kernels (5 min 21 s here on 2026-12-02; Mesa caches them for later runs).
+# One test thread: on wgpu's GL backend (llvmpipe) a test that waits over a second for the GL
+# context while another compiles kernels panics with "Could not lock adapter context" (seen on
+# a first run, 2026-12-04); the adapter runs one thing at a time anyway.
 test-native-wgpu:
-	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib -- seam::tests nets::fused
+	$(ENV) cargo test --release -p rfm-playground --features webgpu --lib -- --test-threads=1 seam::tests nets::fused
 
 test-web:
 	cd web && npm run --silent check && npm test
