@@ -1126,6 +1126,39 @@ fn grid(n: usize, per_cube: usize) -> (CubeCount, CubeDim) {
     )
 }
 
+/// This thread's row in a launch over `seeds` ([`SeedRows`]): one seed, its 1-D position;
+/// several ([`row_grid`]), cube `(x, b)` runs the rows `b·rps + x·dim + unit` of block `b`.
+#[cube]
+pub(crate) fn seed_row(#[comptime] seeds: usize, #[comptime] rps: usize) -> usize {
+    let mut row = ABSOLUTE_POS;
+    if comptime![seeds > 1] {
+        row = usize::cast_from(CUBE_POS_Y) * rps + usize::cast_from(ABSOLUTE_POS_X);
+    }
+    row
+}
+
+/// The seed of this thread's rows ([`seed_row`]): block `b`'s, `b % seeds`, the same for the
+/// whole cube, so the offset of that seed's networks is uniform.
+#[cube]
+pub(crate) fn row_seed(#[comptime] seeds: usize) -> usize {
+    let mut seed = 0usize;
+    if comptime![seeds > 1] {
+        seed = usize::cast_from(CUBE_POS_Y) % seeds;
+    }
+    seed
+}
+
+/// Whether this thread is past its block's `rps` rows ([`row_grid`] rounds a block up to whole
+/// cubes); never with one seed.
+#[cube]
+pub(crate) fn past_block(#[comptime] seeds: usize, #[comptime] rps: usize) -> bool {
+    let mut outside = false;
+    if comptime![seeds > 1] {
+        outside = usize::cast_from(ABSOLUTE_POS_X) >= rps;
+    }
+    outside
+}
+
 /// Index `i` of the seed whose block starts at `base` ([`SeedRows`]): `base + i`, and for one
 /// seed `i` itself, so a one-seed kernel's loops carry no offset.
 #[cube]
@@ -1188,19 +1221,9 @@ fn ode_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
-    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
-    // networks (an offset the same for the whole cube).
-    let mut row = ABSOLUTE_POS;
-    let mut seed = 0usize;
-    let mut outside = false;
-    if comptime![seeds > 1] {
-        let local = usize::cast_from(ABSOLUTE_POS_X);
-        let block = usize::cast_from(CUBE_POS_Y);
-        row = block * rps + local;
-        seed = block % seeds;
-        outside = local >= rps;
-    }
+    let row = seed_row(seeds, rps);
+    let seed = row_seed(seeds);
+    let outside = past_block(seeds, rps);
     let width = comptime![act + if layers > 0 { 1 } else { 0 }];
     if row * width >= out.len() {
         terminate!();
@@ -1367,19 +1390,9 @@ fn q_grad_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
-    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
-    // networks (an offset the same for the whole cube).
-    let mut row = ABSOLUTE_POS;
-    let mut seed = 0usize;
-    let mut outside = false;
-    if comptime![seeds > 1] {
-        let local = usize::cast_from(ABSOLUTE_POS_X);
-        let block = usize::cast_from(CUBE_POS_Y);
-        row = block * rps + local;
-        seed = block % seeds;
-        outside = local >= rps;
-    }
+    let row = seed_row(seeds, rps);
+    let seed = row_seed(seeds);
+    let outside = past_block(seeds, rps);
     let width = comptime![if grad { 1 + act } else { 1 }];
     if row * width >= out.len() {
         terminate!();

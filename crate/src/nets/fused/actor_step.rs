@@ -25,7 +25,10 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{SeedRows, act as activate, act_grad, at, buffer, grid, row_grid, upload};
+use super::{
+    SeedRows, act as activate, act_grad, at, buffer, grid, past_block, row_grid, row_seed,
+    seed_row, upload,
+};
 use crate::nets::PolicyConfig;
 
 /// Floats of a row's tape: `h_0 … h_B` and `δ_0 … δ_B` (`hidden` each, `B = blocks`), the
@@ -163,19 +166,9 @@ fn actor_tape_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
-    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
-    // networks (an offset the same for the whole cube).
-    let mut row = ABSOLUTE_POS;
-    let mut seed = 0usize;
-    let mut outside = false;
-    if comptime![seeds > 1] {
-        let local = usize::cast_from(ABSOLUTE_POS_X);
-        let block = usize::cast_from(CUBE_POS_Y);
-        row = block * rps + local;
-        seed = block % seeds;
-        outside = local >= rps;
-    }
+    let row = seed_row(seeds, rps);
+    let seed = row_seed(seeds);
+    let outside = past_block(seeds, rps);
     let width = comptime![2 * (blocks + 1) * ch + act + 1];
     if row * width >= tape.len() {
         terminate!();

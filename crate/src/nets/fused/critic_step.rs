@@ -26,7 +26,9 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use super::sums::{SumKernels, empty};
-use super::{FusedCritic, SeedRows, at, buffer, grid, row_grid, upload};
+use super::{
+    FusedCritic, SeedRows, at, buffer, grid, past_block, row_grid, row_seed, seed_row, upload,
+};
 
 /// Floats of a row's tape for a critic of `layers` hidden layers of `hidden` units: per head
 /// the activations, the pre-activation gradients and `∂L/∂q`, then the row's squared errors.
@@ -156,19 +158,9 @@ fn critic_tape_kernel(
     #[comptime] seeds: usize,
     #[comptime] rps: usize,
 ) {
-    // One seed: a 1-D launch. Several (`SeedRows`, `row_grid`): cube (x, b) runs the rows
-    // `b·rps + x·dim + unit` of block `b`, all seed `b % seeds`'s, so a cube reads one seed's
-    // networks (an offset the same for the whole cube).
-    let mut row = ABSOLUTE_POS;
-    let mut seed = 0usize;
-    let mut outside = false;
-    if comptime![seeds > 1] {
-        let local = usize::cast_from(ABSOLUTE_POS_X);
-        let block = usize::cast_from(CUBE_POS_Y);
-        row = block * rps + local;
-        seed = block % seeds;
-        outside = local >= rps;
-    }
+    let row = seed_row(seeds, rps);
+    let seed = row_seed(seeds);
+    let outside = past_block(seeds, rps);
     if row >= y.len() {
         terminate!();
     }
