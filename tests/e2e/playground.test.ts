@@ -516,21 +516,24 @@ describe("in-page benchmark (?bench)", () => {
       // device (the issue's ≤ 1 per update; 3 while the scored candidates came back to the
       // host, 4 while the posterior's Q did, 5 while the critic's loss was read on its own).
       // A kernel falling back to burn's ops shows here.
-      type Calls = Record<string, { dispatches: number; mapAsync: number; maxInFlight: number }>;
+      type Calls = Record<string, { dispatches: number; submits: number; mapAsync: number; maxInFlight: number }>;
       const calls = r.gpuCallsPerItem as Calls;
       assert.ok(calls.actions.dispatches <= 5 && calls.actions.mapAsync <= 1, JSON.stringify(calls.actions));
       assert.ok(calls.updates.dispatches <= 30 && calls.updates.mapAsync <= 2, JSON.stringify(calls.updates));
       // Two seeds stepped together (the page's "Seeds at once"): their updates run in the same
-      // kernels (trainer/seam/batch.rs), so per agent fewer dispatches than one seed alone and
-      // one readback per step instead of two (each seed's action, and one update readback for
-      // both: 1.5 per agent); while one seed waits on its action's readback the other's is
-      // already in flight.
+      // kernels (trainer/seam/batch.rs), so one update readback serves both (1.5 readbacks per
+      // agent step: each seed's action, and half the update's) and far fewer submits per agent
+      // (9.5–9.8 against 14–14.5 in the runs of docs/benchmarks.md); while one seed waits on
+      // its action's readback the other's is already in flight. (Dispatches per agent are not
+      // compared: over the 2–4 timed steps each seed's one-time set-up outweighs the shared
+      // kernels; with more steps they fall, 29 → 15.4 at 8 seeds.)
       assertRates(two, ["updates"]);
       const twoCalls = (two.gpuCallsPerItem as Calls).updates;
       assert.equal(calls.updates.maxInFlight, 1, JSON.stringify(calls.updates));
       assert.equal(twoCalls.maxInFlight, 2, JSON.stringify(twoCalls));
-      assert.ok(twoCalls.dispatches < calls.updates.dispatches, `${JSON.stringify(twoCalls)} vs one seed ${JSON.stringify(calls.updates)}`);
       assert.ok(twoCalls.mapAsync <= 1.5, JSON.stringify(twoCalls));
+      assert.ok(twoCalls.submits < 0.8 * calls.updates.submits, `${JSON.stringify(twoCalls)} vs one seed ${JSON.stringify(calls.updates)}`);
+      assert.ok(twoCalls.dispatches <= 60, JSON.stringify(twoCalls));
     } finally {
       await browser.close();
     }
