@@ -907,8 +907,11 @@ pub fn polyak(t: Tensor<1>, o: Tensor<1>, tau: f32) -> Tensor<1> {
 }
 
 /// `Tensor::cat(parts, 0)` of flat tensors on a WebGPU device in one dispatch per six parts
-/// (`cat` records one per part).
-pub fn concat(parts: Vec<Tensor<1>>) -> Tensor<1> {
+/// (`cat` records one per part); one part is itself, no dispatch (tensors are values).
+pub fn concat(mut parts: Vec<Tensor<1>>) -> Tensor<1> {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
     let total = parts.iter().map(|p| p.dims()[0]).sum::<usize>();
     let mut out = Tensor::<1>::empty([total], &parts[0].device()).into_dispatch();
     let mut offset = 0;
@@ -1847,7 +1850,9 @@ impl FusedAdam {
     /// the optimisers are at the same step (the seeds train in lockstep; a seed whose update
     /// was not committed is a step behind, and then each seed steps on its own, after one
     /// dispatch per six seeds to cut the gradients and stats apart). The stacking and the
-    /// split of the results cost one dispatch per six seeds per buffer.
+    /// split of the results cost one dispatch per six seeds per buffer (none for one seed:
+    /// [`concat`] and [`split`] of one part). Also returns the stepped parameters stacked (the
+    /// next kernels' input).
     pub fn step_seeds<M: burn::module::Module>(
         adams: &mut [&mut FusedAdam],
         lr: f64,
@@ -1857,12 +1862,6 @@ impl FusedAdam {
     ) -> (Vec<(M, Tensor<1>)>, Tensor<1>) {
         let n = adams.len();
         assert_eq!(modules.len(), n, "one module per optimiser");
-        if n == 1 {
-            // One seed: its own step, nothing to stack or cut apart.
-            let module = modules.into_iter().next().expect("one module");
-            let (m, p) = adams[0].step_with(lr, module, flat_grads, stats, unpack);
-            return (vec![(m, p.clone())], p);
-        }
         let per = flat_grads.dims()[0] / n;
         let same_time = adams.iter().all(|a| a.time == adams[0].time);
         if !same_time {
@@ -2066,8 +2065,16 @@ pub fn unpack_into<M: burn::module::Module>(module: M, packed: Tensor<1>) -> M {
 }
 
 /// `packed` cut into consecutive flat tensors of `lens` (which sum to its length): one dispatch
-/// per six parts (the inverse of [`concat`]).
+/// per six parts (the inverse of [`concat`]); one part is `packed` itself, no dispatch.
 pub fn split(packed: Tensor<1>, lens: &[usize]) -> Vec<Tensor<1>> {
+    if lens.len() == 1 {
+        debug_assert_eq!(
+            lens[0],
+            packed.dims()[0],
+            "the lengths sum to the packed length"
+        );
+        return vec![packed];
+    }
     let mut out = Vec::with_capacity(lens.len());
     let mut offset = 0;
     for chunk in lens.chunks(6) {
@@ -2136,6 +2143,7 @@ mod tests {
         let d = dev.device();
         // 13 parts (three dispatches), lengths 1 to 300, and the pairs of `read_f32_pair`.
         for lens in [
+            vec![7],
             vec![3, 1],
             (1..=13).map(|k| k * k + (k % 3) * 100).collect::<Vec<_>>(),
         ] {

@@ -80,9 +80,10 @@ impl Seeds {
     }
 
     /// `all` with their updates joined in one gather when there are several (WebGPU).
-    fn gathered(mut all: Vec<Inner>) -> Self {
+    fn gathered(all: Vec<Inner>) -> Self {
         #[cfg(feature = "webgpu")]
         {
+            let mut all = all;
             let gather = (all.len() > 1).then(|| {
                 let g = crate::trainer::seam::batch::SeedGather::new(all.len());
                 for (i, t) in all.iter_mut().enumerate() {
@@ -93,10 +94,7 @@ impl Seeds {
             Self { all, gather }
         }
         #[cfg(not(feature = "webgpu"))]
-        {
-            let _ = &mut all;
-            Self { all }
-        }
+        Self { all }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -139,9 +139,9 @@ pub(crate) async fn run_update_jobs(
         .flat_map(|j| crate::trainer::repeat_rows(&j.batch.obs, o, k))
         .collect();
     let checked = jobs[0].checked.clone();
-    let policy = stack_policies(&jobs);
-    let critic = stack_critics(jobs.iter().map(|j| &j.critic).collect());
-    let target = stack_critics(jobs.iter().map(|j| &j.target).collect());
+    let policy = FusedPolicy::stack(&jobs.iter().map(|j| &j.policy).collect::<Vec<_>>());
+    let critic = FusedCritic::stack(&jobs.iter().map(|j| &j.critic).collect::<Vec<_>>());
+    let target = FusedCritic::stack(&jobs.iter().map(|j| &j.target).collect::<Vec<_>>());
     let mut critic_opts = Vec::with_capacity(seeds);
     let mut critic_modules = Vec::with_capacity(seeds);
     let mut actor_opts = Vec::with_capacity(seeds);
@@ -169,16 +169,11 @@ pub(crate) async fn run_update_jobs(
         (grads, critic_stats.clone()),
         false,
     );
-    let stepped_cfg = stepped[0].0.config.clone();
-    let staged: Vec<FusedCritic> = stepped
-        .iter()
-        .map(|(m, p)| FusedCritic::from_packed(p.clone(), &m.config))
-        .collect();
-    let critics = stepped
-        .into_iter()
-        .zip(critic_opts)
-        .zip(staged.iter().cloned())
-        .map(|(((m, _), opt), packed)| (m, opt, packed));
+    let staged_all = FusedCritic::from_packed(staged_all, &stepped[0].0.config);
+    let critics = stepped.into_iter().zip(critic_opts).map(|((m, p), opt)| {
+        let packed = FusedCritic::from_packed(p, &m.config);
+        (m, opt, packed)
+    });
     if let Err(e) = checked {
         // Nothing to score: read the critic steps alone.
         let losses = step_losses(&read_f32(critic_stats).await?)?;
@@ -196,7 +191,6 @@ pub(crate) async fn run_update_jobs(
     }
     // (4): the candidates, their Q and ∇ₐQ by the staged critics, the posteriors.
     let cand = fused::candidates(picked.xt.clone(), &t, z, (post.path, post.proposal), k, dev);
-    let staged_all = FusedCritic::from_packed(staged_all, &stepped_cfg);
     let qg = fused::q_and_grad(&staged_all, s_k, cand.a, (o, d), rows(n * k), dev);
     let settings =
         fused::PosteriorSettings::new(post.estimator, post.lambda, post.regression, cand.with_iw);
@@ -216,11 +210,7 @@ pub(crate) async fn run_update_jobs(
         .zip(&policies)
         .map(|(opt, p)| opt.params_of(p))
         .collect();
-    let packed = if seeds == 1 {
-        packed.into_iter().next().expect("one seed")
-    } else {
-        fused::concat(packed)
-    };
+    let packed = fused::concat(packed);
     let cond = shapes.policy.conditioning_rows(&t, shapes.lambda);
     let (grads, sums) = fused::actor_grads(
         shapes.policy,
@@ -297,22 +287,6 @@ fn step_losses(stats: &[f32]) -> Result<Vec<StepLoss>, DeviceError> {
             Ok(StepLoss { loss, norm })
         })
         .collect()
-}
-
-/// The jobs' fused policies stacked (one job: its own, no copy).
-fn stack_policies(jobs: &[UpdateJob]) -> FusedPolicy {
-    if jobs.len() == 1 {
-        return jobs[0].policy.clone();
-    }
-    FusedPolicy::stack(&jobs.iter().map(|j| &j.policy).collect::<Vec<_>>())
-}
-
-/// `critics` stacked (one: itself, no copy).
-fn stack_critics(critics: Vec<&FusedCritic>) -> FusedCritic {
-    if critics.len() == 1 {
-        return critics[0].clone();
-    }
-    FusedCritic::stack(&critics)
 }
 
 /// The seeds of one experiment whose fused updates run as one (module docs): a handle each
